@@ -1,0 +1,31 @@
+"""The FastAPI application every node serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from api import errors
+from api.deps import ApiContext
+from api.routes import actions, manifests, nodes, stageruns
+
+
+def create_app(ctx: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="Winslow",
+        version="1",
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+
+    @app.get("/healthz", tags=["health"], summary="200 once the node is ready")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok", "node": ctx.node}
+
+    for module in (manifests, actions, stageruns, nodes):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,94 @@
+"""Project actions: pause, resume (optionally from a stage), confirm, kill, set env.
+
+Each one is recorded in the project's spec in a level-triggered way (or, for kill, as a KILL
+event), so the same moves work by editing the manifest by hand.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends
+from pydantic import BaseModel, Field
+
+from api import specs
+from api.deps import ApiContext, context
+from api.routes.manifests import project_view
+from api.routes.stageruns import kill as kill_run
+from resources.stagerun import StageRunPhase
+
+router = APIRouter(prefix="/api/v1/projects", tags=["actions"])
+
+
+class ResumeBody(BaseModel):
+    from_stage: str | None = Field(default=None, alias="from", description="rerun from this stage")
+
+
+class ConfirmBody(BaseModel):
+    stage: str | None = Field(default=None, description="the stage to confirm; default: the one waiting")
+
+
+class EnvBody(BaseModel):
+    set: dict[str, str] = Field(default_factory=dict)
+    unset: list[str] = Field(default_factory=list)
+
+
+def _now(ctx: ApiContext) -> str:
+    return datetime.fromtimestamp(ctx.clock(), UTC).isoformat()
+
+
+@router.post("/{name}/pause", summary="Let the running stage finish, then start nothing more")
+def pause(name: str, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+    project = specs.update_project(ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/pause")
+    return project_view(ctx, project)
+
+
+@router.post("/{name}/resume", summary="Continue; with `from`, rerun that stage and all after it")
+def resume(name: str, body: ResumeBody | None = Body(None), ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+    stage = body.from_stage if body else None
+    runs = ctx.layout.store.stageruns_of(name)
+    stopped = bool(runs) and runs[-1].status.phase in (StageRunPhase.FAILED, StageRunPhase.KILLED, StageRunPhase.LOST)
+
+    def edit(_: Any) -> dict[str, Any]:
+        change: dict[str, Any] = {"paused": False}
+        if stage is not None or stopped:
+            change["runFrom"] = {"stage": stage, "requestedAt": _now(ctx)}
+        return change
+
+    project = specs.update_project(ctx, name, edit, f"POST /api/v1/projects/{name}/resume: from")
+    return project_view(ctx, project)
+
+
+@router.post("/{name}/confirm", summary="Let a stage waiting for confirmation start")
+def confirm(name: str, body: ConfirmBody | None = Body(None), ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+    stage = body.stage if body else None
+    project = specs.update_project(
+        ctx,
+        name,
+        lambda _: {"confirm": {"stage": stage, "requestedAt": _now(ctx)}},
+        f"POST /api/v1/projects/{name}/confirm: stage",
+    )
+    return project_view(ctx, project)
+
+
+@router.post("/{name}/env", summary="Set or unset project env; it applies from the next StageRun on")
+def set_env(name: str, body: EnvBody, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+    def edit(project: Any) -> dict[str, Any]:
+        env = {**project.spec.env, **body.set}
+        for key in body.unset:
+            env.pop(key, None)
+        return {"env": env}
+
+    project = specs.update_project(ctx, name, edit, f"POST /api/v1/projects/{name}/env: set")
+    return project_view(ctx, project)
+
+
+@router.post("/{name}/kill", summary="Stop the project's running stage; the project pauses")
+def kill(name: str, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+    ctx.layout.store.project(name)
+    killed: list[str] = []
+    for run in ctx.layout.store.stageruns_of(name):
+        if run.status.phase.active:
+            killed += kill_run(run.metadata.name, ctx)["killed"]
+    return {"killed": killed}

@@ -1,0 +1,218 @@
+"""Changing specs on a user's behalf: validated whole first, written under the object's lock.
+
+The lock is the same one controllers take, so a user's edit and a controller's decision never
+interleave; a stale `metadata.generation` is refused (compare-and-swap) instead of silently
+overwriting someone else's change.
+"""
+
+from __future__ import annotations
+
+import difflib
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from api.deps import ApiContext
+from controller.eventlog import Rejected
+from controller.events import Command
+from resources.errors import ConflictError, ManifestError, NotFoundError
+from resources.manifest import USER_KINDS, dump, parse
+from resources.pipeline import Pipeline
+from resources.project import Project
+
+Spec = Pipeline | Project
+LOCK_SECONDS = 10.0
+LOCK_WAIT = 5.0
+
+
+@dataclass
+class Outcome:
+    kind: str
+    name: str
+    result: str
+    diff: str
+
+    def wire(self) -> dict[str, str]:
+        return {"kind": self.kind, "name": self.name, "result": self.result, "diff": self.diff}
+
+
+def subject(kind: str, name: str) -> str:
+    return f"{kind.lower()}/{name}"
+
+
+@contextmanager
+def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[None]:
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            ctx.events.publish(Command.LOCK, subject(kind, name), duration=LOCK_SECONDS)
+            break
+        except Rejected as exc:
+            if time.monotonic() > deadline:
+                raise ConflictError(f"{kind} {name!r} is busy ({exc}); try again in a moment") from None
+            time.sleep(0.05)
+    try:
+        yield
+    finally:
+        try:
+            ctx.events.publish(Command.RELEASE, subject(kind, name))
+        except Rejected:
+            pass
+
+
+def current(ctx: ApiContext, kind: str, name: str) -> Spec | None:
+    try:
+        found = ctx.layout.store.read_spec(kind, name)
+    except NotFoundError:
+        return None
+    except ManifestError:
+        return None
+    assert isinstance(found, Pipeline | Project)
+    return found
+
+
+def _content(spec: Spec) -> dict[str, Any]:
+    meta = spec.metadata
+    return {"labels": meta.labels, "annotations": meta.annotations, "spec": spec.spec.model_dump(mode="json")}
+
+
+def _stamp(new: Spec, old: Spec | None, now: float) -> Spec:
+    """Server-set fields: uid and creation time once, generation bumped on every change."""
+    meta = new.metadata.model_copy(
+        update={
+            "uid": old.metadata.uid if old and old.metadata.uid else secrets.token_hex(8),
+            "creation_timestamp": (old.metadata.creation_timestamp if old else None)
+            or datetime.fromtimestamp(now, UTC),
+            "generation": ((old.metadata.generation or 1) + 1) if old else 1,
+        }
+    )
+    return new.model_copy(update={"metadata": meta})
+
+
+def parse_documents(documents: list[Any], source: str) -> list[Spec]:
+    specs: list[Spec] = []
+    problems: list[tuple[str, str]] = []
+    for index, doc in enumerate(documents):
+        label = source if len(documents) == 1 else f"{source}[document {index}]"
+        try:
+            manifest = parse(doc, label, USER_KINDS)
+        except ManifestError as exc:
+            problems += [(f"{exc.source}: {f}" if exc.source != source else f, m) for f, m in exc.problems]
+            continue
+        assert isinstance(manifest, Pipeline | Project)
+        specs.append(manifest)
+    if problems:
+        raise ManifestError(source, problems)
+    return specs
+
+
+def check_references(ctx: ApiContext, specs: list[Spec], source: str) -> None:
+    batch = {s.metadata.name for s in specs if isinstance(s, Pipeline)}
+    known = set(ctx.layout.store.names("Pipeline")) | batch
+    problems = []
+    for spec in specs:
+        if isinstance(spec, Project) and spec.spec.pipeline and spec.spec.pipeline not in known:
+            problems.append(
+                (
+                    f"project {spec.metadata.name}: spec.pipeline",
+                    f"pipeline {spec.spec.pipeline!r} does not exist; apply it first or fix the name "
+                    f"(known: {', '.join(sorted(known)) or 'none'})",
+                )
+            )
+    if problems:
+        raise ManifestError(source, problems)
+
+
+def apply(
+    ctx: ApiContext,
+    documents: list[Any],
+    source: str,
+    *,
+    dry_run: bool = False,
+    owner: str | None = None,
+    create_only: bool = False,
+) -> list[Outcome]:
+    """All or nothing: every document is validated before the first is written."""
+    specs = parse_documents(documents, source)
+    check_references(ctx, specs, source)
+    specs.sort(key=lambda s: 0 if isinstance(s, Pipeline) else 1)
+    outcomes = []
+    for spec in specs:
+        kind, name = spec.kind, spec.metadata.name
+        old = current(ctx, kind, name)
+        if create_only and old is not None:
+            raise ConflictError(f"{kind} {name!r} already exists; use PUT (winsctl apply) to change it")
+        outcomes.append(_plan_one(spec, old, owner))
+    if dry_run:
+        return outcomes
+    for spec, outcome in zip(specs, outcomes, strict=True):
+        if outcome.result != "unchanged":
+            write(ctx, spec.kind, spec.metadata.name, lambda old, spec=spec: _owned(spec, old, owner), spec.metadata.generation)
+    return outcomes
+
+
+def _owned(spec: Spec, old: Spec | None, owner: str | None) -> Spec:
+    if isinstance(spec, Project) and spec.spec.owner is None:
+        inherited = old.spec.owner if isinstance(old, Project) else None
+        if inherited or owner:
+            return spec.model_copy(update={"spec": spec.spec.model_copy(update={"owner": inherited or owner})})
+    return spec
+
+
+def _plan_one(spec: Spec, old: Spec | None, owner: str | None) -> Outcome:
+    new = _owned(spec, old, owner)
+    if old is not None and _content(old) == _content(new):
+        return Outcome(spec.kind, spec.metadata.name, "unchanged", "")
+    before = dump(old).splitlines(keepends=True) if old else []
+    after = dump(new).splitlines(keepends=True)
+    diff = "".join(difflib.unified_diff(before, after, "current", "applied"))
+    return Outcome(spec.kind, spec.metadata.name, "updated" if old else "created", diff)
+
+
+def write(
+    ctx: ApiContext,
+    kind: str,
+    name: str,
+    change: Callable[[Spec | None], Spec],
+    expected_generation: int | None = None,
+) -> Spec:
+    """Read-modify-write under the object's lock, refusing a stale generation."""
+    with locked(ctx, kind, name):
+        old = current(ctx, kind, name)
+        if (
+            expected_generation is not None
+            and old is not None
+            and old.metadata.generation is not None
+            and expected_generation != old.metadata.generation
+        ):
+            raise ConflictError(
+                f"{kind} {name!r} changed since you read it (generation {old.metadata.generation}, "
+                f"yours {expected_generation}); get it again and re-apply"
+            )
+        new = change(old)
+        if old is not None and _content(old) == _content(new):
+            return old
+        stamped = _stamp(new, old, ctx.clock())
+        ctx.layout.store.write_spec(stamped)
+        return stamped
+
+
+def update_project(ctx: ApiContext, name: str, edit: Callable[[Project], dict[str, Any]], source: str) -> Project:
+    """Change some spec fields (wire names) of an existing project under its lock: pause, env, run-from."""
+
+    def change(old: Spec | None) -> Spec:
+        if not isinstance(old, Project):
+            raise NotFoundError(f"Project {name!r} not found")
+        data = old.to_wire()
+        data["spec"] = {**data["spec"], **edit(old)}
+        manifest = parse(data, source, ("Project",))
+        assert isinstance(manifest, Project)
+        return manifest
+
+    result = write(ctx, "Project", name, change)
+    assert isinstance(result, Project)
+    return result

@@ -1,0 +1,1 @@
+"""A node's machinery: share layout, event log, locks, elections, runtime port, monitor, loop."""

@@ -1,0 +1,79 @@
+"""What a node's reconcilers share: its configuration and its handles on the world."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from controller.capacity import Capacity
+from controller.eventlog import EventLog
+from controller.events import Request
+from controller.layout import ShareLayout
+from controller.leases import Locks
+from controller.loop import WorkQueue
+from controller.runtime import Runtime
+from controller.stagelogs import Streamer
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str
+    executes: bool = True
+    lease_seconds: float = 30.0
+    grace_seconds: float = 5.0
+    election_seconds: float = 2.0
+    capacity: Capacity = field(default_factory=lambda: Capacity(cpu=1, memory=1 << 30))
+    multipliers: Request = field(default_factory=lambda: Request(1.0, 1, 1))
+
+
+@dataclass
+class Reservations:
+    """The requests of this node's active StageRuns, and the GPUs granted to each."""
+
+    requests: dict[str, Request] = field(default_factory=dict)
+    gpus: dict[str, list[int]] = field(default_factory=dict)
+
+    def total(self) -> Request:
+        values = self.requests.values()
+        return Request(
+            cpu=sum(r.cpu for r in values), memory=sum(r.memory for r in values), gpu=sum(r.gpu for r in values)
+        )
+
+    def free(self, capacity: Capacity) -> Request:
+        used = self.total()
+        return Request(
+            cpu=max(0.0, capacity.cpu - used.cpu),
+            memory=max(0, capacity.memory - used.memory),
+            gpu=max(0, len(capacity.gpus) - used.gpu),
+        )
+
+    def grant(self, run: str, request: Request, capacity: Capacity) -> list[int]:
+        taken = {g for granted in self.gpus.values() for g in granted}
+        granted = [g.index for g in capacity.gpus if g.index not in taken][: request.gpu]
+        self.requests[run] = request
+        self.gpus[run] = granted
+        return granted
+
+    def drop(self, run: str) -> None:
+        self.requests.pop(run, None)
+        self.gpus.pop(run, None)
+
+
+@dataclass
+class NodeContext:
+    config: NodeConfig
+    layout: ShareLayout
+    events: EventLog
+    locks: Locks
+    runtime: Runtime | None
+    clock: Callable[[], float]
+    queue: WorkQueue
+    reservations: Reservations = field(default_factory=Reservations)
+    watchers: dict[str, Streamer] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def free(self) -> Request:
+        return self.reservations.free(self.config.capacity)

@@ -1,0 +1,132 @@
+"""The node daemon's loop: the periodic duties around the reconcilers it is handed.
+
+Users' edits are noticed by one `scandir` of `pipelines/` and `projects/` per scan interval
+(NFS has no inotify); only files whose stamp changed are re-read. Every key is also resynced on
+a timer, so a missed wake-up only delays work.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from controller.context import NodeContext
+from controller.elector import perform
+from controller.events import Command, Event
+from controller.loop import Handler, LoopRunner
+from controller.monitor import NodeDirectory, node_status, publish
+from resources.store import FileStamp
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    def __init__(
+        self,
+        ctx: NodeContext,
+        handlers: dict[str, Handler],
+        *,
+        api: str | None = None,
+        build: str = "",
+        tick: float = 0.1,
+        scan_interval: float = 1.0,
+        resync_interval: float = 10.0,
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.api = api
+        self.build = build
+        self.scan_interval = scan_interval
+        self.resync_interval = resync_interval
+        self.heartbeat_interval = max(0.5, min(5.0, ctx.config.lease_seconds / 6))
+        self.nodes = NodeDirectory(ctx.layout.nodes)
+        self.started = datetime.now(UTC)
+        self._stamps: dict[str, dict[str, FileStamp]] = {"Pipeline": {}, "Project": {}}
+        self._last_scan = self._last_resync = self._last_heartbeat = float("-inf")
+        self.on_tick = on_tick
+        self.runner = LoopRunner(
+            ctx.queue,
+            handlers,
+            [self._poll, self._scan, self._heartbeat, self._renew, self._elect, self._extra],
+            tick=tick,
+        )
+        ctx.events.listeners.append(self._on_event)
+        self.thread: threading.Thread | None = None
+
+    # -- duties -----------------------------------------------------------------------------------
+
+    def _poll(self) -> None:
+        self.ctx.events.poll()
+
+    def _scan(self) -> None:
+        now = self.ctx.clock()
+        if now - self._last_scan < self.scan_interval:
+            return
+        self._last_scan = now
+        store = self.ctx.layout.store
+        changed_pipelines = self._changed("Pipeline", store.stamps("Pipeline"))
+        changed_projects = self._changed("Project", store.stamps("Project"))
+        resync = now - self._last_resync >= self.resync_interval
+        if resync:
+            self._last_resync = now
+        names = set(self._stamps["Project"]) if changed_pipelines or resync else changed_projects
+        for name in names:
+            self.ctx.queue.add(f"project:{name}")
+        if resync:
+            for run in list(self.ctx.reservations.requests):
+                self.ctx.queue.add(f"stagerun:{run}")
+
+    def _changed(self, kind: str, stamps: dict[str, FileStamp]) -> set[str]:
+        old = self._stamps[kind]
+        self._stamps[kind] = stamps
+        return {n for n in stamps.keys() | old.keys() if stamps.get(n) != old.get(n)}
+
+    def _heartbeat(self) -> None:
+        now = self.ctx.clock()
+        if now - self._last_heartbeat < self.heartbeat_interval:
+            return
+        self._last_heartbeat = now
+        publish(self.ctx, node_status(self.ctx, self.api, self.started, self.build))
+
+    def _renew(self) -> None:
+        mine = [s for s in self.ctx.locks.mine() if s.startswith("stagerun/")]
+        for subject in self.ctx.locks.renew(mine):
+            self.ctx.queue.add(f"stagerun:{subject.removeprefix('stagerun/')}")
+
+    def _elect(self) -> None:
+        ctx = self.ctx
+        if not ctx.events.state.elections.open:
+            return
+        now = ctx.clock()
+        live = self.nodes.live(now, ctx.config.lease_seconds + ctx.config.grace_seconds)
+        perform(ctx.events, ctx.name, ctx.config.executes, ctx.free(), ctx.config.multipliers, live, now)
+
+    def _extra(self) -> None:
+        if self.on_tick is not None:
+            self.on_tick()
+
+    def _on_event(self, event: Event) -> None:
+        kind, _, name = event.subject.partition("/")
+        if kind == "project" and (event.issuer != self.ctx.name or event.command is Command.ELECTION_STOP):
+            self.ctx.queue.add(f"project:{name}")
+        elif kind == "stagerun":
+            if event.command is Command.KILL or name in self.ctx.reservations.requests:
+                self.ctx.queue.add(f"stagerun:{name}")
+            if event.command is Command.RELEASE:
+                self.ctx.queue.add(f"project:{name.partition('.')[0]}")
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self, adopt: list[str]) -> None:
+        for run in adopt:
+            self.ctx.queue.add(f"stagerun:{run}")
+        self.thread = threading.Thread(target=self.runner.run, name="reconcile", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.runner.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=10)
+        self.ctx.layout.node_file(self.ctx.name).unlink(missing_ok=True)

@@ -1,0 +1,125 @@
+"""Elections (thesis 6.7): scoring by resource affinity and aversion, and the election rules.
+
+Scores, with free = capacity - reserved and a per-category multiplier n_c:
+  affinity = min over requested categories of (request_c / free_c) * n_c
+  aversion = max over categories the node has (free_c > 0) of ((free_c - request_c) / free_c) * n_c
+A node takes part only if every request fits. Lowest aversion wins, then highest affinity, then
+the smallest node name. Aversion keeps a CPU-only stage off the GPU node while a CPU node fits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from controller.events import Ballot, Command, Event, Request
+
+CATEGORIES = ("cpu", "memory", "gpu")
+_UNITS = {"cpu": "CPUs", "memory": "bytes of memory", "gpu": "GPUs"}
+
+
+def ballot(free: Request, request: Request, multipliers: Request | None = None) -> Ballot:
+    weights = multipliers or Request(1.0, 1, 1)
+    short = [c for c in CATEGORIES if request.get(c) > free.get(c) + 1e-9]
+    if short:
+        reason = ", ".join(f"{c} {_fmt(c, request.get(c))} requested, {_fmt(c, free.get(c))} free" for c in short)
+        return Ballot(fits=False, reason=reason)
+    requested = [c for c in CATEGORIES if request.get(c) > 0]
+    affinity = min((request.get(c) / free.get(c) * weights.get(c) for c in requested), default=0.0)
+    owned = [c for c in CATEGORIES if free.get(c) > 0]
+    aversion = max(
+        ((free.get(c) - request.get(c)) / free.get(c) * weights.get(c) for c in owned), default=0.0
+    )
+    return Ballot(fits=True, affinity=affinity, aversion=aversion)
+
+
+def _fmt(category: str, amount: float) -> str:
+    if category == "memory":
+        return f"{amount / (1 << 30):.1f}Gi"
+    return f"{amount:g}"
+
+
+def winner(ballots: dict[str, Ballot]) -> str | None:
+    fitting = [(b.aversion, -b.affinity, node) for node, b in ballots.items() if b.fits]
+    return min(fitting)[2] if fitting else None
+
+
+@dataclass
+class Election:
+    subject: str
+    starter: str
+    started: float
+    deadline: float
+    request: Request
+    ballots: dict[str, Ballot] = field(default_factory=dict)
+    winner: str | None = None
+    stopped: float | None = None
+
+    def shortage(self) -> str:
+        """Why nobody fits, naming the resource that is short on each node."""
+        reasons = [f"{node}: {b.reason}" for node, b in sorted(self.ballots.items()) if not b.fits]
+        return "; ".join(reasons) or "no executing node took part"
+
+
+@dataclass
+class ElectionTable:
+    """Open elections and the last result per subject, as the log implies them."""
+
+    grace: float
+    open: dict[str, Election] = field(default_factory=dict)
+    results: dict[str, Election] = field(default_factory=dict)
+
+    def expired(self, election: Election, now: float) -> bool:
+        return now > election.deadline + self.grace
+
+    def check(self, event: Event) -> str | None:
+        current = self.open.get(event.subject)
+        if event.command is Command.ELECTION_START:
+            if event.request is None or event.duration <= 0:
+                return "an election needs a request and a window"
+            if current is not None and not self.expired(current, event.timestamp):
+                return f"an election for {event.subject} is open (started by {current.starter})"
+            return None
+        if current is None:
+            return f"no election for {event.subject} is open"
+        if event.command is Command.ELECTION_PARTICIPATE:
+            if event.ballot is None:
+                return "a participation needs a ballot"
+            if event.issuer in current.ballots:
+                return f"{event.issuer} already took part"
+            if self.expired(current, event.timestamp):
+                return "the election has expired"
+            return None
+        if event.command is Command.ELECTION_STOP:
+            if event.issuer != current.starter:
+                return f"only {current.starter} can stop this election"
+            if event.winner is not None and not (
+                event.winner in current.ballots and current.ballots[event.winner].fits
+            ):
+                return f"{event.winner} did not take part with a fitting ballot"
+            return None
+        raise ValueError(f"{event.command} is not an election command")
+
+    def apply(self, event: Event) -> None:
+        if event.command is Command.ELECTION_START:
+            assert event.request is not None
+            self.open[event.subject] = Election(
+                subject=event.subject,
+                starter=event.issuer,
+                started=event.timestamp,
+                deadline=event.timestamp + event.duration,
+                request=event.request,
+            )
+        elif event.command is Command.ELECTION_PARTICIPATE:
+            assert event.ballot is not None
+            self.open[event.subject].ballots[event.issuer] = event.ballot
+        else:
+            election = self.open.pop(event.subject)
+            election.winner = event.winner
+            election.stopped = event.timestamp
+            self.results[event.subject] = election
+
+    def prune(self, now: float, keep: float) -> None:
+        for subject in [s for s, e in self.results.items() if (e.stopped or 0) + keep < now]:
+            del self.results[subject]
+        for subject in [s for s, e in self.open.items() if self.expired(e, now - keep)]:
+            del self.open[subject]

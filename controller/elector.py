@@ -1,0 +1,60 @@
+"""A node's election duties: vote in open elections, and close the ones it started.
+
+The starter closes its election as soon as every live executing node has voted, so on a healthy
+cluster an election takes milliseconds; the window only bounds the wait for a dead or slow node.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controller.election import ElectionTable, ballot, winner
+from controller.events import Ballot, Command, Request
+from controller.eventlog import EventLog, Rejected
+
+
+@dataclass(frozen=True)
+class Vote:
+    subject: str
+    ballot: Ballot
+
+
+@dataclass(frozen=True)
+class Close:
+    subject: str
+    winner: str | None
+
+
+def duties(
+    table: ElectionTable,
+    me: str,
+    executes: bool,
+    free: Request,
+    multipliers: Request,
+    live: set[str],
+    now: float,
+) -> list[Vote | Close]:
+    actions: list[Vote | Close] = []
+    for subject, election in table.open.items():
+        ballots = dict(election.ballots)
+        if executes and me not in ballots and now <= election.deadline + table.grace:
+            ballots[me] = ballot(free, election.request, multipliers)
+            actions.append(Vote(subject, ballots[me]))
+        if election.starter == me and (live <= set(ballots) or now >= election.deadline):
+            actions.append(Close(subject, winner(ballots)))
+    return actions
+
+
+def perform(events: EventLog, me: str, executes: bool, free: Request, multipliers: Request, live: set[str], now: float) -> bool:
+    """Publish this node's duties; True when anything was published."""
+    acted = False
+    for duty in duties(events.state.elections, me, executes, free, multipliers, live, now):
+        try:
+            if isinstance(duty, Vote):
+                events.publish(Command.ELECTION_PARTICIPATE, duty.subject, ballot=duty.ballot)
+            else:
+                events.publish(Command.ELECTION_STOP, duty.subject, winner=duty.winner)
+            acted = True
+        except Rejected:
+            continue
+    return acted

@@ -1,0 +1,66 @@
+"""Where everything lives on the share (DESIGN.md section 3). Every share path is built here."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import yaml
+
+from resources.store import Store, atomic_write, dump_yaml
+
+
+class ShareLayout:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.store = Store(self.root)
+        self.settings = self.root / "settings"
+        self.env_file = self.settings / "env.yaml"
+        self.users_file = self.settings / "users.yaml"
+        self.resources = self.root / "resources"
+        self.workspaces = self.root / "workspaces"
+        self.logs = self.root / "logs"
+        self.run = self.root / "run"
+        self.events = self.run / "events"
+        self.nodes = self.run / "nodes"
+        self.share_file = self.run / "share.yaml"
+
+    def ensure(self) -> None:
+        """A missing share is created: a local directory is the single-machine default."""
+        self.store.ensure()
+        for folder in (self.settings, self.resources, self.workspaces, self.logs, self.events, self.nodes):
+            folder.mkdir(parents=True, exist_ok=True)
+        if not self.share_file.exists():
+            atomic_write(self.share_file, dump_yaml({"uid": secrets.token_hex(8)}))
+
+    @property
+    def uid(self) -> str:
+        """Tells this share's containers from another's on a Docker engine that several use."""
+        return str(yaml.safe_load(self.share_file.read_text())["uid"])
+
+    def project_dir(self, project: str) -> Path:
+        return self.workspaces / project
+
+    def project_input(self, project: str) -> Path:
+        return self.workspaces / project / "input"
+
+    def project_output(self, project: str) -> Path:
+        return self.workspaces / project / "output"
+
+    def stage_workspace(self, project: str, run: str) -> Path:
+        return self.workspaces / project / "stages" / run
+
+    def log_file(self, project: str, run: str) -> Path:
+        return self.logs / project / f"{run}.log"
+
+    def node_file(self, node: str) -> Path:
+        return self.nodes / f"{node}.yaml"
+
+    def global_env(self) -> dict[str, str]:
+        try:
+            data = yaml.safe_load(self.env_file.read_text()) or {}
+        except FileNotFoundError:
+            return {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{self.env_file}: must map variable names to values")
+        return {str(k): str(v) for k, v in data.items()}

@@ -1,0 +1,107 @@
+"""The node monitor: publishes this node's status (capacity, reservations, utilisation,
+heartbeat) and tells which nodes are alive from theirs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+import yaml
+
+from controller.capacity import gpu_utilisation
+from controller.context import NodeContext
+from resources.node import Amounts, Gpu, Multipliers, Node, NodeStatus, Utilisation
+from resources.store import FileStamp, atomic_write, dump_yaml
+
+log = logging.getLogger(__name__)
+
+
+def utilisation(share: Path) -> Utilisation:
+    net = psutil.net_io_counters()
+    disk = psutil.disk_io_counters()
+    return Utilisation(
+        cpu_percent_per_core=psutil.cpu_percent(percpu=True),
+        memory_used=psutil.virtual_memory().used,
+        disk_free=psutil.disk_usage(str(share)).free,
+        net_bytes_sent=net.bytes_sent if net else 0,
+        net_bytes_recv=net.bytes_recv if net else 0,
+        disk_read_bytes=disk.read_bytes if disk else 0,
+        disk_write_bytes=disk.write_bytes if disk else 0,
+    )
+
+
+def node_status(ctx: NodeContext, api: str | None, started: datetime, build: str) -> Node:
+    cap = ctx.config.capacity
+    reserved = ctx.reservations.total()
+    gpu_use = gpu_utilisation() if cap.gpus else {}
+    mult = ctx.config.multipliers
+    return Node(
+        metadata={"name": ctx.name},  # type: ignore[arg-type]
+        status=NodeStatus(
+            capacity=Amounts(cpu=cap.cpu, memory=cap.memory, gpu=len(cap.gpus)),
+            gpus=[
+                Gpu(
+                    index=g.index,
+                    model=g.model,
+                    memory_bytes=g.memory_bytes,
+                    utilisation=gpu_use.get(g.index, (None, None))[0],
+                    memory_used_bytes=gpu_use.get(g.index, (None, None))[1],
+                )
+                for g in cap.gpus
+            ],
+            reservations=Amounts(cpu=reserved.cpu, memory=reserved.memory, gpu=reserved.gpu),
+            multipliers=Multipliers(cpu=mult.cpu, memory=mult.memory, gpu=mult.gpu),
+            utilisation=utilisation(ctx.layout.root),
+            executes=ctx.config.executes,
+            running=sorted(ctx.reservations.requests),
+            api=api,
+            build=build,
+            started=started,
+            heartbeat=datetime.fromtimestamp(ctx.clock(), UTC),
+        ),
+    )
+
+
+def publish(ctx: NodeContext, node: Node) -> None:
+    atomic_write(ctx.layout.node_file(ctx.name), dump_yaml(node.to_wire()), durable=False)
+
+
+class NodeDirectory:
+    """Every node's published status, re-read only when its file changed."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._cache: dict[str, tuple[FileStamp, Node]] = {}
+
+    def all(self) -> list[Node]:
+        seen: dict[str, tuple[FileStamp, Node]] = {}
+        try:
+            entries = list(os.scandir(self.folder))
+        except FileNotFoundError:
+            return []
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.name.endswith(".yaml"):
+                continue
+            try:
+                st = entry.stat()
+                stamp = FileStamp(st.st_mtime_ns, st.st_size, st.st_ino)
+                cached = self._cache.get(entry.name)
+                if cached and cached[0] == stamp:
+                    seen[entry.name] = cached
+                    continue
+                node = Node.model_validate(yaml.safe_load(Path(entry.path).read_text()))
+                seen[entry.name] = (stamp, node)
+            except (OSError, ValueError, yaml.YAMLError) as exc:
+                log.debug("skipping node file %s: %s", entry.name, exc)
+        self._cache = seen
+        return [node for _, node in seen.values()]
+
+    def live(self, now: float, max_age: float, executing: bool = True) -> set[str]:
+        return {
+            n.metadata.name
+            for n in self.all()
+            if now - n.status.heartbeat.timestamp() <= max_age and (n.status.executes or not executing)
+        }

@@ -1,0 +1,74 @@
+"""The container runtime port: the small interface reconcilers need, whatever runs containers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+LABEL_PREFIX = "winslow."
+
+
+class ImageNotFound(Exception):
+    """The stage's image is not on this node and cannot be pulled."""
+
+
+class RuntimeFailure(Exception):
+    """The runtime refused to create or start the container; the message says why."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    command: list[str] | None
+    args: list[str]
+    env: dict[str, str]
+    mounts: list[Mount]
+    labels: dict[str, str]
+    cpu: float = 0.0
+    memory: int = 0
+    gpus: list[int] = field(default_factory=list)
+
+
+class ContainerState(StrEnum):
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    id: str
+    name: str
+    labels: dict[str, str]
+    state: ContainerState
+    exit_code: int | None = None
+    oom_killed: bool = False
+
+
+class Runtime(Protocol):
+    def run(self, spec: ContainerSpec) -> str: ...
+
+    def find(self, labels: dict[str, str]) -> list[ContainerInfo]: ...
+
+    def inspect(self, container_id: str) -> ContainerInfo | None: ...
+
+    def stop(self, container_id: str, timeout: float = 10) -> None: ...
+
+    def remove(self, container_id: str) -> None: ...
+
+    def logs(self, container_id: str) -> Iterator[bytes]:
+        """All output from the start, following until the container exits."""
+        ...
+
+    def wait(self, container_id: str) -> int: ...

@@ -1,0 +1,214 @@
+"""Where a project stands and what it should run next: a pure function of spec and history.
+
+History is the StageRun files (authoritative); the project status is derived from them and is
+only a cache for readers, so a node that dies between two writes leaves nothing inconsistent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from resources.pipeline import Pipeline, StageSpec, WorkspaceMode
+from resources.project import PipelineSnapshot, Project, ProjectPhase, StageRunRef
+from resources.stagerun import StageRun, StageRunPhase, Trigger
+
+
+@dataclass(frozen=True)
+class NextRun:
+    index: int
+    stage: StageSpec
+    trigger: Trigger
+    attempt: int
+    source: str | None
+    not_before: float = 0.0
+    run_from: datetime | None = None
+    confirm: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    phase: ProjectPhase
+    reason: str
+    current_stage: str | None = None
+    snapshot: PipelineSnapshot | None = None
+    next: NextRun | None = None
+    gated: bool = False
+    active: list[StageRun] = field(default_factory=list)
+
+
+def snapshot_for(project: Project, pipeline: Pipeline | None, existing: PipelineSnapshot | None) -> PipelineSnapshot | None:
+    """The started project's frozen pipeline; before the start, what it would freeze now.
+
+    A project's own `stages:` list always wins: editing the project itself is deliberate,
+    whereas editing a shared Pipeline must never reach projects that already started.
+    """
+    if project.spec.stages is not None:
+        env = existing.env if existing else (pipeline.spec.env if pipeline else {})
+        return PipelineSnapshot(name=project.spec.pipeline, env=env, stages=project.spec.stages)
+    if existing is not None:
+        return existing
+    if pipeline is None or pipeline.metadata.name != project.spec.pipeline:
+        return None
+    return PipelineSnapshot(name=pipeline.metadata.name, env=pipeline.spec.env, stages=pipeline.spec.stages)
+
+
+def current_line(runs: list[StageRun]) -> dict[int, StageRun]:
+    """The latest successful run of each stage that no later rerun of an earlier stage superseded."""
+    line: dict[int, StageRun] = {}
+    for run in runs:
+        index = run.spec.index
+        for later in [i for i in line if i >= index]:
+            del line[later]
+        if run.status.phase is StageRunPhase.SUCCEEDED:
+            line[index] = run
+    return line
+
+
+def _source(stages: list[StageSpec], index: int, line: dict[int, StageRun]) -> tuple[str | None, str | None]:
+    """(workspace source run, problem) for a new run of stage `index`."""
+    stage = stages[index]
+    mode = stage.workspace.mode
+    if mode is WorkspaceMode.STANDALONE:
+        return None, None
+    if mode is WorkspaceMode.CONTINUATION:
+        names = [s.name for s in stages]
+        wanted = names.index(stage.workspace.from_stage or "")
+        run = line.get(wanted)
+        if run is None:
+            return None, f"stage {stage.name!r} continues {names[wanted]!r}, which has no successful run"
+        return run.metadata.name, None
+    if index == 0:
+        return None, None
+    previous = line.get(index - 1)
+    if previous is None:
+        return None, f"stage {stages[index - 1].name!r} has no successful run to start {stage.name!r} from"
+    return previous.metadata.name, None
+
+
+def _describe_end(run: StageRun) -> str:
+    phase = run.status.phase
+    if phase is StageRunPhase.FAILED:
+        code = f" with exit code {run.status.exit_code}" if run.status.exit_code is not None else ""
+        detail = f": {run.status.message}" if run.status.message else ""
+        return f"stage {run.spec.stage!r} failed{code}{detail}"
+    if phase is StageRunPhase.KILLED:
+        return f"stage {run.spec.stage!r} was killed{': ' + run.status.message if run.status.message else ''}"
+    return f"stage {run.spec.stage!r} was lost{': ' + run.status.message if run.status.message else ''}"
+
+
+def plan(
+    project: Project,
+    pipeline: Pipeline | None,
+    snapshot: PipelineSnapshot | None,
+    runs: list[StageRun],
+    observed_run_from: datetime | None,
+    observed_confirm: datetime | None,
+) -> Plan:
+    spec = project.spec
+    snap = snapshot_for(project, pipeline, snapshot if runs else None)
+    if snap is None:
+        return Plan(
+            ProjectPhase.WAITING,
+            f"pipeline {spec.pipeline!r} does not exist; apply it (winsctl apply -f PIPELINE.yaml)",
+        )
+    stages = snap.stages
+    active = [r for r in runs if r.status.phase.active]
+    if active:
+        run = active[-1]
+        where = f" on {run.status.node}" if run.status.node else ""
+        reason = f"stage {run.spec.stage!r} is running{where}"
+        if spec.paused:
+            reason += "; the project pauses when it ends"
+        return Plan(ProjectPhase.RUNNING, reason, run.spec.stage, snap, active=active)
+
+    line = current_line(runs)
+    request = spec.run_from
+    pending_request = request is not None and (
+        observed_run_from is None or request.requested_at > observed_run_from
+    )
+    last = runs[-1] if runs else None
+    trigger, attempt, not_before = Trigger.AUTO, 1, 0.0
+    index: int | None
+    stopped_reason = ""
+
+    if pending_request:
+        assert request is not None
+        if request.stage is not None:
+            names = [s.name for s in stages]
+            if request.stage not in names:
+                return Plan(
+                    ProjectPhase.FAILED,
+                    f"spec.runFrom.stage: {request.stage!r} is not a stage of this project "
+                    f"(stages: {', '.join(names)})",
+                    snapshot=snap,
+                )
+            index = names.index(request.stage)
+        elif last is None or last.status.phase is not StageRunPhase.SUCCEEDED:
+            index = last.spec.index if last else 0
+        else:
+            index = last.spec.index + 1
+        trigger = Trigger.USER
+    elif last is None:
+        index, trigger = 0, Trigger.USER
+    elif last.status.phase is StageRunPhase.SUCCEEDED:
+        index = last.spec.index + 1
+    else:
+        retry = stages[last.spec.index].retry if last.spec.index < len(stages) else None
+        if last.status.phase is StageRunPhase.FAILED and retry and last.spec.attempt <= retry.count:
+            index, attempt = last.spec.index, last.spec.attempt + 1
+            finished = last.status.finish_time.timestamp() if last.status.finish_time else 0.0
+            not_before = finished + retry.backoff_seconds
+        else:
+            index = None
+            stopped_reason = _describe_end(last)
+
+    if index is None:
+        return Plan(
+            ProjectPhase.PAUSED,
+            f"{stopped_reason}; resume with `winsctl resume {project.metadata.name}` "
+            "(reruns it) or `--from STAGE`",
+            snapshot=snap,
+        )
+    if index >= len(stages):
+        return Plan(ProjectPhase.SUCCEEDED, "all stages succeeded", snapshot=snap)
+
+    stage = stages[index]
+    source, problem = _source(stages, index, line)
+    if problem:
+        return Plan(ProjectPhase.FAILED, f"cannot start stage {stage.name!r}: {problem}", snapshot=snap)
+    if spec.paused:
+        return Plan(ProjectPhase.PAUSED, f"paused by the user before stage {stage.name!r}", stage.name, snap)
+
+    confirm = spec.confirm
+    confirmed_at = None
+    if stage.confirm and trigger is not Trigger.USER:
+        fresh = confirm is not None and (observed_confirm is None or confirm.requested_at > observed_confirm)
+        if not (fresh and confirm is not None and confirm.stage in (None, stage.name)):
+            return Plan(
+                ProjectPhase.WAITING,
+                f"stage {stage.name!r} waits for confirmation: winsctl confirm {project.metadata.name}",
+                stage.name,
+                snap,
+                gated=True,
+            )
+        confirmed_at, trigger = confirm.requested_at, Trigger.USER
+
+    nxt = NextRun(
+        index=index,
+        stage=stage,
+        trigger=trigger,
+        attempt=attempt,
+        source=source,
+        not_before=not_before,
+        run_from=request.requested_at if pending_request and request else None,
+        confirm=confirmed_at,
+    )
+    reason = f"starting stage {stage.name!r}"
+    if attempt > 1:
+        reason = f"retrying stage {stage.name!r} (attempt {attempt})"
+    return Plan(ProjectPhase.RUNNING, reason, stage.name, snap, next=nxt)
+
+
+def refs(runs: list[StageRun]) -> list[StageRunRef]:
+    return [StageRunRef(name=r.metadata.name, stage=r.spec.stage, phase=r.status.phase.value) for r in runs]

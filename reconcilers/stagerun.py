@@ -1,0 +1,330 @@
+"""The StageRun reconciler, on the node that owns the run: start, watch, finish, fence.
+
+Containers are found again by label, so a restarted node re-adopts what runs and records what
+ended while it was down. The container's name is derived from the run, so the engine itself
+refuses a second container for the same run.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from controller.context import NodeContext
+from controller.events import Event, Request
+from controller.runtime import ContainerInfo, ContainerSpec, ContainerState, ImageNotFound, Mount, RuntimeFailure
+from controller.stagelogs import Streamer, append_system_line, tail
+from controller.workspace import prepare
+from reconcilers.project import lease_subject
+from resources.errors import NotFoundError
+from resources.stagerun import StageRun, StageRunPhase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Observation:
+    name: str
+    run: StageRun | None
+    node: str
+    now: float
+    container: ContainerInfo | None
+    lease_mine: bool
+    kill: Event | None
+    watching: bool
+
+
+@dataclass(frozen=True)
+class Start:
+    pass
+
+
+@dataclass(frozen=True)
+class Watch:
+    container_id: str
+
+
+@dataclass(frozen=True)
+class MarkRunning:
+    container_id: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    container_id: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    phase: StageRunPhase
+    exit_code: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Drop the reservation and the lease of a run that has ended."""
+
+
+@dataclass(frozen=True)
+class Requeue:
+    after: float
+
+
+Action = Start | Watch | MarkRunning | Stop | Finish | Forget | Requeue
+
+CHECK_EVERY = 2.0
+
+
+def _running(container: ContainerInfo | None) -> bool:
+    return container is not None and container.state is not ContainerState.EXITED
+
+
+def decide(obs: Observation) -> list[Action]:
+    run, container = obs.run, obs.container
+    if run is None or run.status.node != obs.node:
+        return [Stop(container.id, "its StageRun is gone or belongs to another node")] if _running(container) else []
+    if not run.status.phase.active:
+        actions: list[Action] = [Forget()]
+        if _running(container):
+            assert container is not None
+            actions.insert(0, Stop(container.id, f"its StageRun is {run.status.phase.value}"))
+        return actions
+    if not obs.lease_mine:
+        if _running(container):
+            assert container is not None
+            return [Stop(container.id, "this node lost the StageRun's lease (fencing)"), Requeue(CHECK_EVERY)]
+        return [Requeue(CHECK_EVERY)]
+    if obs.kill is not None:
+        who = obs.kill.message or f"a user on {obs.kill.issuer}"
+        stop: list[Action] = [Stop(container.id, f"killed by {who}")] if _running(container) and container else []
+        return [*stop, Finish(StageRunPhase.KILLED, None, f"killed by {who}")]
+    if container is None:
+        if run.status.phase is StageRunPhase.PENDING:
+            return [Start()]
+        return [Finish(StageRunPhase.FAILED, None, "its container disappeared")]
+    if container.state is ContainerState.EXITED:
+        code = container.exit_code if container.exit_code is not None else -1
+        if code == 0:
+            return [Finish(StageRunPhase.SUCCEEDED, 0, "")]
+        message = "out of memory (killed by the kernel)" if container.oom_killed else ""
+        return [Finish(StageRunPhase.FAILED, code, message)]
+    actions = []
+    timeout = run.spec.timeout_seconds
+    started = run.status.start_time.timestamp() if run.status.start_time else obs.now
+    if timeout is not None and obs.now - started > timeout:
+        return [
+            Stop(container.id, f"it ran past its timeout of {timeout:g}s"),
+            Finish(StageRunPhase.FAILED, None, f"timed out after {timeout:g}s"),
+        ]
+    if run.status.phase is StageRunPhase.PENDING:
+        actions.append(MarkRunning(container.id))
+    if not obs.watching:
+        actions.append(Watch(container.id))
+    actions.append(Requeue(CHECK_EVERY))
+    return actions
+
+
+# -- applying ----------------------------------------------------------------------------------
+
+
+def container_name(ctx: NodeContext, run: str) -> str:
+    return f"winslow-{ctx.layout.uid[:8]}-{run}"
+
+
+def labels(ctx: NodeContext, run: StageRun) -> dict[str, str]:
+    return {
+        "winslow.share": ctx.layout.uid,
+        "winslow.project": run.spec.project,
+        "winslow.stage": run.spec.stage,
+        "winslow.stagerun": run.metadata.name,
+        "winslow.node": ctx.name,
+    }
+
+
+def find_container(ctx: NodeContext, name: str) -> ContainerInfo | None:
+    assert ctx.runtime is not None
+    found = ctx.runtime.find({"winslow.share": ctx.layout.uid, "winslow.stagerun": name, "winslow.node": ctx.name})
+    return found[0] if found else None
+
+
+def observe(ctx: NodeContext, name: str) -> Observation:
+    ctx.events.poll()
+    try:
+        run: StageRun | None = ctx.layout.store.stagerun(name)
+    except NotFoundError:
+        run = None
+    kill = ctx.events.state.kills.get(lease_subject(name))
+    created = run.metadata.creation_timestamp.timestamp() if run and run.metadata.creation_timestamp else 0.0
+    watcher = ctx.watchers.get(name)
+    return Observation(
+        name=name,
+        run=run,
+        node=ctx.name,
+        now=ctx.clock(),
+        container=find_container(ctx, name),
+        lease_mine=ctx.locks.held(lease_subject(name)),
+        kill=kill if kill is not None and kill.timestamp >= created else None,
+        watching=watcher is not None and watcher.is_alive(),
+    )
+
+
+def reconcile(ctx: NodeContext, name: str) -> float | None:
+    if ctx.runtime is None:
+        return None
+    obs = observe(ctx, name)
+    after: float | None = None
+    for action in decide(obs):
+        if isinstance(action, Requeue):
+            after = action.after
+        else:
+            assert obs.run is not None or isinstance(action, Stop)
+            _apply(ctx, obs, action)
+    return after
+
+
+def _apply(ctx: NodeContext, obs: Observation, action: Action) -> None:
+    assert ctx.runtime is not None
+    run = obs.run
+    store = ctx.layout.store
+    now = datetime.fromtimestamp(ctx.clock(), UTC)
+    if isinstance(action, Stop):
+        log.info("stopping container %s of %s: %s", action.container_id[:12], obs.name, action.why)
+        if run is not None:
+            append_system_line(ctx.layout.log_file(run.spec.project, obs.name), f"stopping the container: {action.why}")
+        ctx.runtime.stop(action.container_id, timeout=5)
+        return
+    assert run is not None
+    logfile = ctx.layout.log_file(run.spec.project, obs.name)
+    if isinstance(action, Start):
+        _start(ctx, run)
+    elif isinstance(action, MarkRunning):
+        _write_status(ctx, run, phase=StageRunPhase.RUNNING, container_id=action.container_id, start_time=now)
+    elif isinstance(action, Watch):
+        _watch(ctx, run, action.container_id)
+    elif isinstance(action, Finish):
+        _drain_log(ctx, run, obs.container)
+        message = action.message
+        if action.phase is StageRunPhase.FAILED and action.exit_code is not None:
+            last = tail(logfile, 3)
+            if last:
+                message = (message + "; " if message else "") + "last log lines: " + " | ".join(last)
+        _write_status(ctx, run, phase=action.phase, exit_code=action.exit_code, finish_time=now, message=message)
+        code = f" with exit code {action.exit_code}" if action.exit_code is not None else ""
+        append_system_line(logfile, f"{action.phase.value}{code} on {ctx.name}{': ' + action.message if action.message else ''}")
+        _forget(ctx, obs.name)
+        ctx.queue.add(f"project:{run.spec.project}")
+    elif isinstance(action, Forget):
+        _forget(ctx, obs.name)
+
+
+def _drain_log(ctx: NodeContext, run: StageRun, container: ContainerInfo | None) -> None:
+    """The log must be whole before the result is recorded: wait for the streamer, or copy now."""
+    watcher = ctx.watchers.pop(run.metadata.name, None)
+    if watcher is not None:
+        watcher.join(timeout=15)
+    elif container is not None and ctx.runtime is not None:
+        runtime, container_id = ctx.runtime, container.id
+        Streamer(
+            ctx.layout.log_file(run.spec.project, run.metadata.name),
+            lambda: runtime.logs(container_id),
+            lambda: False,
+            lambda: None,
+        ).run()
+
+
+def _forget(ctx: NodeContext, name: str) -> None:
+    ctx.reservations.drop(name)
+    watcher = ctx.watchers.pop(name, None)
+    if watcher is not None:
+        watcher.stopped.set()
+    subject = lease_subject(name)
+    if ctx.locks.holder(subject) == ctx.name:
+        ctx.locks.release(subject)
+
+
+def _write_status(ctx: NodeContext, run: StageRun, **changes: object) -> None:
+    """Only while this node still holds the lease: after it, another node may have marked it Lost."""
+    if not ctx.locks.held(lease_subject(run.metadata.name)):
+        raise RuntimeError(f"lost the lease of {run.metadata.name} before writing its status")
+    ctx.layout.store.write_stagerun(run.model_copy(update={"status": run.status.model_copy(update=changes)}))
+
+
+def _start(ctx: NodeContext, run: StageRun) -> None:
+    assert ctx.runtime is not None
+    layout = ctx.layout
+    project, name = run.spec.project, run.metadata.name
+    logfile = layout.log_file(project, name)
+    source = run.spec.workspace.copy_of
+    workspace = layout.stage_workspace(project, name)
+    for folder in (layout.project_input(project), layout.project_output(project), layout.resources):
+        folder.mkdir(parents=True, exist_ok=True)
+    prepare(workspace, layout.stage_workspace(project, source) if source else None)
+    gpus = ctx.reservations.gpus.get(name, [])
+    real_gpus = [g.index for g in ctx.config.capacity.gpus if g.index in gpus and g.model != "simulated"]
+    spec = ContainerSpec(
+        name=container_name(ctx, name),
+        image=run.spec.image,
+        command=run.spec.command,
+        args=run.spec.args,
+        env=run.spec.env,
+        mounts=[
+            Mount(layout.resources, "/resources", read_only=True),
+            Mount(layout.project_input(project), "/input", read_only=True),
+            Mount(layout.project_output(project), "/output", read_only=False),
+            Mount(workspace, "/workspace", read_only=False),
+        ],
+        labels=labels(ctx, run),
+        cpu=run.spec.resources.cpu,
+        memory=run.spec.resources.memory_bytes,
+        gpus=real_gpus,
+    )
+    append_system_line(
+        logfile, f"starting {run.spec.image} on {ctx.name} (attempt {run.spec.attempt}, trigger {run.status.trigger.value})"
+    )
+    now = datetime.fromtimestamp(ctx.clock(), UTC)
+    try:
+        container_id = ctx.runtime.run(spec)
+    except (ImageNotFound, RuntimeFailure) as exc:
+        append_system_line(logfile, str(exc))
+        _write_status(ctx, run, phase=StageRunPhase.FAILED, finish_time=now, message=str(exc))
+        _forget(ctx, name)
+        ctx.queue.add(f"project:{project}")
+        return
+    _write_status(ctx, run, phase=StageRunPhase.RUNNING, container_id=container_id, start_time=now)
+    _watch(ctx, run, container_id)
+    ctx.queue.add(f"project:{project}")
+
+
+def _watch(ctx: NodeContext, run: StageRun, container_id: str) -> None:
+    runtime = ctx.runtime
+    assert runtime is not None
+    name = run.metadata.name
+
+    def running() -> bool:
+        info = runtime.inspect(container_id)
+        return info is not None and info.state is not ContainerState.EXITED
+
+    streamer = Streamer(
+        ctx.layout.log_file(run.spec.project, name),
+        lambda: runtime.logs(container_id),
+        running,
+        lambda: ctx.queue.add(f"stagerun:{name}"),
+    )
+    ctx.watchers[name] = streamer
+    streamer.start()
+
+
+def adopt_all(ctx: NodeContext) -> list[str]:
+    """At start: every active run this node owns, to re-adopt or to record as ended."""
+    names = []
+    for project in ctx.layout.store.stagerun_projects():
+        for run in ctx.layout.store.stageruns_of(project):
+            if run.status.node == ctx.name and run.status.phase.active:
+                res = run.spec.resources
+                ctx.reservations.grant(run.metadata.name, Request(res.cpu, res.memory_bytes, res.gpu), ctx.config.capacity)
+                names.append(run.metadata.name)
+    return names
+

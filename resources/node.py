@@ -1,0 +1,65 @@
+"""Node: what each daemon publishes about itself (thesis Appendix B)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from resources.base import API_VERSION, Metadata, Model
+
+
+class Gpu(Model):
+    index: int
+    model: str = ""
+    memory_bytes: int = 0
+    utilisation: float | None = None
+    memory_used_bytes: int | None = None
+
+
+class Amounts(Model):
+    """Amounts of the three scheduled categories; memory in bytes."""
+
+    cpu: float = 0.0
+    memory: int = 0
+    gpu: int = 0
+
+
+class Multipliers(Model):
+    """Per-category weights n_c in the election scores (DESIGN.md section 5)."""
+
+    cpu: float = 1.0
+    memory: float = 1.0
+    gpu: float = 1.0
+
+
+class Utilisation(Model):
+    cpu_percent_per_core: list[float] = Field(default_factory=list)
+    memory_used: int = 0
+    disk_free: int = 0
+    net_bytes_sent: int = 0
+    net_bytes_recv: int = 0
+    disk_read_bytes: int = 0
+    disk_write_bytes: int = 0
+
+
+class NodeStatus(Model):
+    capacity: Amounts
+    gpus: list[Gpu] = Field(default_factory=list)
+    reservations: Amounts = Field(default_factory=Amounts)
+    multipliers: Multipliers = Field(default_factory=Multipliers)
+    utilisation: Utilisation = Field(default_factory=Utilisation)
+    executes: bool = True
+    running: list[str] = Field(default_factory=list)
+    api: str | None = None
+    build: str = ""
+    started: datetime | None = None
+    heartbeat: datetime
+
+
+class Node(Model):
+    api_version: Literal["winslow/v1"] = API_VERSION
+    kind: Literal["Node"] = "Node"
+    metadata: Metadata
+    status: NodeStatus

@@ -1,0 +1,183 @@
+"""Reading and writing manifests on the share, atomically.
+
+Spec files (`pipelines/`, `projects/`) belong to users; status files under `run/` belong to
+controllers. They never share a file, so an editor or `git` never races a controller.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import yaml
+
+from resources.errors import ManifestError, NotFoundError
+from resources.manifest import Manifest, dump, parse
+from resources.pipeline import Pipeline
+from resources.project import Project, ProjectStatus
+from resources.stagerun import StageRun, project_of
+
+M = TypeVar("M", bound=Manifest)
+
+
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Readers see the old file or the new one, never half of one (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+
+
+def dump_yaml(data: object) -> bytes:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """Enough to notice an edit without reading the file (NFS has no inotify)."""
+
+    mtime_ns: int
+    size: int
+    ino: int
+
+
+class Store:
+    """Typed access to the manifests on one share; every path it touches is built here."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pipelines = root / "pipelines"
+        self.projects = root / "projects"
+        self.status_dir = root / "run" / "status" / "projects"
+        self.stageruns = root / "run" / "stageruns"
+
+    def ensure(self) -> None:
+        for folder in (self.pipelines, self.projects, self.status_dir, self.stageruns):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    # -- specs ---------------------------------------------------------------------------------
+
+    def spec_path(self, kind: str, name: str) -> Path:
+        folder = {"Pipeline": self.pipelines, "Project": self.projects}[kind]
+        return folder / f"{name}.yaml"
+
+    def stamps(self, kind: str) -> dict[str, FileStamp]:
+        """One `scandir` per folder: the cheap poll that replaces inotify."""
+        folder = {"Pipeline": self.pipelines, "Project": self.projects}[kind]
+        found: dict[str, FileStamp] = {}
+        try:
+            entries = list(os.scandir(folder))
+        except FileNotFoundError:
+            return found
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.name.endswith(".yaml"):
+                continue
+            try:
+                st = entry.stat()
+            except FileNotFoundError:
+                continue
+            found[entry.name[: -len(".yaml")]] = FileStamp(st.st_mtime_ns, st.st_size, st.st_ino)
+        return found
+
+    def read_spec(self, kind: str, name: str) -> Manifest:
+        path = self.spec_path(kind, name)
+        source = str(path.relative_to(self.root))
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
+            raise NotFoundError(f"{kind} {name!r} not found ({source})") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ManifestError.single(source, "", f"not valid YAML ({exc})") from None
+        manifest = parse(data, source, (kind,))
+        if manifest.metadata.name != name:
+            raise ManifestError.single(
+                source, "metadata.name", f"{manifest.metadata.name!r} differs from the file name; rename one"
+            )
+        return manifest
+
+    def pipeline(self, name: str) -> Pipeline:
+        manifest = self.read_spec("Pipeline", name)
+        assert isinstance(manifest, Pipeline)
+        return manifest
+
+    def project(self, name: str) -> Project:
+        manifest = self.read_spec("Project", name)
+        assert isinstance(manifest, Project)
+        return manifest
+
+    def write_spec(self, manifest: Pipeline | Project) -> None:
+        atomic_write(self.spec_path(manifest.kind, manifest.metadata.name), dump(manifest).encode())
+
+    def delete_spec(self, kind: str, name: str) -> None:
+        try:
+            self.spec_path(kind, name).unlink()
+        except FileNotFoundError:
+            raise NotFoundError(f"{kind} {name!r} not found") from None
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.stamps(kind))
+
+    # -- status (controllers only) ---------------------------------------------------------------
+
+    def project_status(self, name: str) -> ProjectStatus | None:
+        try:
+            data = yaml.safe_load((self.status_dir / f"{name}.yaml").read_text())
+        except FileNotFoundError:
+            return None
+        return ProjectStatus.model_validate(data)
+
+    def write_project_status(self, status: ProjectStatus) -> None:
+        atomic_write(self.status_dir / f"{status.project}.yaml", dump_yaml(status.to_wire()))
+
+    def stagerun_path(self, name: str) -> Path:
+        return self.stageruns / project_of(name) / f"{name}.yaml"
+
+    def stagerun(self, name: str) -> StageRun:
+        try:
+            data = yaml.safe_load(self.stagerun_path(name).read_text())
+        except (FileNotFoundError, ValueError):
+            raise NotFoundError(f"StageRun {name!r} not found") from None
+        return StageRun.model_validate(data)
+
+    def write_stagerun(self, run: StageRun) -> None:
+        atomic_write(self.stagerun_path(run.metadata.name), dump_yaml(run.to_wire()))
+
+    def stageruns_of(self, project: str) -> list[StageRun]:
+        """In creation order (the number in the name), which is the project's history order."""
+        folder = self.stageruns / project
+        try:
+            names = [p.name[: -len(".yaml")] for p in folder.iterdir() if p.suffix == ".yaml"]
+        except FileNotFoundError:
+            return []
+        runs = []
+        for name in names:
+            if name.startswith("."):
+                continue
+            try:
+                runs.append(self.stagerun(name))
+            except NotFoundError:
+                continue
+        return sorted(runs, key=lambda r: int(r.metadata.name.split(".")[1]))
+
+    def stagerun_projects(self) -> Iterator[str]:
+        try:
+            yield from sorted(p.name for p in self.stageruns.iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return
