@@ -28,10 +28,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [
-            {"field": field_path(tuple(e["loc"])), "message": str(e["msg"])} for e in exc.errors()
-        ]
+        problems = [{"field": field_path(tuple(e["loc"])), "message": str(e["msg"])} for e in exc.errors()]
         detail = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse(
-            {"detail": f"{request.method} {request.url.path}: {detail}", "problems": problems}, status_code=422
+            {"detail": f"{request.method} {request.url.path}: {detail}", "problems": problems},
+            status_code=422,
         )

@@ -30,7 +30,7 @@ from resources.quantity import parse_memory
 log = logging.getLogger("winslow")
 
 
-def _node_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _node_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("node", help="run a node daemon on a share")
     p.add_argument("--share", required=True, type=Path, help="the shared directory (created if missing)")
     p.add_argument("--name", default=socket.gethostname().split(".")[0].lower(), help="this node's name")
@@ -115,7 +115,13 @@ def run_node(args: argparse.Namespace) -> int:
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
     log.info(
         "node %s serving http://%s:%s on share %s (cpus=%g memory=%d gpus=%d, %s)",
-        args.name, args.host, args.port, layout.root, capacity.cpu, capacity.memory, len(capacity.gpus),
+        args.name,
+        args.host,
+        args.port,
+        layout.root,
+        capacity.cpu,
+        capacity.memory,
+        len(capacity.gpus),
         "executes stages" if config.executes else "observer",
     )
     stop = threading.Event()

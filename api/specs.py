@@ -11,7 +11,7 @@ import difflib
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -58,10 +58,8 @@ def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[None]:
     try:
         yield
     finally:
-        try:
+        with suppress(Rejected):
             ctx.events.publish(Command.RELEASE, subject(kind, name))
-        except Rejected:
-            pass
 
 
 def current(ctx: ApiContext, kind: str, name: str) -> Spec | None:
@@ -151,15 +149,21 @@ def apply(
         return outcomes
     for spec, outcome in zip(specs, outcomes, strict=True):
         if outcome.result != "unchanged":
-            write(ctx, spec.kind, spec.metadata.name, lambda old, spec=spec: _owned(spec, old, owner), spec.metadata.generation)
+            write(ctx, spec.kind, spec.metadata.name, _owner_setter(spec, owner), spec.metadata.generation)
     return outcomes
+
+
+def _owner_setter(spec: Spec, owner: str | None) -> Callable[[Spec | None], Spec]:
+    return lambda old: _owned(spec, old, owner)
 
 
 def _owned(spec: Spec, old: Spec | None, owner: str | None) -> Spec:
     if isinstance(spec, Project) and spec.spec.owner is None:
         inherited = old.spec.owner if isinstance(old, Project) else None
         if inherited or owner:
-            return spec.model_copy(update={"spec": spec.spec.model_copy(update={"owner": inherited or owner})})
+            return spec.model_copy(
+                update={"spec": spec.spec.model_copy(update={"owner": inherited or owner})}
+            )
     return spec
 
 
@@ -201,7 +205,9 @@ def write(
         return stamped
 
 
-def update_project(ctx: ApiContext, name: str, edit: Callable[[Project], dict[str, Any]], source: str) -> Project:
+def update_project(
+    ctx: ApiContext, name: str, edit: Callable[[Project], dict[str, Any]], source: str
+) -> Project:
     """Change some spec fields (wire names) of an existing project under its lock: pause, env, run-from."""
 
     def change(old: Spec | None) -> Spec:

@@ -36,7 +36,9 @@ class Reservations:
     def total(self) -> Request:
         values = self.requests.values()
         return Request(
-            cpu=sum(r.cpu for r in values), memory=sum(r.memory for r in values), gpu=sum(r.gpu for r in values)
+            cpu=sum(r.cpu for r in values),
+            memory=sum(r.memory for r in values),
+            gpu=sum(r.gpu for r in values),
         )
 
     def free(self, capacity: Capacity) -> Request:

@@ -21,7 +21,9 @@ def ballot(free: Request, request: Request, multipliers: Request | None = None) 
     weights = multipliers or Request(1.0, 1, 1)
     short = [c for c in CATEGORIES if request.get(c) > free.get(c) + 1e-9]
     if short:
-        reason = ", ".join(f"{c} {_fmt(c, request.get(c))} requested, {_fmt(c, free.get(c))} free" for c in short)
+        reason = ", ".join(
+            f"{c} {_fmt(c, request.get(c))} requested, {_fmt(c, free.get(c))} free" for c in short
+        )
         return Ballot(fits=False, reason=reason)
     requested = [c for c in CATEGORIES if request.get(c) > 0]
     affinity = min((request.get(c) / free.get(c) * weights.get(c) for c in requested), default=0.0)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controller.election import ElectionTable, ballot, winner
-from controller.events import Ballot, Command, Request
 from controller.eventlog import EventLog, Rejected
+from controller.events import Ballot, Command, Request
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,9 @@ def duties(
     return actions
 
 
-def perform(events: EventLog, me: str, executes: bool, free: Request, multipliers: Request, live: set[str], now: float) -> bool:
+def perform(
+    events: EventLog, me: str, executes: bool, free: Request, multipliers: Request, live: set[str], now: float
+) -> bool:
     """Publish this node's duties; True when anything was published."""
     acted = False
     for duty in duties(events.state.elections, me, executes, free, multipliers, live, now):

@@ -144,6 +144,7 @@ class EventLog:
             message=message,
         )
         with self._lock:
+            rechecked = False
             while True:
                 self.poll()
                 seq = self.state.seq + 1
@@ -151,9 +152,11 @@ class EventLog:
                 reason = self.state.check(event)
                 if reason is not None:
                     raise Rejected(reason)
-                if seq > 0 and not self.path(seq - 1).exists():
-                    if not self._load_newer_snapshot(seq):
-                        self._snapshot_stamp = None
+                if seq > 0 and not rechecked and not self.path(seq - 1).exists():
+                    # Our predecessor is gone: compaction passed us by, so we are behind the head.
+                    rechecked = True
+                    self._snapshot_stamp = None
+                    self._load_newer_snapshot(seq)
                     continue
                 if self._link(event, seq):
                     self.state.apply(event)

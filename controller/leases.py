@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from controller.events import Command
 from controller.eventlog import EventLog, Rejected
+from controller.events import Command
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,11 @@ class Locks:
 
     def mine(self) -> list[str]:
         now = self.clock()
-        return [s for s, lease in self.events.state.locks.leases.items() if lease.holder == self.node and now <= lease.expires]
+        return [
+            s
+            for s, lease in self.events.state.locks.leases.items()
+            if lease.holder == self.node and now <= lease.expires
+        ]
 
     def renew(self, subjects: list[str]) -> list[str]:
         """Extend those of `subjects` past half their lease; returns the ones that could not be."""

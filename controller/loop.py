@@ -82,7 +82,9 @@ class LoopRunner:
             except Exception as exc:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
                 after = min(30.0, 0.5 * 2**failures)
-                log.warning("reconcile %s failed (retrying in %.1fs): %s", key, after, exc, exc_info=failures == 1)
+                log.warning(
+                    "reconcile %s failed (retrying in %.1fs): %s", key, after, exc, exc_info=failures == 1
+                )
             if after is not None:
                 self.queue.add(key, after)
 

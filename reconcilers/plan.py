@@ -37,7 +37,9 @@ class Plan:
     active: list[StageRun] = field(default_factory=list)
 
 
-def snapshot_for(project: Project, pipeline: Pipeline | None, existing: PipelineSnapshot | None) -> PipelineSnapshot | None:
+def snapshot_for(
+    project: Project, pipeline: Pipeline | None, existing: PipelineSnapshot | None
+) -> PipelineSnapshot | None:
     """The started project's frozen pipeline; before the start, what it would freeze now.
 
     A project's own `stages:` list always wins: editing the project itself is deliberate,

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 import secrets
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from controller.context import NodeContext
-from controller.stagelogs import append_system_line
 from controller.election import Election
 from controller.eventlog import Rejected
 from controller.events import Command, Request
+from controller.stagelogs import append_system_line
 from reconcilers.plan import NextRun, Plan, plan, refs
 from resources.errors import ManifestError, NotFoundError
 from resources.pipeline import Pipeline
@@ -112,7 +113,9 @@ def fits(free: Request, request: Request) -> bool:
     return request.cpu <= free.cpu + 1e-9 and request.memory <= free.memory and request.gpu <= free.gpu
 
 
-def merged_env(obs: Observation, snap: PipelineSnapshot, next_run: NextRun, name: str, gpus: list[int]) -> dict[str, str]:
+def merged_env(
+    obs: Observation, snap: PipelineSnapshot, next_run: NextRun, name: str, gpus: list[int]
+) -> dict[str, str]:
     """Lowest first: settings/env.yaml, pipeline env, stage env, project env; then Winslow's own."""
     assert obs.project is not None
     res = next_run.stage.resources
@@ -330,7 +333,9 @@ def observe(ctx: NodeContext, name: str) -> Observation:
         executes=ctx.config.executes,
         lock_mine=ctx.locks.held(subject),
         run_holders={
-            r.metadata.name: ctx.locks.holder(lease_subject(r.metadata.name)) for r in runs if r.status.phase.active
+            r.metadata.name: ctx.locks.holder(lease_subject(r.metadata.name))
+            for r in runs
+            if r.status.phase.active
         },
         election_open=subject in state.elections.open,
         result=state.elections.results.get(subject),
@@ -348,7 +353,9 @@ def _free_gpus(ctx: NodeContext) -> list[int]:
 
 
 def _placeholder(name: str) -> Project:
-    return Project.model_validate({"metadata": {"name": name}, "spec": {"stages": [{"name": "x", "image": "x"}]}})
+    return Project.model_validate(
+        {"metadata": {"name": name}, "spec": {"stages": [{"name": "x", "image": "x"}]}}
+    )
 
 
 def reconcile(ctx: NodeContext, name: str) -> float | None:
@@ -357,15 +364,13 @@ def reconcile(ctx: NodeContext, name: str) -> float | None:
         if isinstance(action, AcquireLock):
             return _under_lock(ctx, name)
         if isinstance(action, StartElection):
-            try:
+            with suppress(Rejected):
                 ctx.events.publish(
                     Command.ELECTION_START,
                     lock_subject(name),
                     duration=ctx.config.election_seconds,
                     request=action.request,
                 )
-            except Rejected:
-                pass
             return 0.2
         if isinstance(action, Requeue):
             return action.after

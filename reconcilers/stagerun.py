@@ -10,10 +10,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeGuard
 
 from controller.context import NodeContext
 from controller.events import Event, Request
-from controller.runtime import ContainerInfo, ContainerSpec, ContainerState, ImageNotFound, Mount, RuntimeFailure
+from controller.runtime import (
+    ContainerInfo,
+    ContainerSpec,
+    ContainerState,
+    ImageNotFound,
+    Mount,
+    RuntimeFailure,
+)
 from controller.stagelogs import Streamer, append_system_line, tail
 from controller.workspace import prepare
 from reconcilers.project import lease_subject
@@ -78,14 +86,18 @@ Action = Start | Watch | MarkRunning | Stop | Finish | Forget | Requeue
 CHECK_EVERY = 2.0
 
 
-def _running(container: ContainerInfo | None) -> bool:
+def _running(container: ContainerInfo | None) -> TypeGuard[ContainerInfo]:
     return container is not None and container.state is not ContainerState.EXITED
 
 
 def decide(obs: Observation) -> list[Action]:
     run, container = obs.run, obs.container
     if run is None or run.status.node != obs.node:
-        return [Stop(container.id, "its StageRun is gone or belongs to another node")] if _running(container) else []
+        return (
+            [Stop(container.id, "its StageRun is gone or belongs to another node")]
+            if _running(container)
+            else []
+        )
     if not run.status.phase.active:
         actions: list[Action] = [Forget()]
         if _running(container):
@@ -99,7 +111,9 @@ def decide(obs: Observation) -> list[Action]:
         return [Requeue(CHECK_EVERY)]
     if obs.kill is not None:
         who = obs.kill.message or f"a user on {obs.kill.issuer}"
-        stop: list[Action] = [Stop(container.id, f"killed by {who}")] if _running(container) and container else []
+        stop: list[Action] = (
+            [Stop(container.id, f"killed by {who}")] if _running(container) and container else []
+        )
         return [*stop, Finish(StageRunPhase.KILLED, None, f"killed by {who}")]
     if container is None:
         if run.status.phase is StageRunPhase.PENDING:
@@ -146,7 +160,9 @@ def labels(ctx: NodeContext, run: StageRun) -> dict[str, str]:
 
 def find_container(ctx: NodeContext, name: str) -> ContainerInfo | None:
     assert ctx.runtime is not None
-    found = ctx.runtime.find({"winslow.share": ctx.layout.uid, "winslow.stagerun": name, "winslow.node": ctx.name})
+    found = ctx.runtime.find(
+        {"winslow.share": ctx.layout.uid, "winslow.stagerun": name, "winslow.node": ctx.name}
+    )
     return found[0] if found else None
 
 
@@ -188,12 +204,13 @@ def reconcile(ctx: NodeContext, name: str) -> float | None:
 def _apply(ctx: NodeContext, obs: Observation, action: Action) -> None:
     assert ctx.runtime is not None
     run = obs.run
-    store = ctx.layout.store
     now = datetime.fromtimestamp(ctx.clock(), UTC)
     if isinstance(action, Stop):
         log.info("stopping container %s of %s: %s", action.container_id[:12], obs.name, action.why)
         if run is not None:
-            append_system_line(ctx.layout.log_file(run.spec.project, obs.name), f"stopping the container: {action.why}")
+            append_system_line(
+                ctx.layout.log_file(run.spec.project, obs.name), f"stopping the container: {action.why}"
+            )
         ctx.runtime.stop(action.container_id, timeout=5)
         return
     assert run is not None
@@ -211,9 +228,14 @@ def _apply(ctx: NodeContext, obs: Observation, action: Action) -> None:
             last = tail(logfile, 3)
             if last:
                 message = (message + "; " if message else "") + "last log lines: " + " | ".join(last)
-        _write_status(ctx, run, phase=action.phase, exit_code=action.exit_code, finish_time=now, message=message)
+        _write_status(
+            ctx, run, phase=action.phase, exit_code=action.exit_code, finish_time=now, message=message
+        )
         code = f" with exit code {action.exit_code}" if action.exit_code is not None else ""
-        append_system_line(logfile, f"{action.phase.value}{code} on {ctx.name}{': ' + action.message if action.message else ''}")
+        append_system_line(
+            logfile,
+            f"{action.phase.value}{code} on {ctx.name}{': ' + action.message if action.message else ''}",
+        )
         _forget(ctx, obs.name)
         ctx.queue.add(f"project:{run.spec.project}")
     elif isinstance(action, Forget):
@@ -282,7 +304,9 @@ def _start(ctx: NodeContext, run: StageRun) -> None:
         gpus=real_gpus,
     )
     append_system_line(
-        logfile, f"starting {run.spec.image} on {ctx.name} (attempt {run.spec.attempt}, trigger {run.status.trigger.value})"
+        logfile,
+        f"starting {run.spec.image} on {ctx.name} "
+        f"(attempt {run.spec.attempt}, trigger {run.status.trigger.value})",
     )
     now = datetime.fromtimestamp(ctx.clock(), UTC)
     try:
@@ -324,7 +348,8 @@ def adopt_all(ctx: NodeContext) -> list[str]:
         for run in ctx.layout.store.stageruns_of(project):
             if run.status.node == ctx.name and run.status.phase.active:
                 res = run.spec.resources
-                ctx.reservations.grant(run.metadata.name, Request(res.cpu, res.memory_bytes, res.gpu), ctx.config.capacity)
+                ctx.reservations.grant(
+                    run.metadata.name, Request(res.cpu, res.memory_bytes, res.gpu), ctx.config.capacity
+                )
                 names.append(run.metadata.name)
     return names
-

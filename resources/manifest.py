@@ -74,7 +74,9 @@ def parse_text(text: str, source: str, kinds: tuple[str, ...] = tuple(KINDS)) ->
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ManifestError.single(source, "", f"{where}not valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise ManifestError.single(
+            source, "", f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
     if not documents:
         raise ManifestError.single(source, "", "holds no manifest")
     label = source if len(documents) == 1 else None

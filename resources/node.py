@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from resources.base import API_VERSION, Metadata, Model
+from resources.base import Metadata, Model
 
 
 class Gpu(Model):
@@ -59,7 +59,7 @@ class NodeStatus(Model):
 
 
 class Node(Model):
-    api_version: Literal["winslow/v1"] = API_VERSION
+    api_version: Literal["winslow/v1"] = "winslow/v1"
     kind: Literal["Node"] = "Node"
     metadata: Metadata
     status: NodeStatus

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from resources.base import API_VERSION, DnsLabel, Env, Metadata, Model
+from resources.base import DnsLabel, Env, Metadata, Model
 from resources.quantity import parse_cpu, parse_memory
 
 
@@ -77,7 +77,8 @@ def check_stage_list(stages: list[StageSpec]) -> list[StageSpec]:
     for index, stage in enumerate(stages):
         if stage.name in seen:
             raise ValueError(
-                f"stage name {stage.name!r} is used twice (again at index {index}); give each stage its own name"
+                f"stage name {stage.name!r} is used twice (again at index {index}); "
+                "give each stage its own name"
             )
         seen.add(stage.name)
         policy = stage.workspace
@@ -97,7 +98,7 @@ class PipelineSpec(Model):
 
 
 class Pipeline(Model):
-    api_version: Literal["winslow/v1"] = API_VERSION
+    api_version: Literal["winslow/v1"] = "winslow/v1"
     kind: Literal["Pipeline"] = "Pipeline"
     metadata: Metadata
     spec: PipelineSpec

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from resources.base import API_VERSION, DnsLabel, Env, Metadata, Model
+from resources.base import DnsLabel, Env, Metadata, Model
 from resources.pipeline import StageList, StageSpec
 
 
@@ -42,7 +42,7 @@ class ProjectSpec(Model):
 
 
 class Project(Model):
-    api_version: Literal["winslow/v1"] = API_VERSION
+    api_version: Literal["winslow/v1"] = "winslow/v1"
     kind: Literal["Project"] = "Project"
     metadata: Metadata
     spec: ProjectSpec

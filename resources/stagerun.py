@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-import re
-
 from pydantic import Field, field_validator
 
-from resources.base import API_VERSION, Env, Metadata, Model
+from resources.base import Env, Metadata, Model
 from resources.pipeline import Resources, WorkspaceMode
 
 
@@ -68,7 +67,7 @@ _RUN_NAME = re.compile(r"^[a-z0-9-]+\.[0-9]+\.[a-z0-9-]+$")
 class RunMetadata(Metadata):
     """StageRun names are PROJECT.N.STAGE: unique across projects, and the project parses back."""
 
-    name: str  # type: ignore[assignment]
+    name: str
 
     @field_validator("name")
     @classmethod
@@ -79,7 +78,7 @@ class RunMetadata(Metadata):
 
 
 class StageRun(Model):
-    api_version: Literal["winslow/v1"] = API_VERSION
+    api_version: Literal["winslow/v1"] = "winslow/v1"
     kind: Literal["StageRun"] = "StageRun"
     metadata: RunMetadata
     spec: StageRunSpec

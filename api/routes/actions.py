@@ -40,15 +40,23 @@ def _now(ctx: ApiContext) -> str:
 
 @router.post("/{name}/pause", summary="Let the running stage finish, then start nothing more")
 def pause(name: str, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
-    project = specs.update_project(ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/pause")
+    project = specs.update_project(
+        ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/pause"
+    )
     return project_view(ctx, project)
 
 
 @router.post("/{name}/resume", summary="Continue; with `from`, rerun that stage and all after it")
-def resume(name: str, body: ResumeBody | None = Body(None), ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+def resume(
+    name: str, body: ResumeBody | None = Body(None), ctx: ApiContext = Depends(context)
+) -> dict[str, Any]:
     stage = body.from_stage if body else None
     runs = ctx.layout.store.stageruns_of(name)
-    stopped = bool(runs) and runs[-1].status.phase in (StageRunPhase.FAILED, StageRunPhase.KILLED, StageRunPhase.LOST)
+    stopped = bool(runs) and runs[-1].status.phase in (
+        StageRunPhase.FAILED,
+        StageRunPhase.KILLED,
+        StageRunPhase.LOST,
+    )
 
     def edit(_: Any) -> dict[str, Any]:
         change: dict[str, Any] = {"paused": False}
@@ -61,7 +69,9 @@ def resume(name: str, body: ResumeBody | None = Body(None), ctx: ApiContext = De
 
 
 @router.post("/{name}/confirm", summary="Let a stage waiting for confirmation start")
-def confirm(name: str, body: ConfirmBody | None = Body(None), ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+def confirm(
+    name: str, body: ConfirmBody | None = Body(None), ctx: ApiContext = Depends(context)
+) -> dict[str, Any]:
     stage = body.stage if body else None
     project = specs.update_project(
         ctx,

@@ -23,7 +23,13 @@ def runs(ctx: ApiContext, project: str | None) -> list[StageRun]:
     store = ctx.layout.store
     projects = [project] if project else list(store.stagerun_projects())
     found = [r for p in projects for r in store.stageruns_of(p)]
-    return sorted(found, key=lambda r: (r.metadata.creation_timestamp or 0, r.metadata.name))  # type: ignore[operator]
+    return sorted(
+        found,
+        key=lambda r: (
+            r.metadata.creation_timestamp.timestamp() if r.metadata.creation_timestamp else 0.0,
+            r.metadata.name,
+        ),
+    )
 
 
 def get_run(ctx: ApiContext, name: str) -> StageRun:
