@@ -34,7 +34,7 @@ class Reservations:
     gpus: dict[str, list[int]] = field(default_factory=dict)
 
     def total(self) -> Request:
-        values = self.requests.values()
+        values = list(self.requests.values())  # the lease keeper thread reads this too
         return Request(
             cpu=sum(r.cpu for r in values),
             memory=sum(r.memory for r in values),

@@ -49,11 +49,12 @@ class Daemon:
         self.runner = LoopRunner(
             ctx.queue,
             handlers,
-            [self._poll, self._scan, self._heartbeat, self._renew, self._elect, self._extra],
+            [self._poll, self._scan, self._elect, self._extra],
             tick=tick,
         )
         ctx.events.listeners.append(self._on_event)
         self.thread: threading.Thread | None = None
+        self.keeper: threading.Thread | None = None
 
     # -- duties -----------------------------------------------------------------------------------
 
@@ -90,6 +91,17 @@ class Daemon:
         self._last_heartbeat = now
         publish(self.ctx, node_status(self.ctx, self.api, self.started, self.build))
 
+    def _keep(self) -> None:
+        """Leases and heartbeats on their own thread: a long container start or workspace copy
+        in the reconcile loop must never let this node's leases lapse."""
+        period = max(0.1, min(1.0, self.ctx.config.lease_seconds / 12))
+        while not self.runner.stopping.wait(period):
+            for duty in (self._renew, self._heartbeat):
+                try:
+                    duty()
+                except Exception:
+                    log.exception("lease keeper duty %s failed", duty.__name__)
+
     def _renew(self) -> None:
         mine = [s for s in self.ctx.locks.mine() if s.startswith("stagerun/")]
         for subject in self.ctx.locks.renew(mine):
@@ -122,11 +134,15 @@ class Daemon:
     def start(self, adopt: list[str]) -> None:
         for run in adopt:
             self.ctx.queue.add(f"stagerun:{run}")
+        self._heartbeat()
         self.thread = threading.Thread(target=self.runner.run, name="reconcile", daemon=True)
         self.thread.start()
+        self.keeper = threading.Thread(target=self._keep, name="leases", daemon=True)
+        self.keeper.start()
 
     def stop(self) -> None:
         self.runner.stopping.set()
-        if self.thread is not None:
-            self.thread.join(timeout=10)
+        for thread in (self.thread, self.keeper):
+            if thread is not None:
+                thread.join(timeout=10)
         self.ctx.layout.node_file(self.ctx.name).unlink(missing_ok=True)

@@ -35,7 +35,7 @@ def duties(
     now: float,
 ) -> list[Vote | Close]:
     actions: list[Vote | Close] = []
-    for subject, election in table.open.items():
+    for subject, election in list(table.open.items()):
         ballots = dict(election.ballots)
         if executes and me not in ballots and now <= election.deadline + table.grace:
             ballots[me] = ballot(free, election.request, multipliers)

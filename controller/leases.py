@@ -52,7 +52,7 @@ class Locks:
         now = self.clock()
         return [
             s
-            for s, lease in self.events.state.locks.leases.items()
+            for s, lease in list(self.events.state.locks.leases.items())
             if lease.holder == self.node and now <= lease.expires
         ]
 

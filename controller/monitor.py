@@ -56,7 +56,7 @@ def node_status(ctx: NodeContext, api: str | None, started: datetime, build: str
             multipliers=Multipliers(cpu=mult.cpu, memory=mult.memory, gpu=mult.gpu),
             utilisation=utilisation(ctx.layout.root),
             executes=ctx.config.executes,
-            running=sorted(ctx.reservations.requests),
+            running=sorted(list(ctx.reservations.requests)),
             api=api,
             build=build,
             started=started,

@@ -403,6 +403,9 @@ def apply(ctx: NodeContext, action: Action) -> None:
     elif isinstance(action, CreateRun):
         run = action.run
         name = run.metadata.name
+        if not ctx.locks.held(lock_subject(run.spec.project)):
+            log.warning("the project lock expired before StageRun %s was created; deciding again", name)
+            return
         if not ctx.locks.acquire(lease_subject(name)):
             log.warning("could not take the lease of new StageRun %s", name)
             return

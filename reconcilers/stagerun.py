@@ -342,8 +342,14 @@ def _watch(ctx: NodeContext, run: StageRun, container_id: str) -> None:
 
 
 def adopt_all(ctx: NodeContext) -> list[str]:
-    """At start: every active run this node owns, to re-adopt or to record as ended."""
-    names = []
+    """At start: every active run this node owns, to re-adopt or to record as ended, and every
+    container of this node's, so that one whose run was marked Lost meanwhile is stopped."""
+    assert ctx.runtime is not None
+    names = [
+        c.labels["winslow.stagerun"]
+        for c in ctx.runtime.find({"winslow.share": ctx.layout.uid, "winslow.node": ctx.name})
+        if c.state is not ContainerState.EXITED and "winslow.stagerun" in c.labels
+    ]
     for project in ctx.layout.store.stagerun_projects():
         for run in ctx.layout.store.stageruns_of(project):
             if run.status.node == ctx.name and run.status.phase.active:

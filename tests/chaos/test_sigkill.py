@@ -1,0 +1,80 @@
+"""Issue 3: several node processes on one share, SIGKILLed at random moments, then invariants."""
+
+import random
+import time
+from collections import Counter
+
+import pytest
+
+from tests.harness import (
+    NodeProcess,
+    containers,
+    pipeline,
+    project,
+    project_status,
+    stage,
+    stageruns,
+    wait_for,
+    winsctl,
+    write_yaml,
+)
+from tests.replay import overlapping, replay
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
+
+PROJECTS = 20
+STAGES = ("fetch", "detect", "report")
+
+
+def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(docker_engine, share, nodes, tmp_path):
+    rng = random.Random(20261128)
+    cluster = [NodeProcess(share, f"node-{c}", "--compact-every", "100000") for c in "abc"]
+    for node in cluster:
+        nodes.append(node.start())
+    stages = [
+        stage(name, f"echo {name} $WINSLOW_PROJECT on $WINSLOW_NODE; sleep 0.$((RANDOM % 9 + 1))")
+        for name in STAGES
+    ]
+    manifest = write_yaml(
+        tmp_path / "chaos.yaml",
+        pipeline("chaos", *stages),
+        *(project(f"p{i:02d}", "chaos") for i in range(PROJECTS)),
+    )
+    winsctl(cluster[0].url, "apply", "-f", str(manifest))
+
+    def all_done() -> bool:
+        return all(project_status(share, f"p{i:02d}").get("phase") == "Succeeded" for i in range(PROJECTS))
+
+    deadline = time.monotonic() + 240
+    kills = 0
+    while not all_done() and time.monotonic() < deadline:
+        time.sleep(rng.uniform(1.0, 3.0))
+        victim = rng.choice(cluster)
+        victim.kill()
+        kills += 1
+        time.sleep(rng.uniform(0.0, 1.0))
+        victim.start()
+    wait_for(all_done, 240, "every project to succeed despite the kills", interval=0.5)
+    assert kills >= 5
+
+    for i in range(PROJECTS):
+        runs = stageruns(share, f"p{i:02d}")
+        assert [(r["spec"]["stage"], r["status"]["phase"]) for r in runs] == [(s, "Succeeded") for s in STAGES], (
+            f"p{i:02d} ran {[(r['metadata']['name'], r['status']['phase']) for r in runs]}"
+        )
+    per_stage = Counter((c["Labels"].split("winslow.project=")[1].split(",")[0], c["Names"]) for c in containers(share))
+    assert len(per_stage) == PROJECTS * len(STAGES) and set(per_stage.values()) == {1}, "one container per stage"
+    assert not [c for c in containers(share) if c["State"] == "running"], "nothing left running"
+
+    events, holdings = replay(share, grace=2.0)
+    assert overlapping(holdings) == [], "two holders of one lock at once"
+    for i in range(PROJECTS):
+        for run in stageruns(share, f"p{i:02d}"):
+            created = run["metadata"]["creationTimestamp"]
+            node = run["status"]["node"]
+            from datetime import datetime
+
+            t = datetime.fromisoformat(created).timestamp()
+            assert any(
+                h.subject == f"project/p{i:02d}" and h.holder == node and h.start <= t <= h.end for h in holdings
+            ), f"{run['metadata']['name']} was created by {node} without holding the project lock"

@@ -1,0 +1,142 @@
+"""Issue 4: pause, resume from a stage, confirmation gates, kill, env changes, retries, snapshots."""
+
+import time
+
+import pytest
+
+from tests.harness import (
+    pipeline,
+    project,
+    project_status,
+    stage,
+    stageruns,
+    wait_for,
+    winsctl,
+    write_yaml,
+)
+
+pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
+
+
+def phases(share, name):
+    return [(r["spec"]["stage"], r["status"]["phase"]) for r in stageruns(share, name)]
+
+
+def settled(share, name, phase):
+    status = project_status(share, name)
+    active = any(r["status"]["phase"] in ("Pending", "Running") for r in stageruns(share, name))
+    return status.get("phase") == phase and not active
+
+
+def apply(node, tmp_path, *docs, name="m.yaml"):
+    return winsctl(node.url, "apply", "-f", str(write_yaml(tmp_path / name, *docs)))
+
+
+# Each stage appends its name to /workspace/trail, so a file's content proves which workspace a
+# run started from.
+def trail_stage(name, extra=""):
+    return stage(name, f'{extra} echo "$(cat /workspace/trail 2>/dev/null){name}$TAG," > /workspace/trail')
+
+
+def trail(share, run):
+    return (share / "workspaces" / run.split(".")[0] / "stages" / run / "trail").read_text().strip()
+
+
+def test_pause_lets_the_stage_finish_and_resume_continues(node, share, tmp_path):
+    apply(node, tmp_path, pipeline("p", trail_stage("one", "sleep 3;"), trail_stage("two")), project("pause-1", "p"))
+    wait_for(lambda: phases(share, "pause-1") == [("one", "Running")], 60, "stage one to run")
+    assert "paused" in winsctl(node.url, "pause", "pause-1").stdout
+    wait_for(lambda: settled(share, "pause-1", "Paused"), 60, "the project to pause")
+    assert phases(share, "pause-1") == [("one", "Succeeded")], "the running stage finished; nothing after it"
+    time.sleep(1.5)
+    assert len(stageruns(share, "pause-1")) == 1
+    winsctl(node.url, "resume", "pause-1")
+    wait_for(lambda: settled(share, "pause-1", "Succeeded"), 60, "the project to continue")
+    assert phases(share, "pause-1") == [("one", "Succeeded"), ("two", "Succeeded")]
+
+
+def test_resume_from_reruns_from_the_right_workspace(node, share, tmp_path):
+    apply(
+        node,
+        tmp_path,
+        pipeline("abc", trail_stage("a"), trail_stage("b"), trail_stage("c")),
+        project("redo-1", "abc"),
+    )
+    wait_for(lambda: settled(share, "redo-1", "Succeeded"), 60, "the first pass")
+    winsctl(node.url, "set", "env", "redo-1", "TAG=2")
+    winsctl(node.url, "resume", "redo-1", "--from", "b")
+    wait_for(lambda: len(stageruns(share, "redo-1")) == 5 and settled(share, "redo-1", "Succeeded"), 60, "the rerun")
+    runs = stageruns(share, "redo-1")
+    names = [r["metadata"]["name"] for r in runs]
+    assert [r["spec"]["stage"] for r in runs] == ["a", "b", "c", "b", "c"]
+    assert trail(share, names[2]) == "a,b,c,", "the first line is untouched"
+    assert trail(share, names[3]) == "a,b2,", "b reran from a's workspace, not from c's"
+    assert trail(share, names[4]) == "a,b2,c2,"
+    assert [r["status"]["trigger"] for r in runs] == ["user", "auto", "auto", "user", "auto"]
+    described = winsctl(node.url, "describe", "project", "redo-1").stdout
+    assert "user" in described and "auto" in described and names[3] in described
+
+
+def test_confirmation_gate_holds_until_confirmed(node, share, tmp_path):
+    apply(
+        node,
+        tmp_path,
+        pipeline("gate", trail_stage("detect"), {**trail_stage("analyse"), "confirm": True}),
+        project("gate-1", "gate"),
+    )
+    wait_for(lambda: project_status(share, "gate-1").get("phase") == "Waiting", 60, "the gate")
+    assert "analyse" in project_status(share, "gate-1")["reason"]
+    time.sleep(1.5)
+    assert phases(share, "gate-1") == [("detect", "Succeeded")]
+    winsctl(node.url, "confirm", "gate-1")
+    wait_for(lambda: settled(share, "gate-1", "Succeeded"), 60, "the confirmed stage")
+    assert stageruns(share, "gate-1")[1]["status"]["trigger"] == "user"
+
+
+def test_kill_stops_a_running_stage_within_seconds(node, share, tmp_path):
+    apply(node, tmp_path, pipeline("k", stage("forever", "echo up; sleep 600"), stage("after", "true")), project("kill-1", "k"))
+    wait_for(lambda: phases(share, "kill-1") == [("forever", "Running")], 60, "the stage to run")
+    started = time.monotonic()
+    winsctl(node.url, "kill", "kill-1")
+    wait_for(lambda: phases(share, "kill-1") == [("forever", "Killed")], 10, "the kill")
+    assert time.monotonic() - started < 10
+    wait_for(lambda: settled(share, "kill-1", "Paused"), 10, "the project to pause")
+    log = (share / "logs" / "kill-1" / "kill-1.1.forever.log").read_text().strip().splitlines()
+    assert "killed by" in log[-1]
+
+
+def test_env_change_reaches_the_next_stage_only(node, share, tmp_path):
+    apply(
+        node,
+        tmp_path,
+        pipeline("e", stage("first", 'echo "first sees $MODE"; sleep 3'), stage("second", 'echo "second sees $MODE"')),
+        project("env-1", "e", env={"MODE": "old"}),
+    )
+    wait_for(lambda: phases(share, "env-1") == [("first", "Running")], 60, "the first stage")
+    winsctl(node.url, "set", "env", "env-1", "MODE=new")
+    wait_for(lambda: settled(share, "env-1", "Succeeded"), 60, "both stages")
+    first, second = stageruns(share, "env-1")
+    assert first["spec"]["env"]["MODE"] == "old" and second["spec"]["env"]["MODE"] == "new"
+    assert "second sees new" in winsctl(node.url, "logs", second["metadata"]["name"]).stdout
+
+
+def test_editing_the_pipeline_leaves_a_started_project_alone(node, share, tmp_path):
+    apply(node, tmp_path, pipeline("snap", stage("one", "sleep 2"), stage("two", "echo original")), project("snap-1", "snap"))
+    wait_for(lambda: phases(share, "snap-1") == [("one", "Running")], 60, "the first stage")
+    apply(node, tmp_path, pipeline("snap", stage("one", "sleep 2"), stage("two", "echo edited"), stage("three", "true")))
+    wait_for(lambda: settled(share, "snap-1", "Succeeded"), 60, "the project")
+    assert phases(share, "snap-1") == [("one", "Succeeded"), ("two", "Succeeded")]
+    assert "original" in winsctl(node.url, "logs", "snap-1.2.two").stdout
+
+
+def test_retries_are_spent_before_the_project_pauses(node, share, tmp_path):
+    flaky = stage("flaky", "echo try; exit 7", retry={"count": 2, "backoffSeconds": 0.2})
+    apply(node, tmp_path, pipeline("r", flaky, stage("never", "true")), project("retry-1", "r"))
+    wait_for(lambda: settled(share, "retry-1", "Paused"), 60, "the retries to be spent")
+    runs = stageruns(share, "retry-1")
+    assert [(r["spec"]["stage"], r["spec"]["attempt"], r["status"]["phase"]) for r in runs] == [
+        ("flaky", 1, "Failed"),
+        ("flaky", 2, "Failed"),
+        ("flaky", 3, "Failed"),
+    ]
+    assert "exit code 7" in project_status(share, "retry-1")["reason"]

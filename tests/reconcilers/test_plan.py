@@ -1,0 +1,118 @@
+
+from reconcilers.plan import current_line, plan
+from resources.project import ProjectPhase
+from resources.stagerun import Trigger
+from tests.reconcilers.builders import T0, make_pipeline, make_project, make_run, ts
+
+
+def test_new_project_starts_its_first_stage_as_a_user_action():
+    p = plan(make_project(), make_pipeline("a", "b"), None, [], None, None)
+    assert p.phase is ProjectPhase.RUNNING and p.next and p.next.index == 0
+    assert p.next.trigger is Trigger.USER and p.next.source is None
+
+
+def test_success_advances_automatically_from_the_previous_workspace():
+    runs = [make_run(1, "a", 0, "Succeeded")]
+    p = plan(make_project(), make_pipeline("a", "b"), None, runs, None, None)
+    assert p.next and p.next.index == 1 and p.next.trigger is Trigger.AUTO
+    assert p.next.source == "proj.1.a"
+
+
+def test_last_success_means_succeeded():
+    runs = [make_run(1, "a", 0, "Succeeded"), make_run(2, "b", 1, "Succeeded")]
+    assert plan(make_project(), make_pipeline("a", "b"), None, runs, None, None).phase is ProjectPhase.SUCCEEDED
+
+
+def test_failure_pauses_with_stage_and_code():
+    runs = [make_run(1, "a", 0, "Failed", exitCode=3, message="boom")]
+    p = plan(make_project(), make_pipeline("a", "b"), None, runs, None, None)
+    assert p.phase is ProjectPhase.PAUSED and p.next is None
+    assert "'a' failed with exit code 3" in p.reason and "boom" in p.reason
+
+
+def test_active_run_blocks_and_pause_is_announced():
+    runs = [make_run(1, "a", 0, "Running")]
+    p = plan(make_project(paused=True), make_pipeline("a", "b"), None, runs, None, None)
+    assert p.phase is ProjectPhase.RUNNING and p.next is None and "pauses when it ends" in p.reason
+
+
+def test_paused_between_stages_starts_nothing():
+    runs = [make_run(1, "a", 0, "Succeeded")]
+    p = plan(make_project(paused=True), make_pipeline("a", "b"), None, runs, None, None)
+    assert p.phase is ProjectPhase.PAUSED and p.next is None
+
+
+def test_confirmation_gate_holds_until_a_fresh_confirm():
+    pipe = make_pipeline("a", "b", b={"confirm": True})
+    runs = [make_run(1, "a", 0, "Succeeded")]
+    held = plan(make_project(), pipe, None, runs, None, None)
+    assert held.phase is ProjectPhase.WAITING and held.gated and "winsctl confirm proj" in held.reason
+    confirmed = make_project(confirm={"requestedAt": ts(T0 + 50).isoformat()})
+    p = plan(confirmed, pipe, None, runs, None, None)
+    assert p.next and p.next.trigger is Trigger.USER and p.next.confirm == ts(T0 + 50)
+    assert plan(confirmed, pipe, None, runs, None, ts(T0 + 50)).gated, "a used confirmation does not count twice"
+
+
+def test_run_from_reruns_the_stage_from_the_current_line():
+    runs = [make_run(1, "a", 0, "Succeeded"), make_run(2, "b", 1, "Succeeded"), make_run(3, "c", 2, "Failed")]
+    project = make_project(runFrom={"stage": "b", "requestedAt": ts(T0 + 50).isoformat()})
+    p = plan(project, make_pipeline("a", "b", "c"), None, runs, None, None)
+    assert p.next and p.next.index == 1 and p.next.source == "proj.1.a" and p.next.trigger is Trigger.USER
+    assert plan(project, make_pipeline("a", "b", "c"), None, runs, ts(T0 + 50), None).phase is ProjectPhase.PAUSED
+
+
+def test_superseded_runs_leave_the_line():
+    runs = [
+        make_run(1, "a", 0, "Succeeded"),
+        make_run(2, "b", 1, "Succeeded"),
+        make_run(3, "a", 0, "Succeeded"),
+    ]
+    assert sorted(current_line(runs)) == [0]
+    p = plan(make_project(), make_pipeline("a", "b"), None, runs, None, None)
+    assert p.next and p.next.index == 1 and p.next.source == "proj.3.a"
+
+
+def test_resume_without_stage_retries_the_stopped_one():
+    runs = [make_run(1, "a", 0, "Succeeded"), make_run(2, "b", 1, "Killed")]
+    project = make_project(runFrom={"requestedAt": ts(T0 + 50).isoformat()})
+    p = plan(project, make_pipeline("a", "b"), None, runs, None, None)
+    assert p.next and p.next.index == 1 and p.next.source == "proj.1.a"
+
+
+def test_retry_policy_retries_after_backoff_then_pauses():
+    pipe = make_pipeline("a", a={"retry": {"count": 1, "backoffSeconds": 30}})
+    failed = make_run(1, "a", 0, "Failed", exitCode=1, finishTime=ts(T0).isoformat())
+    p = plan(make_project(), pipe, None, [failed], None, None)
+    assert p.next and p.next.attempt == 2 and p.next.not_before == T0 + 30
+    again = make_run(2, "a", 0, "Failed", attempt=2, exitCode=1)
+    assert plan(make_project(), pipe, None, [failed, again], None, None).phase is ProjectPhase.PAUSED
+
+
+def test_unknown_run_from_stage_is_a_clear_failure():
+    project = make_project(runFrom={"stage": "zzz", "requestedAt": ts(T0).isoformat()})
+    p = plan(project, make_pipeline("a"), None, [make_run(1, "a", 0, "Succeeded")], None, None)
+    assert p.phase is ProjectPhase.FAILED and "'zzz' is not a stage" in p.reason
+
+
+def test_missing_pipeline_waits_with_the_fix():
+    p = plan(make_project(), None, None, [], None, None)
+    assert p.phase is ProjectPhase.WAITING and "apply it" in p.reason
+
+
+def test_workspace_modes():
+    pipe = make_pipeline(
+        "a", "b", "c", b={"workspace": {"mode": "standalone"}}, c={"workspace": {"mode": "continuation", "from": "a"}}
+    )
+    runs = [make_run(1, "a", 0, "Succeeded"), make_run(2, "b", 1, "Succeeded")]
+    p = plan(make_project(), pipe, None, runs[:1], None, None)
+    assert p.next and p.next.source is None
+    p = plan(make_project(), pipe, None, runs, None, None)
+    assert p.next and p.next.source == "proj.1.a"
+
+
+def test_started_project_keeps_its_snapshot():
+    runs = [make_run(1, "a", 0, "Succeeded")]
+    first = plan(make_project(), make_pipeline("a", "b"), None, runs, None, None)
+    edited = make_pipeline("a", "b", "c")
+    later = plan(make_project(), edited, first.snapshot, runs, None, None)
+    assert later.snapshot and [s.name for s in later.snapshot.stages] == ["a", "b"]

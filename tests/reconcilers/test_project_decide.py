@@ -1,0 +1,94 @@
+from controller.election import Election
+from controller.events import Ballot, Request
+from reconcilers import project as pr
+from reconcilers.plan import refs
+from resources.project import ProjectPhase, ProjectStatus
+from resources.stagerun import StageRunPhase
+from tests.reconcilers.builders import T0, make_pipeline, make_project, make_run, observation, won
+
+PIPE = make_pipeline("a", "b")
+
+
+def kinds(actions):
+    return [type(a).__name__ for a in actions]
+
+
+def test_without_a_winner_a_node_starts_an_election():
+    actions = pr.decide(observation(make_project(), PIPE, status=None))
+    assert kinds(actions) == ["AcquireLock"], "the first status write needs the lock"
+    status = ProjectStatus(project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a")
+    actions = pr.decide(observation(make_project(), PIPE, status=status))
+    assert kinds(actions) == ["StartElection"]
+    assert actions[0].request == Request(1.0, 256 << 20, 0)
+
+
+def test_open_election_is_waited_for():
+    status = ProjectStatus(project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a")
+    assert kinds(pr.decide(observation(make_project(), PIPE, status=status, election_open=True))) == ["Requeue"]
+
+
+def test_winner_creates_the_run_under_the_lock_with_merged_env():
+    obs = observation(make_project(env={"P": "project"}), PIPE, result=won(), lock_mine=False)
+    assert kinds(pr.decide(obs)) == ["AcquireLock"]
+    actions = pr.decide(observation(make_project(env={"P": "project"}), PIPE, result=won(), lock_mine=True))
+    assert kinds(actions) == ["CreateRun", "WriteStatus"]
+    run = actions[0].run
+    assert run.metadata.name == "proj.1.a" and run.status.node == "a"
+    assert run.spec.env["G"] == "global" and run.spec.env["P"] == "project"
+    assert run.spec.env["WINSLOW_STAGE_RUN"] == "proj.1.a"
+    assert actions[1].status.stage_runs[0].name == "proj.1.a"
+
+
+def test_another_winner_is_given_time_to_act():
+    status = ProjectStatus(project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a")
+    assert kinds(pr.decide(observation(make_project(), PIPE, status=status, result=won("b")))) == ["Requeue"]
+    late = observation(make_project(), PIPE, status=status, result=won("b"), now=T0 + 200)
+    assert kinds(pr.decide(late)) == ["StartElection"], "a winner that never acted is replaced"
+
+
+def test_stale_result_from_an_earlier_stage_is_ignored():
+    runs = [make_run(1, "a", 0, "Succeeded", finishTime="2027-01-15T08:00:00Z")]
+    old = won("a", started=T0 - 50)
+    status = ProjectStatus(
+        project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'b'", current_stage="b", stage_runs=refs(runs)
+    )
+    actions = pr.decide(observation(make_project(), PIPE, runs, status=status, result=old, lock_mine=True))
+    assert "CreateRun" not in kinds(actions)
+
+
+def test_nobody_fits_means_waiting_with_the_shortage():
+    no_fit = Election(
+        subject="project/proj",
+        starter="a",
+        started=T0 + 99,
+        deadline=T0 + 100,
+        request=Request(64, 0, 0),
+        ballots={"a": Ballot(False, reason="cpu 64 requested, 4 free")},
+        winner=None,
+        stopped=T0 + 99.5,
+    )
+    actions = pr.decide(observation(make_project(), PIPE, result=no_fit, lock_mine=True))
+    (write,) = actions
+    assert write.status.phase is ProjectPhase.WAITING and "cpu 64 requested, 4 free" in write.status.reason
+
+
+def test_expired_lease_marks_the_run_lost_and_pauses():
+    runs = [make_run(1, "a", 0, "Running")]
+    obs = observation(make_project(), PIPE, runs, holders={"proj.1.a": None}, lock_mine=True)
+    actions = pr.decide(obs)
+    assert kinds(actions) == ["MarkLost", "WriteStatus"]
+    assert actions[0].run.status.phase is StageRunPhase.LOST and "node a" in actions[0].run.status.message
+    assert actions[1].status.phase is ProjectPhase.PAUSED
+
+
+def test_live_lease_is_left_alone_once_the_status_is_current():
+    runs = [make_run(1, "a", 0, "Running")]
+    (write,) = pr.decide(observation(make_project(), PIPE, runs, lock_mine=True))
+    assert write.status.phase is ProjectPhase.RUNNING and "running on a" in write.status.reason
+    assert pr.decide(observation(make_project(), PIPE, runs, status=write.status)) == []
+
+
+def test_node_that_no_longer_fits_calls_a_new_election():
+    status = ProjectStatus(project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a")
+    obs = observation(make_project(), PIPE, status=status, result=won(), free=Request(0, 0, 0))
+    assert kinds(pr.decide(obs)) == ["StartElection"]

@@ -1,0 +1,74 @@
+from controller.events import Command, Event
+from controller.runtime import ContainerInfo, ContainerState
+from reconcilers import stagerun as sr
+from resources.stagerun import StageRunPhase
+from tests.reconcilers.builders import T0, make_run
+
+
+def obs(run, container=None, *, lease=True, kill=None, watching=False, node="a"):
+    return sr.Observation(
+        name="proj.1.a",
+        run=run,
+        node=node,
+        now=T0 + 10,
+        container=container,
+        lease_mine=lease,
+        kill=kill,
+        watching=watching,
+    )
+
+
+def box(state=ContainerState.RUNNING, code=None, oom=False):
+    return ContainerInfo(id="c1", name="n", labels={}, state=state, exit_code=code, oom_killed=oom)
+
+
+def kinds(actions):
+    return [type(a).__name__ for a in actions]
+
+
+def test_pending_without_container_starts_it():
+    assert kinds(sr.decide(obs(make_run(1, "a", 0, "Pending")))) == ["Start"]
+
+
+def test_running_container_is_watched_and_adopted():
+    assert kinds(sr.decide(obs(make_run(1, "a", 0, "Pending"), box()))) == ["MarkRunning", "Watch", "Requeue"]
+    assert kinds(sr.decide(obs(make_run(1, "a", 0, "Running"), box(), watching=True))) == ["Requeue"]
+
+
+def test_exit_codes_become_results():
+    (done,) = sr.decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 0)))
+    assert done.phase is StageRunPhase.SUCCEEDED
+    (failed,) = sr.decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 3)))
+    assert failed.phase is StageRunPhase.FAILED and failed.exit_code == 3
+    (oom,) = sr.decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 137, oom=True)))
+    assert "out of memory" in oom.message
+
+
+def test_lost_lease_fences_the_container():
+    actions = sr.decide(obs(make_run(1, "a", 0, "Running"), box(), lease=False))
+    assert kinds(actions) == ["Stop", "Requeue"] and "fencing" in actions[0].why
+
+
+def test_kill_stops_and_records_who():
+    kill = Event(issuer="b", command=Command.KILL, subject="stagerun/proj.1.a", timestamp=T0 + 5, message="alice")
+    actions = sr.decide(obs(make_run(1, "a", 0, "Running"), box(), kill=kill))
+    assert kinds(actions) == ["Stop", "Finish"]
+    assert actions[1].phase is StageRunPhase.KILLED and "alice" in actions[1].message
+
+
+def test_ended_or_foreign_runs_stop_orphans():
+    assert kinds(sr.decide(obs(make_run(1, "a", 0, "Lost"), box()))) == ["Stop", "Forget"]
+    assert kinds(sr.decide(obs(make_run(1, "a", 0, "Running"), box(), node="b"))) == ["Stop"]
+    assert kinds(sr.decide(obs(None, box()))) == ["Stop"]
+
+
+def test_vanished_container_fails_the_run():
+    (fail,) = sr.decide(obs(make_run(1, "a", 0, "Running")))
+    assert fail.phase is StageRunPhase.FAILED and "disappeared" in fail.message
+
+
+def test_timeout_stops_and_fails():
+    run = make_run(1, "a", 0, "Running", startTime="2027-01-15T08:00:00Z")
+    run = run.model_copy(update={"spec": run.spec.model_copy(update={"timeout_seconds": 1.0})})
+    actions = sr.decide(obs(run, box()))
+    assert kinds(actions) == ["Stop", "Finish"] and "timed out" in actions[1].message
