@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from controller.capacity import Capacity
@@ -72,6 +73,10 @@ class NodeContext:
     queue: WorkQueue
     reservations: Reservations = field(default_factory=Reservations)
     watchers: dict[str, Streamer] = field(default_factory=dict)
+    starting: set[str] = field(default_factory=set)
+    workers: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="start")
+    )
 
     @property
     def name(self) -> str:

@@ -51,6 +51,7 @@ class Daemon:
             handlers,
             [self._poll, self._scan, self._elect, self._extra],
             tick=tick,
+            after_each=self._elect_now,
         )
         ctx.events.listeners.append(self._on_event)
         self.thread: threading.Thread | None = None
@@ -106,6 +107,13 @@ class Daemon:
         mine = [s for s in self.ctx.locks.mine() if s.startswith("stagerun/")]
         for subject in self.ctx.locks.renew(mine):
             self.ctx.queue.add(f"stagerun:{subject.removeprefix('stagerun/')}")
+
+    def _elect_now(self) -> None:
+        """An election this node just started gets its vote at once, not a tick later."""
+        try:
+            self._elect()
+        except Exception:
+            log.exception("election duties failed")
 
     def _elect(self) -> None:
         ctx = self.ctx

@@ -11,7 +11,12 @@ from docker.types import DeviceRequest
 
 from controller.runtime import ContainerInfo, ContainerSpec, ContainerState, ImageNotFound, RuntimeFailure
 
-_STATES = {"created": ContainerState.CREATED, "running": ContainerState.RUNNING}
+_STATES = {
+    "created": ContainerState.CREATED,
+    "running": ContainerState.RUNNING,
+    "paused": ContainerState.RUNNING,
+    "restarting": ContainerState.RUNNING,
+}
 
 
 class DockerRuntime:
@@ -89,6 +94,12 @@ class DockerRuntime:
             exit_code=int(state.get("ExitCode", 0)) if exited and isinstance(state, dict) else None,
             oom_killed=bool(state.get("OOMKilled")) if isinstance(state, dict) else False,
         )
+
+    def start(self, container_id: str) -> None:
+        try:
+            self.client.api.start(container_id)
+        except docker.errors.APIError as exc:
+            raise RuntimeFailure(f"docker could not start the container: {exc.explanation or exc}") from None
 
     def stop(self, container_id: str, timeout: float = 10) -> None:
         try:

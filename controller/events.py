@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -52,7 +52,22 @@ class Event:
     seq: int = field(default=-1, compare=False)
 
     def encode(self) -> bytes:
-        data = {k: v for k, v in asdict(self).items() if v not in (None, "") and k != "seq"}
+        data: dict[str, Any] = {
+            "issuer": self.issuer,
+            "command": self.command.value,
+            "subject": self.subject,
+            "timestamp": self.timestamp,
+            "duration": self.duration,
+        }
+        if self.request is not None:
+            data["request"] = {"cpu": self.request.cpu, "memory": self.request.memory, "gpu": self.request.gpu}
+        if self.ballot is not None:
+            b = self.ballot
+            data["ballot"] = {"fits": b.fits, "affinity": b.affinity, "aversion": b.aversion, "reason": b.reason}
+        if self.winner is not None:
+            data["winner"] = self.winner
+        if self.message:
+            data["message"] = self.message
         return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod

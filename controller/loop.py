@@ -60,11 +60,13 @@ class LoopRunner:
         handlers: dict[str, Handler],
         duties: list[Callable[[], None]],
         tick: float = 0.1,
+        after_each: Callable[[], None] | None = None,
     ) -> None:
         self.queue = queue
         self.handlers = handlers
         self.duties = duties
         self.tick = tick
+        self.after_each = after_each
         self.stopping = threading.Event()
         self._failures: dict[str, int] = {}
 
@@ -87,6 +89,8 @@ class LoopRunner:
                 )
             if after is not None:
                 self.queue.add(key, after)
+            if self.after_each is not None:
+                self.after_each()
 
     def run(self) -> None:
         while not self.stopping.is_set():

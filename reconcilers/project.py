@@ -274,6 +274,15 @@ def decide(obs: Observation) -> list[Action]:
     return _write_or_lock(obs, old, status, lost, create, start, wait)
 
 
+def _status_is_mine(obs: Observation) -> bool:
+    """Status-only updates fall to the node that ran the latest stage, so that every node does
+    not race for the lock to write the same thing; anyone takes over once it looks abandoned."""
+    if not obs.runs or obs.runs[-1].status.node in (None, obs.node):
+        return True
+    updated = obs.status.updated if obs.status else None
+    return updated is None or obs.now - updated.timestamp() > obs.lease_seconds
+
+
 def _write_or_lock(
     obs: Observation,
     old: ProjectStatus | None,
@@ -285,10 +294,14 @@ def _write_or_lock(
 ) -> list[Action]:
     changed = not _same(old, status)
     if not obs.lock_mine:
-        if lost or create or changed:
+        if lost or create:
             return [AcquireLock()]
         if start is not None:
             return [StartElection(start)]
+        if changed and _status_is_mine(obs):
+            return [AcquireLock()]
+        if changed:
+            return [Requeue(obs.lease_seconds)]
         return [Requeue(wait)] if wait is not None else []
     actions: list[Action] = [MarkLost(r) for r in lost]
     if create:

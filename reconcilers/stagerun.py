@@ -54,6 +54,13 @@ class Watch:
 
 
 @dataclass(frozen=True)
+class StartCreated:
+    """The node died between `docker create` and `docker start`."""
+
+    container_id: str
+
+
+@dataclass(frozen=True)
 class MarkRunning:
     container_id: str
 
@@ -81,7 +88,7 @@ class Requeue:
     after: float
 
 
-Action = Start | Watch | MarkRunning | Stop | Finish | Forget | Requeue
+Action = Start | StartCreated | Watch | MarkRunning | Stop | Finish | Forget | Requeue
 
 CHECK_EVERY = 2.0
 
@@ -133,6 +140,8 @@ def decide(obs: Observation) -> list[Action]:
             Stop(container.id, f"it ran past its timeout of {timeout:g}s"),
             Finish(StageRunPhase.FAILED, None, f"timed out after {timeout:g}s"),
         ]
+    if container.state is ContainerState.CREATED:
+        actions.append(StartCreated(container.id))
     if run.status.phase is StageRunPhase.PENDING:
         actions.append(MarkRunning(container.id))
     if not obs.watching:
@@ -190,6 +199,8 @@ def observe(ctx: NodeContext, name: str) -> Observation:
 def reconcile(ctx: NodeContext, name: str) -> float | None:
     if ctx.runtime is None:
         return None
+    if name in ctx.starting:
+        return 0.5
     obs = observe(ctx, name)
     after: float | None = None
     for action in decide(obs):
@@ -216,7 +227,15 @@ def _apply(ctx: NodeContext, obs: Observation, action: Action) -> None:
     assert run is not None
     logfile = ctx.layout.log_file(run.spec.project, obs.name)
     if isinstance(action, Start):
-        _start(ctx, run)
+        _start_soon(ctx, run)
+    elif isinstance(action, StartCreated):
+        append_system_line(logfile, f"starting the container that {ctx.name} created before it restarted")
+        try:
+            ctx.runtime.start(action.container_id)
+        except RuntimeFailure as exc:
+            _write_status(ctx, run, phase=StageRunPhase.FAILED, finish_time=now, message=str(exc))
+            _forget(ctx, obs.name)
+            ctx.queue.add(f"project:{run.spec.project}")
     elif isinstance(action, MarkRunning):
         _write_status(ctx, run, phase=StageRunPhase.RUNNING, container_id=action.container_id, start_time=now)
     elif isinstance(action, Watch):
@@ -272,6 +291,24 @@ def _write_status(ctx: NodeContext, run: StageRun, **changes: object) -> None:
     if not ctx.locks.held(lease_subject(run.metadata.name)):
         raise RuntimeError(f"lost the lease of {run.metadata.name} before writing its status")
     ctx.layout.store.write_stagerun(run.model_copy(update={"status": run.status.model_copy(update=changes)}))
+
+
+def _start_soon(ctx: NodeContext, run: StageRun) -> None:
+    """Workspace copies and `docker run` happen on a worker, so one slow start (a large
+    workspace, a pull) never holds up the other projects' transitions."""
+    name = run.metadata.name
+    ctx.starting.add(name)
+
+    def work() -> None:
+        try:
+            _start(ctx, run)
+        except Exception:
+            log.exception("starting %s failed; retrying", name)
+        finally:
+            ctx.starting.discard(name)
+            ctx.queue.add(f"stagerun:{name}")
+
+    ctx.workers.submit(work)
 
 
 def _start(ctx: NodeContext, run: StageRun) -> None:

@@ -20,7 +20,9 @@ def docker_engine() -> None:
 
 
 @pytest.fixture
-def share(tmp_path: Path) -> Iterator[Path]:
+def share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh share; its first node writes the admin token to this test's own client config."""
+    monkeypatch.setenv("WINSLOW_CONFIG", str(tmp_path / "winslow-config.yaml"))
     root = tmp_path / "share"
     yield root
     remove_containers(root)

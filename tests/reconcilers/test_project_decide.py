@@ -4,7 +4,7 @@ from reconcilers import project as pr
 from reconcilers.plan import refs
 from resources.project import ProjectPhase, ProjectStatus
 from resources.stagerun import StageRunPhase
-from tests.reconcilers.builders import T0, make_pipeline, make_project, make_run, observation, won
+from tests.reconcilers.builders import T0, make_pipeline, make_project, make_run, observation, ts, won
 
 PIPE = make_pipeline("a", "b")
 
@@ -13,13 +13,19 @@ def kinds(actions):
     return [type(a).__name__ for a in actions]
 
 
-def test_without_a_winner_a_node_starts_an_election():
+def test_without_a_winner_a_node_starts_an_election_without_taking_the_lock():
     actions = pr.decide(observation(make_project(), PIPE, status=None))
-    assert kinds(actions) == ["AcquireLock"], "the first status write needs the lock"
-    status = ProjectStatus(project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a")
-    actions = pr.decide(observation(make_project(), PIPE, status=status))
-    assert kinds(actions) == ["StartElection"]
+    assert kinds(actions) == ["StartElection"], "the status is written with the new run, not before"
     assert actions[0].request == Request(1.0, 256 << 20, 0)
+
+
+def test_status_only_changes_fall_to_the_node_that_ran_the_last_stage():
+    runs = [make_run(1, "a", 0, "Running")]
+    runs[0].status.node = "b"
+    stale = ProjectStatus(project="proj", updated="2027-01-15T08:00:00Z")
+    fresh = stale.model_copy(update={"updated": ts(T0 + 99)})
+    assert kinds(pr.decide(observation(make_project(), PIPE, runs, status=fresh))) == ["Requeue"]
+    assert kinds(pr.decide(observation(make_project(), PIPE, runs, status=stale))) == ["AcquireLock"]
 
 
 def test_open_election_is_waited_for():

@@ -35,6 +35,11 @@ def test_running_container_is_watched_and_adopted():
     assert kinds(sr.decide(obs(make_run(1, "a", 0, "Running"), box(), watching=True))) == ["Requeue"]
 
 
+def test_container_created_but_never_started_is_started():
+    actions = sr.decide(obs(make_run(1, "a", 0, "Pending"), box(ContainerState.CREATED)))
+    assert kinds(actions) == ["StartCreated", "MarkRunning", "Watch", "Requeue"]
+
+
 def test_exit_codes_become_results():
     (done,) = sr.decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 0)))
     assert done.phase is StageRunPhase.SUCCEEDED
