@@ -18,7 +18,9 @@ from controller.election import Election
 from controller.eventlog import Rejected
 from controller.events import Command, Request
 from controller.stagelogs import append_system_line
+from reconcilers import stagerun
 from reconcilers.plan import NextRun, Plan, plan, refs
+from reconcilers.subjects import lease_subject, lock_subject
 from resources.errors import ManifestError, NotFoundError
 from resources.pipeline import Pipeline
 from resources.project import PipelineSnapshot, Project, ProjectPhase, ProjectStatus
@@ -35,14 +37,6 @@ from resources.stagerun import (
 log = logging.getLogger(__name__)
 
 NO_FIT_RETRY = 5.0
-
-
-def lock_subject(project: str) -> str:
-    return f"project/{project}"
-
-
-def lease_subject(run: str) -> str:
-    return f"stagerun/{run}"
 
 
 @dataclass(frozen=True)
@@ -425,4 +419,4 @@ def apply(ctx: NodeContext, action: Action) -> None:
         res = run.spec.resources
         ctx.reservations.grant(name, Request(res.cpu, res.memory_bytes, res.gpu), ctx.config.capacity)
         store.write_stagerun(run)
-        ctx.queue.add(f"stagerun:{name}")
+        stagerun.start_soon(ctx, run)

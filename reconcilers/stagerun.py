@@ -24,7 +24,7 @@ from controller.runtime import (
 )
 from controller.stagelogs import Streamer, append_system_line, tail
 from controller.workspace import prepare
-from reconcilers.project import lease_subject
+from reconcilers.subjects import lease_subject
 from resources.errors import NotFoundError
 from resources.stagerun import StageRun, StageRunPhase
 
@@ -227,7 +227,7 @@ def _apply(ctx: NodeContext, obs: Observation, action: Action) -> None:
     assert run is not None
     logfile = ctx.layout.log_file(run.spec.project, obs.name)
     if isinstance(action, Start):
-        _start_soon(ctx, run)
+        start_soon(ctx, run)
     elif isinstance(action, StartCreated):
         append_system_line(logfile, f"starting the container that {ctx.name} created before it restarted")
         try:
@@ -293,7 +293,7 @@ def _write_status(ctx: NodeContext, run: StageRun, **changes: object) -> None:
     ctx.layout.store.write_stagerun(run.model_copy(update={"status": run.status.model_copy(update=changes)}))
 
 
-def _start_soon(ctx: NodeContext, run: StageRun) -> None:
+def start_soon(ctx: NodeContext, run: StageRun) -> None:
     """Workspace copies and `docker run` happen on a worker, so one slow start (a large
     workspace, a pull) never holds up the other projects' transitions."""
     name = run.metadata.name
