@@ -58,6 +58,7 @@ class Observation:
     global_env: dict[str, str]
     lease_seconds: float
     spec_error: str | None = None
+    killed: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,14 @@ class Requeue:
     after: float
 
 
-Action = AcquireLock | WriteStatus | MarkLost | CreateRun | StartElection | Requeue
+@dataclass(frozen=True)
+class Kill:
+    """The project's spec is gone (deleted by winsctl, the API or by hand): stop what it runs."""
+
+    run: str
+
+
+Action = AcquireLock | WriteStatus | MarkLost | CreateRun | StartElection | Requeue | Kill
 
 
 def _ts(value: float) -> datetime:
@@ -192,7 +200,11 @@ def _same(a: ProjectStatus | None, b: ProjectStatus) -> bool:
 
 def decide(obs: Observation) -> list[Action]:
     if obs.project is None:
-        return []
+        return [
+            Kill(r.metadata.name)
+            for r in obs.runs
+            if r.status.phase.active and r.metadata.name not in obs.killed
+        ]
     old = obs.status
     if obs.spec_error:
         status = ProjectStatus(
@@ -351,6 +363,7 @@ def observe(ctx: NodeContext, name: str) -> Observation:
         global_env=ctx.layout.global_env(),
         lease_seconds=ctx.config.lease_seconds,
         spec_error=spec_error,
+        killed=frozenset(s.removeprefix("stagerun/") for s in list(state.kills)),
     )
 
 
@@ -381,6 +394,10 @@ def reconcile(ctx: NodeContext, name: str) -> float | None:
             return 0.2
         if isinstance(action, Requeue):
             return action.after
+        if isinstance(action, Kill):
+            ctx.events.publish(
+                Command.KILL, lease_subject(action.run), message=f"{ctx.name}: its project was deleted"
+            )
     return None
 
 

@@ -140,3 +140,11 @@ def test_retries_are_spent_before_the_project_pauses(node, share, tmp_path):
         ("flaky", 3, "Failed"),
     ]
     assert "exit code 7" in project_status(share, "retry-1")["reason"]
+
+
+def test_deleting_a_project_stops_its_running_stage(node, share, tmp_path):
+    apply(node, tmp_path, pipeline("del", stage("forever", "sleep 600")), project("del-1", "del"))
+    wait_for(lambda: phases(share, "del-1") == [("forever", "Running")], 60, "the stage to run")
+    winsctl(node.url, "delete", "project", "del-1")
+    wait_for(lambda: phases(share, "del-1") == [("forever", "Killed")], 15, "the stage to be killed")
+    assert "project was deleted" in stageruns(share, "del-1")[0]["status"]["message"]

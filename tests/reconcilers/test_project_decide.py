@@ -98,3 +98,11 @@ def test_node_that_no_longer_fits_calls_a_new_election():
     status = ProjectStatus(project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a")
     obs = observation(make_project(), PIPE, status=status, result=won(), free=Request(0, 0, 0))
     assert kinds(pr.decide(obs)) == ["StartElection"]
+
+
+def test_deleted_project_kills_its_running_stage_once():
+    runs = [make_run(1, "a", 0, "Running"), make_run(2, "b", 1, "Succeeded")]
+    obs = observation(make_project(), PIPE, runs)
+    gone = pr.Observation(**{**obs.__dict__, "project": None})
+    assert pr.decide(gone) == [pr.Kill("proj.1.a")]
+    assert pr.decide(pr.Observation(**{**gone.__dict__, "killed": frozenset({"proj.1.a"})})) == []
