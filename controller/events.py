@@ -60,10 +60,19 @@ class Event:
             "duration": self.duration,
         }
         if self.request is not None:
-            data["request"] = {"cpu": self.request.cpu, "memory": self.request.memory, "gpu": self.request.gpu}
+            data["request"] = {
+                "cpu": self.request.cpu,
+                "memory": self.request.memory,
+                "gpu": self.request.gpu,
+            }
         if self.ballot is not None:
             b = self.ballot
-            data["ballot"] = {"fits": b.fits, "affinity": b.affinity, "aversion": b.aversion, "reason": b.reason}
+            data["ballot"] = {
+                "fits": b.fits,
+                "affinity": b.affinity,
+                "aversion": b.aversion,
+                "reason": b.reason,
+            }
         if self.winner is not None:
             data["winner"] = self.winner
         if self.message:

@@ -61,11 +61,15 @@ def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(docker_engine, share
 
     for i in range(PROJECTS):
         runs = stageruns(share, f"p{i:02d}")
-        assert [(r["spec"]["stage"], r["status"]["phase"]) for r in runs] == [(s, "Succeeded") for s in STAGES], (
-            f"p{i:02d} ran {[(r['metadata']['name'], r['status']['phase']) for r in runs]}"
-        )
-    per_stage = Counter((c["Labels"].split("winslow.project=")[1].split(",")[0], c["Names"]) for c in containers(share))
-    assert len(per_stage) == PROJECTS * len(STAGES) and set(per_stage.values()) == {1}, "one container per stage"
+        assert [(r["spec"]["stage"], r["status"]["phase"]) for r in runs] == [
+            (s, "Succeeded") for s in STAGES
+        ], f"p{i:02d} ran {[(r['metadata']['name'], r['status']['phase']) for r in runs]}"
+    per_stage = Counter(
+        (c["Labels"].split("winslow.project=")[1].split(",")[0], c["Names"]) for c in containers(share)
+    )
+    assert len(per_stage) == PROJECTS * len(STAGES) and set(per_stage.values()) == {1}, (
+        "one container per stage"
+    )
     assert not [c for c in containers(share) if c["State"] == "running"], "nothing left running"
 
     events, holdings = replay(share, grace=2.0)
@@ -75,5 +79,6 @@ def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(docker_engine, share
             t = datetime.fromisoformat(run["metadata"]["creationTimestamp"]).timestamp()
             node = run["status"]["node"]
             assert any(
-                h.subject == f"project/p{i:02d}" and h.holder == node and h.start <= t <= h.end for h in holdings
+                h.subject == f"project/p{i:02d}" and h.holder == node and h.start <= t <= h.end
+                for h in holdings
             ), f"{run['metadata']['name']} was created by {node} without holding the project lock"

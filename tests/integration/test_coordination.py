@@ -31,7 +31,9 @@ def test_killed_node_loses_its_run_and_stops_the_orphan_when_back(docker_engine,
     observer = NodeProcess(share, "observer", "--no-execute").start()
     nodes += [worker, observer]
     manifest = write_yaml(
-        tmp_path / "long.yaml", pipeline("long", stage("sleep", "echo started; sleep 300")), project("long-1", "long")
+        tmp_path / "long.yaml",
+        pipeline("long", stage("sleep", "echo started; sleep 300")),
+        project("long-1", "long"),
     )
     winsctl(observer.url, "apply", "-f", str(manifest))
     wait_for(lambda: run_phase(share, "long-1") == "Running", 60, "the long stage to run")
@@ -49,7 +51,9 @@ def test_killed_node_loses_its_run_and_stops_the_orphan_when_back(docker_engine,
     assert orphan["State"] == "running", "the dead node's container outlives it"
 
     worker.start()
-    wait_for(lambda: containers(share, project="long-1")[0]["State"] != "running", 30, "the orphan to be stopped")
+    wait_for(
+        lambda: containers(share, project="long-1")[0]["State"] != "running", 30, "the orphan to be stopped"
+    )
     time.sleep(2)
     assert run_phase(share, "long-1") == "Lost", "a Lost run is never resurrected"
     assert len(stageruns(share, "long-1")) == 1
@@ -59,7 +63,9 @@ def test_restarted_node_readopts_its_running_container(docker_engine, share, nod
     node = NodeProcess(share, "solo").start()
     nodes.append(node)
     script = "for i in 1 2 3 4 5 6 7 8 9 10; do echo line-$i; sleep 0.5; done"
-    manifest = write_yaml(tmp_path / "adopt.yaml", pipeline("adopt", stage("count", script)), project("adopt-1", "adopt"))
+    manifest = write_yaml(
+        tmp_path / "adopt.yaml", pipeline("adopt", stage("count", script)), project("adopt-1", "adopt")
+    )
     winsctl(node.url, "apply", "-f", str(manifest))
     log = share / "logs" / "adopt-1" / "adopt-1.1.count.log"
     wait_for(lambda: "line-2" in log.read_text(), 60, "the stage to print")
@@ -91,8 +97,10 @@ def test_cpu_stage_avoids_gpu_node_and_unfit_stage_waits(docker_engine, share, n
     big = pipeline("big", stage("train", "echo trained", resources={"cpu": 1, "memory": "64Mi", "gpu": 2}))
     winsctl(gpu.url, "apply", "-f", str(write_yaml(tmp_path / "big.yaml", big, project("big-1", "big"))))
     wait_for(
-        lambda: project_status(share, "big-1").get("phase") == "Waiting"
-        and "gpu 2 requested" in project_status(share, "big-1").get("reason", ""),
+        lambda: (
+            project_status(share, "big-1").get("phase") == "Waiting"
+            and "gpu 2 requested" in project_status(share, "big-1").get("reason", "")
+        ),
         30,
         "the unfit stage to wait with a reason",
     )

@@ -43,7 +43,12 @@ def trail(share, run):
 
 
 def test_pause_lets_the_stage_finish_and_resume_continues(node, share, tmp_path):
-    apply(node, tmp_path, pipeline("p", trail_stage("one", "sleep 3;"), trail_stage("two")), project("pause-1", "p"))
+    apply(
+        node,
+        tmp_path,
+        pipeline("p", trail_stage("one", "sleep 3;"), trail_stage("two")),
+        project("pause-1", "p"),
+    )
     wait_for(lambda: phases(share, "pause-1") == [("one", "Running")], 60, "stage one to run")
     assert "paused" in winsctl(node.url, "pause", "pause-1").stdout
     wait_for(lambda: settled(share, "pause-1", "Paused"), 60, "the project to pause")
@@ -65,7 +70,11 @@ def test_resume_from_reruns_from_the_right_workspace(node, share, tmp_path):
     wait_for(lambda: settled(share, "redo-1", "Succeeded"), 60, "the first pass")
     winsctl(node.url, "set", "env", "redo-1", "TAG=2")
     winsctl(node.url, "resume", "redo-1", "--from", "b")
-    wait_for(lambda: len(stageruns(share, "redo-1")) == 5 and settled(share, "redo-1", "Succeeded"), 60, "the rerun")
+    wait_for(
+        lambda: len(stageruns(share, "redo-1")) == 5 and settled(share, "redo-1", "Succeeded"),
+        60,
+        "the rerun",
+    )
     runs = stageruns(share, "redo-1")
     names = [r["metadata"]["name"] for r in runs]
     assert [r["spec"]["stage"] for r in runs] == ["a", "b", "c", "b", "c"]
@@ -94,7 +103,12 @@ def test_confirmation_gate_holds_until_confirmed(node, share, tmp_path):
 
 
 def test_kill_stops_a_running_stage_within_seconds(node, share, tmp_path):
-    apply(node, tmp_path, pipeline("k", stage("forever", "echo up; sleep 600"), stage("after", "true")), project("kill-1", "k"))
+    apply(
+        node,
+        tmp_path,
+        pipeline("k", stage("forever", "echo up; sleep 600"), stage("after", "true")),
+        project("kill-1", "k"),
+    )
     wait_for(lambda: phases(share, "kill-1") == [("forever", "Running")], 60, "the stage to run")
     started = time.monotonic()
     winsctl(node.url, "kill", "kill-1")
@@ -109,7 +123,11 @@ def test_env_change_reaches_the_next_stage_only(node, share, tmp_path):
     apply(
         node,
         tmp_path,
-        pipeline("e", stage("first", 'echo "first sees $MODE"; sleep 3'), stage("second", 'echo "second sees $MODE"')),
+        pipeline(
+            "e",
+            stage("first", 'echo "first sees $MODE"; sleep 3'),
+            stage("second", 'echo "second sees $MODE"'),
+        ),
         project("env-1", "e", env={"MODE": "old"}),
     )
     wait_for(lambda: phases(share, "env-1") == [("first", "Running")], 60, "the first stage")
@@ -121,9 +139,18 @@ def test_env_change_reaches_the_next_stage_only(node, share, tmp_path):
 
 
 def test_editing_the_pipeline_leaves_a_started_project_alone(node, share, tmp_path):
-    apply(node, tmp_path, pipeline("snap", stage("one", "sleep 2"), stage("two", "echo original")), project("snap-1", "snap"))
+    apply(
+        node,
+        tmp_path,
+        pipeline("snap", stage("one", "sleep 2"), stage("two", "echo original")),
+        project("snap-1", "snap"),
+    )
     wait_for(lambda: phases(share, "snap-1") == [("one", "Running")], 60, "the first stage")
-    apply(node, tmp_path, pipeline("snap", stage("one", "sleep 2"), stage("two", "echo edited"), stage("three", "true")))
+    apply(
+        node,
+        tmp_path,
+        pipeline("snap", stage("one", "sleep 2"), stage("two", "echo edited"), stage("three", "true")),
+    )
     wait_for(lambda: settled(share, "snap-1", "Succeeded"), 60, "the project")
     assert phases(share, "snap-1") == [("one", "Succeeded"), ("two", "Succeeded")]
     assert "original" in winsctl(node.url, "logs", "snap-1.2.two").stdout

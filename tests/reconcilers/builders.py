@@ -35,7 +35,9 @@ def make_project(**spec: Any) -> Project:
     return Project.model_validate({"metadata": {"name": "proj"}, "spec": {"pipeline": "pipe", **spec}})
 
 
-def make_run(n: int, stage: str, index: int, phase: str, *, t: float = T0, attempt: int = 1, **status: Any) -> StageRun:
+def make_run(
+    n: int, stage: str, index: int, phase: str, *, t: float = T0, attempt: int = 1, **status: Any
+) -> StageRun:
     return StageRun.model_validate(
         {
             "metadata": {"name": f"proj.{n}.{stage}", "creationTimestamp": ts(t + n).isoformat()},
@@ -69,7 +71,9 @@ def observation(
         node="a",
         executes=True,
         lock_mine=lock_mine,
-        run_holders=holders if holders is not None else {r.metadata.name: "a" for r in runs if r.status.phase.active},
+        run_holders=holders
+        if holders is not None
+        else {r.metadata.name: "a" for r in runs if r.status.phase.active},
         election_open=election_open,
         result=result,
         free=free,

@@ -1,4 +1,3 @@
-
 from reconcilers.plan import current_line, plan
 from resources.project import ProjectPhase
 from resources.stagerun import Trigger
@@ -20,7 +19,9 @@ def test_success_advances_automatically_from_the_previous_workspace():
 
 def test_last_success_means_succeeded():
     runs = [make_run(1, "a", 0, "Succeeded"), make_run(2, "b", 1, "Succeeded")]
-    assert plan(make_project(), make_pipeline("a", "b"), None, runs, None, None).phase is ProjectPhase.SUCCEEDED
+    assert (
+        plan(make_project(), make_pipeline("a", "b"), None, runs, None, None).phase is ProjectPhase.SUCCEEDED
+    )
 
 
 def test_failure_pauses_with_stage_and_code():
@@ -50,7 +51,9 @@ def test_confirmation_gate_holds_until_a_fresh_confirm():
     confirmed = make_project(confirm={"requestedAt": ts(T0 + 50).isoformat()})
     p = plan(confirmed, pipe, None, runs, None, None)
     assert p.next and p.next.trigger is Trigger.USER and p.next.confirm == ts(T0 + 50)
-    assert plan(confirmed, pipe, None, runs, None, ts(T0 + 50)).gated, "a used confirmation does not count twice"
+    assert plan(confirmed, pipe, None, runs, None, ts(T0 + 50)).gated, (
+        "a used confirmation does not count twice"
+    )
 
 
 def test_run_from_reruns_the_stage_from_the_current_line():
@@ -58,7 +61,10 @@ def test_run_from_reruns_the_stage_from_the_current_line():
     project = make_project(runFrom={"stage": "b", "requestedAt": ts(T0 + 50).isoformat()})
     p = plan(project, make_pipeline("a", "b", "c"), None, runs, None, None)
     assert p.next and p.next.index == 1 and p.next.source == "proj.1.a" and p.next.trigger is Trigger.USER
-    assert plan(project, make_pipeline("a", "b", "c"), None, runs, ts(T0 + 50), None).phase is ProjectPhase.PAUSED
+    assert (
+        plan(project, make_pipeline("a", "b", "c"), None, runs, ts(T0 + 50), None).phase
+        is ProjectPhase.PAUSED
+    )
 
 
 def test_superseded_runs_leave_the_line():
@@ -101,7 +107,11 @@ def test_missing_pipeline_waits_with_the_fix():
 
 def test_workspace_modes():
     pipe = make_pipeline(
-        "a", "b", "c", b={"workspace": {"mode": "standalone"}}, c={"workspace": {"mode": "continuation", "from": "a"}}
+        "a",
+        "b",
+        "c",
+        b={"workspace": {"mode": "standalone"}},
+        c={"workspace": {"mode": "continuation", "from": "a"}},
     )
     runs = [make_run(1, "a", 0, "Succeeded"), make_run(2, "b", 1, "Succeeded")]
     p = plan(make_project(), pipe, None, runs[:1], None, None)

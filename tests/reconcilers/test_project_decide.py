@@ -29,8 +29,12 @@ def test_status_only_changes_fall_to_the_node_that_ran_the_last_stage():
 
 
 def test_open_election_is_waited_for():
-    status = ProjectStatus(project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a")
-    assert kinds(pr.decide(observation(make_project(), PIPE, status=status, election_open=True))) == ["Requeue"]
+    status = ProjectStatus(
+        project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a"
+    )
+    assert kinds(pr.decide(observation(make_project(), PIPE, status=status, election_open=True))) == [
+        "Requeue"
+    ]
 
 
 def test_winner_creates_the_run_under_the_lock_with_merged_env():
@@ -46,7 +50,9 @@ def test_winner_creates_the_run_under_the_lock_with_merged_env():
 
 
 def test_another_winner_is_given_time_to_act():
-    status = ProjectStatus(project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a")
+    status = ProjectStatus(
+        project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a"
+    )
     assert kinds(pr.decide(observation(make_project(), PIPE, status=status, result=won("b")))) == ["Requeue"]
     late = observation(make_project(), PIPE, status=status, result=won("b"), now=T0 + 200)
     assert kinds(pr.decide(late)) == ["StartElection"], "a winner that never acted is replaced"
@@ -56,7 +62,11 @@ def test_stale_result_from_an_earlier_stage_is_ignored():
     runs = [make_run(1, "a", 0, "Succeeded", finishTime="2027-01-15T08:00:00Z")]
     old = won("a", started=T0 - 50)
     status = ProjectStatus(
-        project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'b'", current_stage="b", stage_runs=refs(runs)
+        project="proj",
+        phase=ProjectPhase.RUNNING,
+        reason="starting stage 'b'",
+        current_stage="b",
+        stage_runs=refs(runs),
     )
     actions = pr.decide(observation(make_project(), PIPE, runs, status=status, result=old, lock_mine=True))
     assert "CreateRun" not in kinds(actions)
@@ -95,7 +105,9 @@ def test_live_lease_is_left_alone_once_the_status_is_current():
 
 
 def test_node_that_no_longer_fits_calls_a_new_election():
-    status = ProjectStatus(project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a")
+    status = ProjectStatus(
+        project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a"
+    )
     obs = observation(make_project(), PIPE, status=status, result=won(), free=Request(0, 0, 0))
     assert kinds(pr.decide(obs)) == ["StartElection"]
 

@@ -55,7 +55,9 @@ def test_lost_lease_fences_the_container():
 
 
 def test_kill_stops_and_records_who():
-    kill = Event(issuer="b", command=Command.KILL, subject="stagerun/proj.1.a", timestamp=T0 + 5, message="alice")
+    kill = Event(
+        issuer="b", command=Command.KILL, subject="stagerun/proj.1.a", timestamp=T0 + 5, message="alice"
+    )
     actions = sr.decide(obs(make_run(1, "a", 0, "Running"), box(), kill=kill))
     assert kinds(actions) == ["Stop", "Finish"]
     assert actions[1].phase is StageRunPhase.KILLED and "alice" in actions[1].message
