@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from controller.events import Command, Event
@@ -56,7 +57,7 @@ def overlapping(holdings: list[Holding]) -> list[tuple[Holding, Holding]]:
     bad = []
     for hs in by_subject.values():
         hs.sort(key=lambda h: h.start)
-        for a, b in zip(hs, hs[1:], strict=False):
+        for a, b in pairwise(hs):
             if a.holder != b.holder and b.start < a.end:
                 bad.append((a, b))
     return bad

@@ -20,6 +20,7 @@ Handler = Callable[[httpx.Request], httpx.Response]
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No real config file, environment or sleeps leak into a test."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("WINSLOW_CONFIG", raising=False)
     monkeypatch.delenv("WINSLOW_SERVER", raising=False)
     monkeypatch.delenv("WINSLOW_TOKEN", raising=False)
     monkeypatch.setattr(winsctl, "RECONNECT_DELAY", 0.0)
@@ -287,10 +288,11 @@ def test_cp_upload_resumes_with_content_range(
     source = tmp_path / "clip.mp4"
     source.write_bytes(data)
     url = "/api/v1/files/resources/videos/clip.mp4"
-    listing = [{"name": "videos", "type": "directory", "size": 0, "mtime": 0}]
     fake = Fake(
         {
-            ("GET", "/api/v1/files/resources"): httpx.Response(200, json=listing),
+            ("HEAD", "/api/v1/files/resources/videos"): httpx.Response(
+                200, headers={"X-Winslow-Type": "directory"}
+            ),
             ("HEAD", url): httpx.Response(200, headers={"Upload-Offset": "4"}),
             ("PUT", url): httpx.Response(201, json={"size": 10}),
         }
@@ -329,10 +331,11 @@ def test_cp_download_resumes_the_part_file(tmp_path: Path, capsys: pytest.Captur
         headers = {"Content-Range": "bytes 3-9/10", "X-Sha256": hashlib.sha256(data).hexdigest()}
         return httpx.Response(206, content=data[3:], headers=headers)
 
-    listing = [{"name": "clip.mp4", "type": "file", "size": 10, "mtime": 0}]
     fake = Fake(
         {
-            ("GET", "/api/v1/files/resources"): httpx.Response(200, json=listing),
+            ("HEAD", "/api/v1/files/resources/clip.mp4"): httpx.Response(
+                200, headers={"X-Winslow-Type": "file"}
+            ),
             ("GET", "/api/v1/files/resources/clip.mp4"): download,
         }
     )

@@ -72,7 +72,7 @@ def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(docker_engine, share
     )
     assert not [c for c in containers(share) if c["State"] == "running"], "nothing left running"
 
-    events, holdings = replay(share, grace=2.0)
+    _, holdings = replay(share, grace=2.0)
     assert overlapping(holdings) == [], "two holders of one lock at once"
     for i in range(PROJECTS):
         for run in stageruns(share, f"p{i:02d}"):

@@ -13,6 +13,7 @@ from resources.project import Project, ProjectStatus
 from resources.stagerun import StageRun
 
 T0 = 1_800_000_000.0
+FREE = Request(4, 8 << 30, 0)
 
 
 def ts(t: float) -> datetime:
@@ -58,7 +59,7 @@ def observation(
     result: Election | None = None,
     election_open: bool = False,
     holders: dict[str, str | None] | None = None,
-    free: Request = Request(4, 8 << 30, 0),
+    free: Request = FREE,
 ) -> pr.Observation:
     runs = list(runs)
     return pr.Observation(
