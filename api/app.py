@@ -1,4 +1,8 @@
-"""The FastAPI application every node serves."""
+"""The FastAPI application every node serves.
+
+Every route under /api/v1 needs a token (api.deps.current_user); `/healthz` and the OpenAPI
+document with its interactive docs stay open, so load balancers and browsers can reach them.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.deps import ApiContext
-from api.routes import actions, manifests, nodes, stageruns
+from api.routes import actions, files, manifests, nodes, settings, stageruns, whoami
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -26,6 +30,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "node": ctx.node}
 
-    for module in (manifests, actions, stageruns, nodes):
+    for module in (manifests, actions, stageruns, nodes, files, settings, whoami):
         app.include_router(module.router)
     return app

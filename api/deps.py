@@ -1,14 +1,21 @@
-"""What route handlers share: the node's handles, injected through FastAPI's dependencies."""
+"""What route handlers share: the node's handles and the caller, injected through FastAPI's dependencies."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from fastapi import Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.users import User, UserDirectory, UsersFileError
 from controller.eventlog import EventLog
 from controller.layout import ShareLayout
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="`winslow user add NAME --share DIR` prints a token; send `Authorization: Bearer TOKEN`",
+)
 
 
 @dataclass
@@ -17,8 +24,43 @@ class ApiContext:
     events: EventLog
     node: str
     clock: Callable[[], float]
+    users: UserDirectory = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.users = UserDirectory(self.layout.users_file)
 
 
 def context(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.ctx
     return ctx
+
+
+def current_user(
+    credentials: HTTPAuthorizationCredentials | None = Depends(bearer), ctx: ApiContext = Depends(context)
+) -> User:
+    """401 unless the request carries a token that settings/users.yaml knows."""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise HTTPException(
+            401,
+            "no token: send `Authorization: Bearer TOKEN` (winsctl: --token, WINSLOW_TOKEN or `token:` "
+            "in its config file; an admin creates one with `winslow user add NAME --share DIR`)",
+            headers=challenge,
+        )
+    try:
+        user = ctx.users.authenticate(credentials.credentials)
+    except UsersFileError as exc:
+        raise HTTPException(503, f"cannot check tokens: {exc}; an admin must fix the file") from None
+    if user is None:
+        raise HTTPException(
+            401,
+            "the token is not valid on this share; ask an admin for one (winslow user add NAME --share DIR)",
+            headers=challenge,
+        )
+    return user
+
+
+def admin_user(user: User = Depends(current_user)) -> User:
+    if not user.admin:
+        raise HTTPException(403, f"only admins may do this, and {user.name!r} is not one")
+    return user

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -9,8 +12,39 @@ from fastapi.responses import JSONResponse
 from resources.errors import ConflictError, ManifestError, NotFoundError
 from resources.manifest import field_path
 
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error whose JSON carries fields beside `detail` that a client acts on (an upload's offset)."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.extra, self.headers = status, detail, extra or {}, headers
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(
+            {"detail": self.detail, **self.extra}, status_code=self.status, headers=self.headers
+        )
+
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(Exception)
+    async def _bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        what = f"{request.method} {request.url.path}: internal error ({type(exc).__name__}: {exc})"
+        return JSONResponse({"detail": f"{what}; the node's log has the details, please report it"}, 500)
+
     @app.exception_handler(ManifestError)
     async def _manifest(_: Request, exc: ManifestError) -> JSONResponse:
         return JSONResponse(

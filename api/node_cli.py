@@ -1,4 +1,5 @@
-"""The `winslow` command: `winslow node` wires a complete node from the other layers."""
+"""The `winslow` command: `winslow node` wires a complete node from the other layers; `winslow user`
+manages who may use the API."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import logging
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
+from api import clientconfig, users
 from api.app import create_app
 from api.deps import ApiContext
 from controller.capacity import detect
@@ -50,9 +53,93 @@ def _node_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         metavar="CATEGORY=N",
         help="score multiplier per category (cpu, memory, gpu); repeatable",
     )
-    p.add_argument("--tick", type=float, default=0.1, help="loop period in seconds")
+    p.add_argument("--tick", type=float, default=0.05, help="loop period in seconds")
     p.add_argument("--scan-seconds", type=float, default=1.0, help="how often spec files are checked")
+    p.add_argument(
+        "--compact-every", type=int, default=1000, help="events between snapshots of the coordination log"
+    )
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM; with --tls-key)")
+    p.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+
+
+def _user_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("user", help="manage API users and tokens (settings/users.yaml)")
+    verbs = p.add_subparsers(dest="user_command", required=True)
+    add = verbs.add_parser("add", help="add a user and print its new token (shown only this once)")
+    add.add_argument("name")
+    add.add_argument("--admin", action="store_true", help="may see every project and change settings")
+    add.add_argument("--group", action="append", default=[], help="a group (projects list group:NAME)")
+    add.add_argument("--share", required=True, type=Path)
+    listing = verbs.add_parser("list", help="list users, their groups and whether they are admins")
+    listing.add_argument("--share", required=True, type=Path)
+
+
+def run_user(args: argparse.Namespace) -> int:
+    path = ShareLayout(args.share).users_file
+    if not args.share.is_dir():
+        print(f"error: {args.share} does not exist; give the share a node runs on", file=sys.stderr)
+        return 1
+    try:
+        if args.user_command == "add":
+            token = users.add(path, args.name, admin=args.admin, groups=args.group)
+            print(token)
+            print(
+                f"added {args.name} to {path}; the token above is shown only now. "
+                "winsctl takes it with --token, WINSLOW_TOKEN or `token:` in its config file",
+                file=sys.stderr,
+            )
+            return 0
+        known = users.UserDirectory(path).all()
+        rows = [(u.name, "yes" if u.admin else "no", ",".join(sorted(u.groups)) or "-") for u in known]
+        for row in [("NAME", "ADMIN", "GROUPS"), *rows]:
+            print(f"{row[0]:<24} {row[1]:<6} {row[2]}")
+        return 0
+    except users.UsersFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def seed_access(layout: ShareLayout, server: str) -> None:
+    """Quick start: a fresh share gets an `admin` user, whose token goes where winsctl looks for it."""
+    token = users.create_first_admin(layout.users_file)
+    if token is None:
+        return
+    path = clientconfig.config_file()
+    try:
+        config = clientconfig.load(path)
+    except clientconfig.ConfigError as exc:
+        log.warning("created user admin, but %s; the token is: %s", exc, token)
+        return
+    old = config.get("token")  # cannot be valid here: this share had no users until now
+    clientconfig.save(path, {**config, "server": server, "token": token})
+    log.info(
+        "created user admin in %s; its token is in %s (mode 0600), where winsctl finds it%s",
+        layout.users_file,
+        path,
+        f" (it replaced the token there for {config.get('server')})" if old else "",
+    )
+
+
+def _tls(args: argparse.Namespace) -> bool:
+    """Checked before anything starts, so a wrong key file is one clear line, not a traceback later."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise SystemExit("winslow node: give both --tls-cert and --tls-key, or neither")
+    if args.tls_cert is None:
+        return False
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(args.tls_cert, args.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise SystemExit(
+            f"winslow node: cannot use --tls-cert {args.tls_cert} --tls-key {args.tls_key}: {exc}"
+        ) from None
+    return True
+
+
+def _server_url(args: argparse.Namespace, https: bool) -> str:
+    host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+    host = f"[{host}]" if ":" in host else host
+    return f"{'https' if https else 'http'}://{host}:{args.port}"
 
 
 def _multipliers(items: list[str]) -> Request:
@@ -70,8 +157,11 @@ def run_node(args: argparse.Namespace) -> int:
         level=args.log_level.upper(),
         format=f"%(asctime)s %(levelname)s node={args.name} %(name)s: %(message)s",
     )
+    tls = _tls(args)
+    url = _server_url(args, tls)
     layout = ShareLayout(args.share)
     layout.ensure()
+    seed_access(layout, url)
     capacity = detect(args.cpus, parse_memory(args.memory) if args.memory else None, args.gpus)
     config = NodeConfig(
         name=args.name,
@@ -83,7 +173,9 @@ def run_node(args: argparse.Namespace) -> int:
         multipliers=_multipliers(args.multiplier),
     )
     clock = time.time
-    events = EventLog(layout.events, args.name, clock, grace=args.grace_seconds)
+    events = EventLog(
+        layout.events, args.name, clock, grace=args.grace_seconds, compact_every=args.compact_every
+    )
     runtime = None
     if config.executes:
         from controller.docker_runtime import DockerRuntime
@@ -106,18 +198,26 @@ def run_node(args: argparse.Namespace) -> int:
             "project": lambda name: project_reconciler.reconcile(ctx, name),
             "stagerun": lambda name: stagerun_reconciler.reconcile(ctx, name),
         },
-        api=f"http://{args.host}:{args.port}",
+        api=url,
         tick=args.tick,
         scan_interval=args.scan_seconds,
     )
     daemon.start(adopt)
     app = create_app(ApiContext(layout=layout, events=events, node=args.name, clock=clock))
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            ssl_certfile=str(args.tls_cert) if tls else None,
+            ssl_keyfile=str(args.tls_key) if tls else None,
+        )
+    )
     log.info(
-        "node %s serving http://%s:%s on share %s (cpus=%g memory=%d gpus=%d, %s)",
+        "node %s serving %s on share %s (cpus=%g memory=%d gpus=%d, %s)",
         args.name,
-        args.host,
-        args.port,
+        url,
         layout.root,
         capacity.cpu,
         capacity.memory,
@@ -143,9 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="winslow", description="Winslow node daemon and admin commands")
     sub = parser.add_subparsers(dest="command", required=True)
     _node_parser(sub)
+    _user_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "node":
         return run_node(args)
+    if args.command == "user":
+        return run_user(args)
     parser.print_help()
     return 2
 

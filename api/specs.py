@@ -133,8 +133,9 @@ def apply(
     dry_run: bool = False,
     owner: str | None = None,
     create_only: bool = False,
+    authorize: Callable[[Spec, Spec | None], None] | None = None,
 ) -> list[Outcome]:
-    """All or nothing: every document is validated before the first is written."""
+    """All or nothing: every document is validated, and the caller's rights checked, before any write."""
     specs = parse_documents(documents, source)
     check_references(ctx, specs, source)
     specs.sort(key=lambda s: 0 if isinstance(s, Pipeline) else 1)
@@ -144,6 +145,8 @@ def apply(
         old = current(ctx, kind, name)
         if create_only and old is not None:
             raise ConflictError(f"{kind} {name!r} already exists; use PUT (winsctl apply) to change it")
+        if authorize is not None:
+            authorize(spec, old)
         outcomes.append(_plan_one(spec, old, owner))
     if dry_run:
         return outcomes

@@ -33,6 +33,9 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from api import clientconfig
+from api.clientconfig import config_file
+
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 CHUNK = 1 << 20  # bounded memory for files of tens of GB
 POLL_INTERVAL = 1.0
@@ -94,7 +97,7 @@ class Client:
     def _unreachable(self, exc: Exception) -> Unreachable:
         return Unreachable(
             f"cannot reach the Winslow API at {self.server} ({exc}); pass --server URL, "
-            "set WINSLOW_SERVER, or put `server: URL` in ~/.config/winslow/config.yaml"
+            f"set WINSLOW_SERVER, or put `server: URL` in {config_file()}"
         )
 
     def request(self, method: str, path: str, *, allow: tuple[int, ...] = (), **kw: Any) -> httpx.Response:
@@ -127,23 +130,11 @@ class Client:
             raise self._unreachable(exc) from None
 
 
-def config_file() -> Path:
-    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "winslow" / "config.yaml"
-
-
 def load_config() -> dict[str, Any]:
-    path = config_file()
-    if not path.is_file():
-        return {}
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise CliError(f"{path}: not valid YAML: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise CliError(f"{path}: expected a mapping with `server:` and `token:`")
-    return data
+        return clientconfig.load(config_file())
+    except clientconfig.ConfigError as exc:
+        raise CliError(str(exc)) from None
 
 
 def connection(args: argparse.Namespace) -> tuple[str, str | None]:
@@ -697,20 +688,37 @@ def files_url(remote: str) -> str:
 
 
 def remote_entry(client: Client, remote: str) -> dict[str, Any] | None:
-    """Ask the parent directory: its listing says file or directory without guessing from content."""
+    """The server says file or directory in `X-Winslow-Type`; a server without it, in the parent's listing."""
     remote = remote.strip("/")
     if remote in REMOTE_ROOTS:
         return {"name": remote, "type": "directory"}
     parent, _, leaf = remote.rpartition("/")
+    head = head_request(client, files_url(remote))
+    if head.status_code == 404:
+        return None
+    if head.headers.get("X-Winslow-Type"):
+        return {"name": leaf, "type": head.headers["X-Winslow-Type"]}
     response = client.request("GET", files_url(parent), allow=(404,))
     if response.status_code == 404 or not response.headers.get("content-type", "").startswith(
         "application/json"
     ):
         return None
-    listing = response.json()
-    if not isinstance(listing, list):
-        return None
-    return next((e for e in listing if isinstance(e, dict) and e.get("name") == leaf), None)
+    return next((e for e in listing_entries(response.json()) if e.get("name") == leaf), None)
+
+
+def head_request(client: Client, url: str, **kw: Any) -> httpx.Response:
+    """A HEAD error has no body to explain it: a failed one is asked again as GET, which raises with it."""
+    response = client.request("HEAD", url, allow=(400, 401, 403, 404, 405, 409), **kw)
+    if response.status_code not in (404, 405) and not response.is_success:
+        with client.stream("GET", url, **kw):
+            pass
+    return response
+
+
+def listing_entries(listing: Any) -> list[dict[str, Any]]:
+    """`{"path", "entries": [...]}`; a bare list from early servers is accepted too."""
+    entries = listing.get("entries") if isinstance(listing, dict) else listing
+    return [e for e in entries or [] if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
 def is_dir_entry(entry: dict[str, Any] | None) -> bool:
@@ -744,7 +752,7 @@ def upload_file(client: Client, path: Path, remote: str, progress: Progress) -> 
     size = path.stat().st_size
     sha = sha256_of(path, progress)
     url = files_url(remote)
-    head = client.request("HEAD", url, params={"upload": "true"}, allow=(404, 405))
+    head = head_request(client, url, params={"upload": "true"})
     offset = int(head.headers.get("Upload-Offset", "0") or 0) if head.is_success else 0
     if not 0 < offset < size:
         offset = 0  # nothing to continue, or an unfinished upload of a different (longer) file
@@ -839,7 +847,7 @@ def cmd_cp(client: Client, args: argparse.Namespace) -> int:
 
 def remote_tree(client: Client, remote: str, local: Path) -> Iterator[tuple[str, Path]]:
     local.mkdir(parents=True, exist_ok=True)
-    for entry in client.json("GET", files_url(remote)):
+    for entry in listing_entries(client.json("GET", files_url(remote))):
         child, path = f"{remote}/{entry['name']}", local / entry["name"]
         if is_dir_entry(entry):
             yield from remote_tree(client, child, path)

@@ -13,12 +13,22 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, Field
 
 from api import specs
-from api.deps import ApiContext, context
+from api.access import check_project
+from api.deps import ApiContext, context, current_user
+from api.names import Name
 from api.routes.manifests import project_view
-from api.routes.stageruns import kill as kill_run
+from api.routes.stageruns import kill_stagerun
+from api.users import User
 from resources.stagerun import StageRunPhase
 
-router = APIRouter(prefix="/api/v1/projects", tags=["actions"])
+
+def allowed(name: Name, ctx: ApiContext = Depends(context), user: User = Depends(current_user)) -> User:
+    """Every action changes the project, so it needs the rights on it (api.access)."""
+    check_project(ctx, user, name)
+    return user
+
+
+router = APIRouter(prefix="/api/v1/projects", tags=["actions"], dependencies=[Depends(allowed)])
 
 
 class ResumeBody(BaseModel):
@@ -39,7 +49,7 @@ def _now(ctx: ApiContext) -> str:
 
 
 @router.post("/{name}/pause", summary="Let the running stage finish, then start nothing more")
-def pause(name: str, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+def pause(name: Name, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
     project = specs.update_project(
         ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/pause"
     )
@@ -48,7 +58,7 @@ def pause(name: str, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
 
 @router.post("/{name}/resume", summary="Continue; with `from`, rerun that stage and all after it")
 def resume(
-    name: str, body: ResumeBody | None = Body(None), ctx: ApiContext = Depends(context)
+    name: Name, body: ResumeBody | None = Body(None), ctx: ApiContext = Depends(context)
 ) -> dict[str, Any]:
     stage = body.from_stage if body else None
     runs = ctx.layout.store.stageruns_of(name)
@@ -70,7 +80,7 @@ def resume(
 
 @router.post("/{name}/confirm", summary="Let a stage waiting for confirmation start")
 def confirm(
-    name: str, body: ConfirmBody | None = Body(None), ctx: ApiContext = Depends(context)
+    name: Name, body: ConfirmBody | None = Body(None), ctx: ApiContext = Depends(context)
 ) -> dict[str, Any]:
     stage = body.stage if body else None
     project = specs.update_project(
@@ -83,7 +93,7 @@ def confirm(
 
 
 @router.post("/{name}/env", summary="Set or unset project env; it applies from the next StageRun on")
-def set_env(name: str, body: EnvBody, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+def set_env(name: Name, body: EnvBody, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
     def edit(project: Any) -> dict[str, Any]:
         env = {**project.spec.env, **body.set}
         for key in body.unset:
@@ -95,10 +105,9 @@ def set_env(name: str, body: EnvBody, ctx: ApiContext = Depends(context)) -> dic
 
 
 @router.post("/{name}/kill", summary="Stop the project's running stage; the project pauses")
-def kill(name: str, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
-    ctx.layout.store.project(name)
+def kill(name: Name, ctx: ApiContext = Depends(context), user: User = Depends(allowed)) -> dict[str, Any]:
     killed: list[str] = []
     for run in ctx.layout.store.stageruns_of(name):
         if run.status.phase.active:
-            killed += kill_run(run.metadata.name, ctx)["killed"]
+            killed += kill_stagerun(ctx, run, user.name)["killed"]
     return {"killed": killed}

@@ -1,19 +1,27 @@
-"""Pipelines and projects: list, get, create, replace, delete, and `apply` of a whole batch."""
+"""Pipelines and projects: list, get, create, replace, delete, and `apply` of a whole batch.
+
+Pipelines are shared definitions: every user reads and writes them, only admins delete them.
+Projects are private to their owner, members and admins (api.access).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query
+from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api import specs
-from api.deps import ApiContext, context
+from api.access import check_project, may_access, refuse
+from api.deps import ApiContext, context, current_user
+from api.names import Name
+from api.users import User
 from resources.errors import ManifestError, NotFoundError
 from resources.pipeline import Pipeline
 from resources.project import Project
 
-router = APIRouter(prefix="/api/v1", tags=["manifests"])
+router = APIRouter(prefix="/api/v1", tags=["manifests"], dependencies=[Depends(current_user)])
 
 PLURAL = {"pipelines": "Pipeline", "projects": "Project"}
 
@@ -30,7 +38,10 @@ def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 def project_view(ctx: ApiContext, project: Project) -> dict[str, Any]:
     data = project.to_wire()
-    status = ctx.layout.store.project_status(project.metadata.name)
+    try:
+        status = ctx.layout.store.project_status(project.metadata.name)
+    except ValueError:  # a half-migrated or hand-edited status file: show the spec anyway
+        status = None
     data["status"] = status.to_wire() if status else {"phase": "Waiting", "reason": "not yet seen by a node"}
     return data
 
@@ -59,43 +70,99 @@ def get_one(ctx: ApiContext, kind: str, name: str) -> Pipeline | Project:
     return found
 
 
+def authorizer(ctx: ApiContext, user: User) -> Callable[[specs.Spec, specs.Spec | None], None]:
+    """Anyone may create a project (and owns it); changing one needs the rights on the current one."""
+
+    def check(spec: specs.Spec, old: specs.Spec | None) -> None:
+        if not isinstance(spec, Project) or user.admin:
+            return
+        name = spec.metadata.name
+        if isinstance(old, Project) and not may_access(user, old):
+            raise refuse(user, name)
+        if old is None and ctx.layout.store.spec_path("Project", name).exists():
+            raise refuse(user, name)  # a spec that does not parse: only an admin may replace it
+
+    return check
+
+
+def metadata_name(manifest: dict[str, Any]) -> Any:
+    meta = manifest.get("metadata")
+    return meta.get("name") if isinstance(meta, dict) else None
+
+
 @router.post("/apply", summary="Validate a batch of manifests, then create or update them all")
-def apply_batch(body: ApplyBody, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
-    outcomes = specs.apply(ctx, body.documents, body.source, dry_run=body.dry_run)
+def apply_batch(
+    body: ApplyBody, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
+) -> dict[str, Any]:
+    outcomes = specs.apply(
+        ctx,
+        body.documents,
+        body.source,
+        dry_run=body.dry_run,
+        owner=user.name,
+        authorize=authorizer(ctx, user),
+    )
     return {"dryRun": body.dry_run, "results": [o.wire() for o in outcomes]}
 
 
 def _collection(plural: str) -> None:
     kind = PLURAL[plural]
 
-    @router.get(f"/{plural}", summary=f"List {plural} in creation order")
-    def list_all(ctx: ApiContext = Depends(context)) -> dict[str, Any]:
-        return as_list([view(ctx, s) for s in listing(ctx, kind)])
+    def readable(ctx: ApiContext, user: User, name: str) -> Pipeline | Project:
+        if kind == "Project":
+            check_project(ctx, user, name)
+        return get_one(ctx, kind, name)
+
+    @router.get(f"/{plural}", summary=f"List the {plural} you may see, in creation order")
+    def list_all(ctx: ApiContext = Depends(context), user: User = Depends(current_user)) -> dict[str, Any]:
+        visible = [s for s in listing(ctx, kind) if not isinstance(s, Project) or may_access(user, s)]
+        return as_list([view(ctx, s) for s in visible])
 
     @router.get(f"/{plural}/{{name}}", summary=f"Get one {kind}")
-    def get(name: str, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
-        return view(ctx, get_one(ctx, kind, name))
+    def get(
+        name: Name, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
+    ) -> dict[str, Any]:
+        return view(ctx, readable(ctx, user, name))
 
     @router.post(f"/{plural}", status_code=201, summary=f"Create a {kind}")
-    def create(manifest: dict[str, Any] = Body(...), ctx: ApiContext = Depends(context)) -> dict[str, Any]:
-        specs.apply(ctx, [manifest], f"POST /api/v1/{plural}", create_only=True)
-        return view(ctx, get_one(ctx, kind, str(manifest["metadata"]["name"])))
+    def create(
+        manifest: dict[str, Any] = Body(...),
+        ctx: ApiContext = Depends(context),
+        user: User = Depends(current_user),
+    ) -> dict[str, Any]:
+        source = f"POST /api/v1/{plural}"
+        specs.apply(
+            ctx, [manifest], source, create_only=True, owner=user.name, authorize=authorizer(ctx, user)
+        )
+        name = metadata_name(manifest)
+        if not isinstance(name, str):
+            raise ManifestError.single(source, "metadata.name", "a name is required")
+        return view(ctx, get_one(ctx, kind, name))
 
     @router.put(f"/{plural}/{{name}}", summary=f"Create or replace a {kind}")
     def replace(
-        name: str,
+        name: Name,
         manifest: dict[str, Any] = Body(...),
         dry_run: bool = Query(False, alias="dryRun"),
         ctx: ApiContext = Depends(context),
+        user: User = Depends(current_user),
     ) -> dict[str, Any]:
         source = f"PUT /api/v1/{plural}/{name}"
-        if (manifest.get("metadata") or {}).get("name") != name:
+        if metadata_name(manifest) != name:
             raise ManifestError.single(source, "metadata.name", f"must be {name!r}, the name in the URL")
-        outcome = specs.apply(ctx, [manifest], source, dry_run=dry_run)[0]
+        outcome = specs.apply(
+            ctx, [manifest], source, dry_run=dry_run, owner=user.name, authorize=authorizer(ctx, user)
+        )[0]
         return outcome.wire()
 
     @router.delete(f"/{plural}/{{name}}", summary=f"Delete a {kind}")
-    def delete(name: str, ctx: ApiContext = Depends(context)) -> dict[str, str]:
+    def delete(
+        name: Name, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
+    ) -> dict[str, str]:
+        if kind == "Pipeline" and not user.admin:
+            raise HTTPException(403, "pipelines are shared: only admins delete them")
+        if kind == "Project":
+            check_project(ctx, user, name)
         with specs.locked(ctx, kind, name):
             if specs.current(ctx, kind, name) is None and not ctx.layout.store.spec_path(kind, name).exists():
                 raise NotFoundError(f"{kind} {name!r} not found")

@@ -1,4 +1,4 @@
-"""Nodes: what every daemon published about itself."""
+"""Nodes: what every daemon published about itself; every user may read it."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from api.deps import ApiContext, context
+from api.deps import ApiContext, context, current_user
 from api.routes.manifests import as_list
 from controller.monitor import NodeDirectory
 from resources.errors import NotFoundError
 
-router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"])
+router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"], dependencies=[Depends(current_user)])
 
 
 @router.get("", summary="List nodes")

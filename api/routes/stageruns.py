@@ -1,4 +1,7 @@
-"""StageRuns: list, get, kill, and the live log with offsets for gap-free reconnects."""
+"""StageRuns: list, get, kill, and the live log with offsets for gap-free reconnects.
+
+A StageRun belongs to its project: only those who may see the project see its runs and logs.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +12,18 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from api.deps import ApiContext, context
+from api.access import Visibility, check_project
+from api.deps import ApiContext, context, current_user
+from api.names import DNS_LABEL, RunName
 from api.routes.manifests import as_list
+from api.users import User
 from controller.events import Command
 from resources.errors import NotFoundError
 from resources.stagerun import StageRun, project_of
 
-router = APIRouter(prefix="/api/v1/stageruns", tags=["stageruns"])
+router = APIRouter(prefix="/api/v1/stageruns", tags=["stageruns"], dependencies=[Depends(current_user)])
 CHUNK = 1 << 16
+FOLLOW_POLL = 0.2
 
 
 def runs(ctx: ApiContext, project: str | None) -> list[StageRun]:
@@ -32,62 +39,90 @@ def runs(ctx: ApiContext, project: str | None) -> list[StageRun]:
     )
 
 
-def get_run(ctx: ApiContext, name: str) -> StageRun:
-    try:
-        project_of(name)
-    except ValueError as exc:
-        raise NotFoundError(str(exc)) from None
-    return ctx.layout.store.stagerun(name)
+def get_run(ctx: ApiContext, user: User, name: str) -> StageRun:
+    """404 for a run that does not exist, 403 for one of a project the user may not see."""
+    project = project_of(name)
+    run = ctx.layout.store.stagerun(name)
+    check_project(ctx, user, project, must_exist=False)
+    return run
 
 
-@router.get("", summary="List StageRuns in creation order, optionally of one project")
-def list_runs(project: str | None = Query(None), ctx: ApiContext = Depends(context)) -> dict[str, Any]:
-    return as_list([r.to_wire() for r in runs(ctx, project)])
-
-
-@router.get("/{name}", summary="Get one StageRun")
-def get(name: str, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
-    return get_run(ctx, name).to_wire()
-
-
-@router.post("/{name}/kill", summary="Stop a running StageRun wherever it runs")
-def kill(name: str, ctx: ApiContext = Depends(context), who: str = "a user") -> dict[str, Any]:
-    run = get_run(ctx, name)
+def kill_stagerun(ctx: ApiContext, run: StageRun, who: str) -> dict[str, Any]:
+    name = run.metadata.name
     if not run.status.phase.active:
         return {"killed": [], "detail": f"{name} is {run.status.phase.value}, not running"}
     ctx.events.publish(Command.KILL, f"stagerun/{name}", message=f"{who} (via {ctx.node})")
     return {"killed": [name]}
 
 
-@router.get("/{name}/log", summary="The StageRun's log from a byte offset; follow=true streams until it ends")
-async def log(
-    name: str,
-    follow: bool = Query(False),
-    offset: int = Query(0, ge=0),
+@router.get("", summary="List the StageRuns you may see in creation order, optionally of one project")
+def list_runs(
+    project: str | None = Query(None, pattern=DNS_LABEL, max_length=63),
     ctx: ApiContext = Depends(context),
+    user: User = Depends(current_user),
+) -> dict[str, Any]:
+    if project is not None:
+        check_project(ctx, user, project, must_exist=False)
+    visible = Visibility(ctx, user)
+    return as_list([r.to_wire() for r in runs(ctx, project) if visible(r.spec.project)])
+
+
+@router.get("/{name}", summary="Get one StageRun")
+def get(
+    name: RunName, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
+) -> dict[str, Any]:
+    return get_run(ctx, user, name).to_wire()
+
+
+@router.post("/{name}/kill", summary="Stop a running StageRun wherever it runs")
+def kill(
+    name: RunName, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
+) -> dict[str, Any]:
+    return kill_stagerun(ctx, get_run(ctx, user, name), user.name)
+
+
+@router.get(
+    "/{name}/log",
+    summary="The StageRun's log from a byte offset; follow=true streams until the run ends",
+    description="Reconnect with `offset` = the bytes received so far: the stream continues exactly "
+    "there, with no gap and no repeat.",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {}}}},
+)
+async def log(
+    name: RunName,
+    follow: bool = Query(False),
+    offset: int = Query(0, ge=0, le=2**62),
+    ctx: ApiContext = Depends(context),
+    user: User = Depends(current_user),
 ) -> StreamingResponse:
-    run = get_run(ctx, name)
+    run = get_run(ctx, user, name)
     path = ctx.layout.log_file(run.spec.project, name)
 
+    def finished() -> bool:
+        try:
+            return not ctx.layout.store.stagerun(name).status.phase.active
+        except NotFoundError:
+            return True
+
     async def body() -> AsyncIterator[bytes]:
-        position = offset
+        position, last_pass = offset, not follow
         while True:
+            # The state is read before the file, and one more pass follows the end: the node that
+            # records the result appends its closing `[winslow]` line just after, and it belongs.
+            ended = last_pass
+            last_pass = last_pass or finished()
             try:
                 with path.open("rb") as fh:
                     fh.seek(position)
                     while chunk := fh.read(CHUNK):
                         position += len(chunk)
                         yield chunk
+                        await asyncio.sleep(0)
             except FileNotFoundError:
                 pass
-            if not follow:
+            if ended:
                 return
-            try:
-                done = not ctx.layout.store.stagerun(name).status.phase.active
-            except NotFoundError:
-                done = True
-            if done and (not path.exists() or path.stat().st_size <= position):
-                return
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(FOLLOW_POLL)
 
     return StreamingResponse(body(), media_type="text/plain; charset=utf-8")

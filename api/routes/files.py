@@ -1,0 +1,288 @@
+"""The file tree: `resources/` (every user's pool) and `workspaces/<project>/` (its project's people).
+
+GET lists a directory as JSON or streams a file (honouring `Range`), PUT uploads resumably
+(api.uploads), POST creates a directory, DELETE removes a file or a whole directory. Every
+response about a path says what it is in `X-Winslow-Type`, so a client never guesses from the
+body. Paths are checked by api.sharepaths; nothing outside the two trees is ever reached.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import shutil
+import stat
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from datetime import UTC, datetime
+from email.utils import formatdate
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from api import ranges, sharepaths, uploads
+from api.access import Visibility, check_project
+from api.deps import ApiContext, context, current_user
+from api.sharepaths import Located, TreePath, translated
+from api.users import User
+
+router = APIRouter(prefix="/api/v1/files", tags=["files"], dependencies=[Depends(current_user)])
+CHUNK = 1 << 20
+TreePathParam = Annotated[str, Path(description="resources/... or workspaces/PROJECT/...")]
+BINARY_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+def checked(path: str, ctx: ApiContext, user: User) -> TreePath:
+    tp = sharepaths.parse(path)
+    if tp.project is not None:
+        check_project(ctx, user, tp.project, must_exist=False)
+    return tp
+
+
+def open_target(loc: Located) -> tuple[int, os.stat_result]:
+    """The target opened without following links (O_NONBLOCK: a FIFO a stage made never hangs us)."""
+    if not loc.rel:
+        fd = sharepaths.open_dir(loc.top, ())
+    else:
+        parent = sharepaths.open_dir(loc.top, loc.rel[:-1])
+        try:
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            fd = os.open(loc.rel[-1], flags, dir_fd=parent)
+        finally:
+            os.close(parent)
+    st = os.fstat(fd)
+    if not (stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode)):
+        os.close(fd)
+        raise HTTPException(409, f"{loc.rel[-1]} is neither a file nor a directory (a pipe, a socket?)")
+    return fd, st
+
+
+def kind_of(st: os.stat_result) -> str:
+    return "directory" if stat.S_ISDIR(st.st_mode) else "file"
+
+
+def entries(fd: int, loc: Located, tp: TreePath, visible: Visibility) -> list[dict[str, Any]]:
+    """Unfinished uploads, links leading outside the fence and projects the user may not see are left out."""
+    found = []
+    with os.scandir(fd) as it:
+        for entry in it:
+            if uploads.is_partial(entry.name) or (tp.parts == ("workspaces",) and not visible(entry.name)):
+                continue
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    path = os.path.join(loc.real, entry.name)
+                    if not sharepaths.inside(loc, path):
+                        continue
+                    st = os.stat(path)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+                mtime = datetime.fromtimestamp(st.st_mtime, UTC).isoformat()
+                size = st.st_size if stat.S_ISREG(st.st_mode) else 0
+                found.append({"name": entry.name, "type": kind_of(st), "size": size, "mtime": mtime})
+    return sorted(found, key=lambda e: e["name"])
+
+
+async def stream(fd: int, start: int, length: int) -> AsyncIterator[bytes]:
+    try:
+        while length > 0:
+            chunk = await run_in_threadpool(os.pread, fd, min(CHUNK, length), start)
+            if not chunk:
+                return  # the file shrank meanwhile; the client sees a short body and can retry
+            start += len(chunk)
+            length -= len(chunk)
+            yield chunk
+    finally:
+        os.close(fd)
+
+
+def file_headers(tp: TreePath, st: os.stat_result) -> dict[str, str]:
+    return {
+        "X-Winslow-Type": "file",
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(st.st_size),
+        "Last-Modified": formatdate(st.st_mtime, usegmt=True),
+        "Content-Type": mimetypes.guess_type(tp.name)[0] or "application/octet-stream",
+    }
+
+
+def download(fd: int, st: os.stat_result, tp: TreePath, range_header: str | None) -> Response:
+    headers = file_headers(tp, st)
+    try:
+        part = ranges.requested(range_header, st.st_size)
+    except ranges.Unsatisfiable:
+        os.close(fd)
+        return JSONResponse(
+            {"detail": f"{tp.text} has {st.st_size} bytes; the range {range_header!r} starts beyond them"},
+            status_code=416,
+            headers={"Content-Range": f"bytes */{st.st_size}", "X-Winslow-Type": "file"},
+        )
+    if part is None:
+        return StreamingResponse(stream(fd, 0, st.st_size), headers=headers)
+    headers.update({"Content-Length": str(part.length), "Content-Range": part.header()})
+    return StreamingResponse(stream(fd, part.start, part.length), status_code=206, headers=headers)
+
+
+@router.get(
+    "/{path:path}",
+    summary="List a directory (JSON) or download a file (Range for a part)",
+    responses={206: {"description": "the requested range"}, 416: {"description": "range not satisfiable"}},
+)
+def get_path(
+    path: TreePathParam,
+    range_header: str | None = Header(None, alias="Range", description="bytes=START-END, START- or -N"),
+    ctx: ApiContext = Depends(context),
+    user: User = Depends(current_user),
+) -> Response:
+    tp = checked(path, ctx, user)
+    with translated(tp):
+        loc = sharepaths.locate(ctx.layout.root, tp)
+        fd, st = open_target(loc)
+        if stat.S_ISREG(st.st_mode):
+            return download(fd, st, tp, range_header)
+        try:
+            listed = entries(fd, loc, tp, Visibility(ctx, user))
+        finally:
+            os.close(fd)
+    return JSONResponse({"path": tp.text, "entries": listed}, headers={"X-Winslow-Type": "directory"})
+
+
+@router.head(
+    "/{path:path}",
+    summary="What a path is (X-Winslow-Type, Content-Length); upload=true: Upload-Offset of a partial upload",
+)
+async def head_path(
+    path: TreePathParam,
+    upload: bool = Query(False, description="answer how many bytes of an unfinished upload arrived"),
+    ctx: ApiContext = Depends(context),
+    user: User = Depends(current_user),
+) -> Response:
+    tp = checked(path, ctx, user)
+    with translated(tp):
+        if upload:
+            return Response(
+                headers={"Upload-Offset": str(await upload_offset(ctx, tp)), "Cache-Control": "no-store"}
+            )
+        fd, st = open_target(sharepaths.locate(ctx.layout.root, tp))
+        os.close(fd)
+    if stat.S_ISDIR(st.st_mode):
+        return Response(headers={"X-Winslow-Type": "directory"})
+    return Response(headers=file_headers(tp, st))
+
+
+async def upload_offset(ctx: ApiContext, tp: TreePath) -> int:
+    if tp.is_anchor:
+        return 0
+    loc = sharepaths.locate(ctx.layout.root, tp, write=True)
+    try:
+        parent = sharepaths.open_dir(loc.top, loc.rel[:-1])
+    except (FileNotFoundError, NotADirectoryError):
+        return 0
+    try:
+        return await uploads.offset(parent, loc.rel[-1])
+    finally:
+        os.close(parent)
+
+
+@router.put(
+    "/{path:path}",
+    status_code=201,
+    summary="Upload a file (streamed; resumable with Content-Range; checked against X-Sha256)",
+    description="201 when the file is complete and in place, 202 when a Content-Range piece arrived and "
+    "more is expected. Missing parent directories are created.",
+    openapi_extra=BINARY_BODY,
+    responses={202: {"description": "piece stored; the upload continues at `offset`"}},
+)
+async def put_path(
+    path: TreePathParam,
+    request: Request,
+    content_range: str | None = Header(None, description="bytes START-END/TOTAL, to continue an upload"),
+    x_sha256: str | None = Header(None, pattern=r"^[0-9a-fA-F]{64}$", description="sha256 of the whole file"),
+    ctx: ApiContext = Depends(context),
+    user: User = Depends(current_user),
+) -> Response:
+    tp = checked(path, ctx, user)
+    if tp.is_anchor:
+        raise HTTPException(400, f"{tp.text} is a folder of the share; upload into it, e.g. {tp.text}/FILE")
+    try:
+        piece = ranges.content_range(content_range) if content_range is not None else None
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    length = request.headers.get("content-length")
+    if piece is not None and length is not None and length != str(piece.length):
+        raise HTTPException(400, f"Content-Length {length} differs from Content-Range {piece.header()}")
+    with translated(tp):
+        loc = sharepaths.locate(ctx.layout.root, tp, write=True)
+        parent = sharepaths.open_dir(loc.top, loc.rel[:-1], create=True)
+        try:
+            refuse_non_file(parent, tp)
+            result = await uploads.receive(request.stream(), parent, tp.name, piece, x_sha256)
+        finally:
+            os.close(parent)
+    if result is None:
+        return Response(status_code=400)  # the client left; it resumes from HEAD ?upload=true
+    headers = {} if result["complete"] else {"Upload-Offset": str(result["offset"])}
+    return JSONResponse(
+        {"path": tp.text, **result}, status_code=201 if result["complete"] else 202, headers=headers
+    )
+
+
+def refuse_non_file(parent: int, tp: TreePath) -> None:
+    try:
+        st = os.stat(tp.name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise HTTPException(403, f"{tp.text} is a symbolic link; the API does not write through links")
+    if not stat.S_ISREG(st.st_mode):
+        raise HTTPException(409, f"{tp.text} exists and is not a file; delete it first")
+
+
+@router.post("/{path:path}", status_code=201, summary="Create a directory, with any missing parents")
+def make_dir(
+    path: TreePathParam, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
+) -> dict[str, str]:
+    tp = checked(path, ctx, user)
+    with translated(tp):
+        loc = sharepaths.locate(ctx.layout.root, tp, write=True)
+        os.close(sharepaths.open_dir(loc.top, loc.rel, create=True))
+    return {"path": tp.text, "type": "directory"}
+
+
+@router.delete("/{path:path}", summary="Delete a file, or a directory with everything in it")
+def delete_path(
+    path: TreePathParam, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
+) -> dict[str, str]:
+    """A link is removed itself, never what it points to; an unfinished upload of the file goes too."""
+    tp = checked(path, ctx, user)
+    if tp.is_anchor:
+        raise HTTPException(400, f"{tp.text} is a folder of the share and stays; delete what is inside it")
+    with translated(tp):
+        loc = sharepaths.locate(ctx.layout.root, tp, write=True)
+        parent = sharepaths.open_dir(loc.top, loc.rel[:-1])
+        try:
+            dropped = False
+            with suppress(FileNotFoundError):
+                os.unlink(uploads.partial_name(tp.name), dir_fd=parent)
+                dropped = True
+            try:
+                st = os.stat(tp.name, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                if dropped:
+                    return {"deleted": tp.text}
+                raise
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(tp.name, dir_fd=parent)
+            else:
+                os.unlink(tp.name, dir_fd=parent)
+        finally:
+            os.close(parent)
+    return {"deleted": tp.text}

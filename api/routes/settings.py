@@ -1,0 +1,38 @@
+"""Cluster settings under `settings/`: admins only, because they reach every project's stages."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import yaml
+from fastapi import APIRouter, Body, Depends, HTTPException
+from pydantic import StringConstraints
+
+from api.deps import ApiContext, admin_user, context
+from resources.store import atomic_write, dump_yaml
+
+router = APIRouter(prefix="/api/v1/settings", tags=["settings"], dependencies=[Depends(admin_user)])
+
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]
+
+
+@router.get("/env", summary="The environment every stage gets (settings/env.yaml)")
+def get_env(ctx: ApiContext = Depends(context)) -> dict[str, str]:
+    try:
+        return ctx.layout.global_env()
+    except (ValueError, yaml.YAMLError) as exc:
+        raise HTTPException(409, f"{exc}; fix the file by hand or replace it with PUT") from None
+
+
+@router.put("/env", summary="Replace the environment every stage gets; it applies to new StageRuns")
+def put_env(
+    env: dict[EnvName, Annotated[str, StringConstraints(max_length=65536)]] = Body(...),
+    ctx: ApiContext = Depends(context),
+) -> dict[str, str]:
+    atomic_write(ctx.layout.env_file, dump_yaml(dict(env)))
+    return dict(env)
+
+
+@router.get("/users", summary="Users and their groups (never their tokens)")
+def users(ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+    return {"items": [user.wire() for user in ctx.users.all()]}

@@ -1,0 +1,17 @@
+"""The caller as the API sees them: lets a client or the web UI show who it acts as."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from api.deps import current_user
+from api.users import User
+
+router = APIRouter(prefix="/api/v1", tags=["users"])
+
+
+@router.get("/whoami", summary="The user this token belongs to")
+def whoami(user: User = Depends(current_user)) -> dict[str, Any]:
+    return user.wire()

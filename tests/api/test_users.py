@@ -1,0 +1,96 @@
+"""Users and tokens: only hashes on the share, `winslow user add/list`, and the quick-start seeding."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from api import clientconfig, node_cli, users
+from controller.layout import ShareLayout
+
+
+def test_only_the_hash_of_a_token_is_stored(tmp_path: Path) -> None:
+    path = tmp_path / "users.yaml"
+    token = users.add(path, "alice", groups=["vision", "vision"])
+    text = path.read_text()
+    assert token not in text
+    assert users.hash_token(token) in text
+    record = yaml.safe_load(text)["users"]["alice"]
+    assert record == {"admin": False, "groups": ["vision"], "token": users.hash_token(token)}
+    found = users.UserDirectory(path).authenticate(token)
+    assert found == users.User("alice", False, frozenset({"vision"}))
+    assert users.UserDirectory(path).authenticate(token + "x") is None
+
+
+def test_a_user_is_added_once_and_names_are_checked(tmp_path: Path) -> None:
+    path = tmp_path / "users.yaml"
+    users.add(path, "alice")
+    with pytest.raises(users.UsersFileError, match="already exists"):
+        users.add(path, "alice")
+    with pytest.raises(users.UsersFileError, match="not a valid user name"):
+        users.add(path, "Alice Smith")
+    with pytest.raises(users.UsersFileError, match="not a valid group name"):
+        users.add(path, "bob", groups=["group:x"])
+
+
+def test_a_plain_token_in_the_file_is_refused_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "users.yaml"
+    path.write_text("users:\n  alice:\n    token: hunter2\n")
+    with pytest.raises(users.UsersFileError, match="sha256:<hex>"):
+        users.UserDirectory(path).authenticate("hunter2")
+
+
+def test_only_one_first_admin_is_ever_made(tmp_path: Path) -> None:
+    path = tmp_path / "settings" / "users.yaml"
+    token = users.create_first_admin(path)
+    assert token is not None
+    assert users.create_first_admin(path) is None
+    assert users.UserDirectory(path).authenticate(token) == users.User("admin", True)
+    assert os.listdir(path.parent) == ["users.yaml"]
+
+
+def test_winslow_user_add_prints_the_token_once_and_list_shows_users(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    share = tmp_path / "share"
+    share.mkdir()
+    assert node_cli.main(["user", "add", "dave", "--group", "vision", "--admin", "--share", str(share)]) == 0
+    out, err = capsys.readouterr()
+    token = out.strip()
+    assert "shown only now" in err
+    assert users.UserDirectory(ShareLayout(share).users_file).authenticate(token) is not None
+    assert node_cli.main(["user", "list", "--share", str(share)]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == ["dave", "yes", "vision"]
+    assert node_cli.main(["user", "add", "dave", "--share", str(share)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert node_cli.main(["user", "list", "--share", str(tmp_path / "nope")]) == 1
+
+
+def test_a_fresh_share_seeds_an_admin_token_into_the_client_config(tmp_path: Path) -> None:
+    layout = ShareLayout(tmp_path / "share")
+    layout.ensure()
+    config = clientconfig.config_file()
+    assert config == tmp_path / "winslow-config.yaml"  # WINSLOW_CONFIG (conftest): never ~/.config in tests
+    config.write_text("token: old\nserver: http://elsewhere:1\ncolor: true\n")
+    node_cli.seed_access(layout, "http://127.0.0.1:9")
+    data = yaml.safe_load(config.read_text())
+    assert data["server"] == "http://127.0.0.1:9" and data["color"] is True
+    assert users.UserDirectory(layout.users_file).authenticate(data["token"]) == users.User("admin", True)
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    before = config.read_text()
+    node_cli.seed_access(layout, "http://127.0.0.1:10")  # the share has users now: nothing changes
+    assert config.read_text() == before
+
+
+def test_the_config_file_follows_winslow_config_then_xdg(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("WINSLOW_CONFIG")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert clientconfig.config_file() == tmp_path / "xdg" / "winslow" / "config.yaml"
+    clientconfig.save(clientconfig.config_file(), {"token": "t"})
+    assert stat.S_IMODE((tmp_path / "xdg" / "winslow").stat().st_mode) == 0o700

@@ -1,0 +1,58 @@
+"""`winsctl cp` against the real file routes (one app behind uvicorn): client and server agree."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from api import winsctl
+from tests.api.conftest import Api
+
+
+def cp(served: str, token: str, *args: str) -> int:
+    return winsctl.main(["--server", served, "--token", token, "cp", "-q", *args])
+
+
+def test_a_tree_goes_up_and_comes_back_the_same(seeded: Api, served: str, tmp_path: Path) -> None:
+    token = seeded.tokens["alice"]
+    local = tmp_path / "clips"
+    (local / "day1").mkdir(parents=True)
+    (local / "day1" / "a.mp4").write_bytes(os.urandom(3 << 20))
+    (local / "b.txt").write_text("b")
+    assert cp(served, token, "-r", str(local), "workspaces/p/input/") == 0
+    assert (seeded.layout.project_input("p") / "clips" / "day1" / "a.mp4").read_bytes() == (
+        local / "day1" / "a.mp4"
+    ).read_bytes()
+    back = tmp_path / "back"
+    back.mkdir()
+    assert cp(served, token, "-r", "workspaces/p/input/clips", str(back)) == 0
+    assert (back / "clips" / "day1" / "a.mp4").read_bytes() == (local / "day1" / "a.mp4").read_bytes()
+    assert (back / "clips" / "b.txt").read_text() == "b"
+
+
+def test_an_upload_into_a_directory_lands_inside_it(seeded: Api, served: str, tmp_path: Path) -> None:
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(b"data")
+    assert cp(served, seeded.tokens["bob"], str(source), "workspaces/p/input") == 0
+    assert (seeded.layout.project_input("p") / "clip.mp4").read_bytes() == b"data"
+
+
+def test_an_interrupted_upload_is_resumed_by_running_cp_again(
+    seeded: Api, served: str, tmp_path: Path
+) -> None:
+    data = os.urandom(5 << 20)
+    source = tmp_path / "big.bin"
+    source.write_bytes(data)
+    (seeded.layout.resources / ".big.bin.upload").write_bytes(data[: 2 << 20])  # what a dropped cp left
+    assert cp(served, seeded.tokens["carol"], str(source), "resources/big.bin") == 0
+    assert (seeded.layout.resources / "big.bin").read_bytes() == data
+
+
+def test_cp_of_something_the_user_may_not_see_fails_cleanly(
+    seeded: Api, served: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cp(served, seeded.tokens["carol"], "workspaces/p/input/clip.mp4", str(tmp_path)) == 1
+    assert "is not the owner, a member or an admin of project 'p'" in capsys.readouterr().err
+    assert not (tmp_path / "clip.mp4").exists()
