@@ -7,6 +7,8 @@ cluster later have none, and CI has none.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -38,59 +40,62 @@ def _load_nvml() -> ModuleType | None:
     return pynvml
 
 
-def detect_gpus(nvml: Any = None) -> list[GpuInfo]:
-    """Ask NVML for devices; any NVML error (no driver, no device) means no GPUs."""
+@contextmanager
+def _session(nvml: Any) -> Iterator[Any]:
+    """An initialised NVML, or None when there is no library, driver or device."""
     nvml = nvml if nvml is not None else _load_nvml()
     if nvml is None:
-        return []
+        yield None
+        return
     try:
         nvml.nvmlInit()
     except Exception as exc:
         log.debug("no NVIDIA GPUs: %s", exc)
-        return []
+        yield None
+        return
     try:
-        gpus = []
-        for index in range(nvml.nvmlDeviceGetCount()):
-            handle = nvml.nvmlDeviceGetHandleByIndex(index)
-            name = nvml.nvmlDeviceGetName(handle)
-            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
-            model = name.decode() if isinstance(name, bytes) else str(name)
-            gpus.append(GpuInfo(index=index, model=model, memory_bytes=int(memory.total)))
-        return gpus
-    except Exception as exc:
-        log.warning("NVML answered but listing GPUs failed: %s", exc)
-        return []
+        yield nvml
     finally:
         try:
             nvml.nvmlShutdown()
         except Exception:
             log.debug("nvmlShutdown failed", exc_info=True)
+
+
+def detect_gpus(nvml: Any = None) -> list[GpuInfo]:
+    """Ask NVML for devices; any NVML error (no driver, no device) means no GPUs."""
+    with _session(nvml) as session:
+        if session is None:
+            return []
+        try:
+            gpus = []
+            for index in range(session.nvmlDeviceGetCount()):
+                handle = session.nvmlDeviceGetHandleByIndex(index)
+                name = session.nvmlDeviceGetName(handle)
+                memory = session.nvmlDeviceGetMemoryInfo(handle)
+                model = name.decode() if isinstance(name, bytes) else str(name)
+                gpus.append(GpuInfo(index=index, model=model, memory_bytes=int(memory.total)))
+            return gpus
+        except Exception as exc:
+            log.warning("NVML answered but listing GPUs failed: %s", exc)
+            return []
 
 
 def gpu_utilisation(nvml: Any = None) -> dict[int, tuple[float, int]]:
     """Per GPU index: (utilisation percent, memory used bytes); empty without NVML."""
-    nvml = nvml if nvml is not None else _load_nvml()
-    if nvml is None:
-        return {}
-    try:
-        nvml.nvmlInit()
-    except Exception:
-        return {}
-    try:
-        result = {}
-        for index in range(nvml.nvmlDeviceGetCount()):
-            handle = nvml.nvmlDeviceGetHandleByIndex(index)
-            rates = nvml.nvmlDeviceGetUtilizationRates(handle)
-            memory = nvml.nvmlDeviceGetMemoryInfo(handle)
-            result[index] = (float(rates.gpu), int(memory.used))
-        return result
-    except Exception:
-        return {}
-    finally:
+    with _session(nvml) as session:
+        if session is None:
+            return {}
         try:
-            nvml.nvmlShutdown()
+            result = {}
+            for index in range(session.nvmlDeviceGetCount()):
+                handle = session.nvmlDeviceGetHandleByIndex(index)
+                rates = session.nvmlDeviceGetUtilizationRates(handle)
+                memory = session.nvmlDeviceGetMemoryInfo(handle)
+                result[index] = (float(rates.gpu), int(memory.used))
+            return result
         except Exception:
-            log.debug("nvmlShutdown failed", exc_info=True)
+            return {}
 
 
 def detect(
