@@ -25,6 +25,7 @@ from resources.pipeline import Pipeline
 from resources.project import Project
 
 Spec = Pipeline | Project
+CREATED_BY = "winslow/created-by"
 LOCK_SECONDS = 10.0
 LOCK_WAIT = 5.0
 
@@ -46,10 +47,13 @@ def subject(kind: str, name: str) -> str:
 
 @contextmanager
 def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[None]:
+    """The request holds the lock under its own name, never the node's: the node's reconciler
+    (and a concurrent request) must not pass it as if it were theirs."""
+    issuer = f"{ctx.node}/api/{secrets.token_hex(4)}"
     deadline = time.monotonic() + LOCK_WAIT
     while True:
         try:
-            ctx.events.publish(Command.LOCK, subject(kind, name), duration=LOCK_SECONDS)
+            ctx.events.publish(Command.LOCK, subject(kind, name), duration=LOCK_SECONDS, issuer=issuer)
             break
         except Rejected as exc:
             if time.monotonic() > deadline:
@@ -59,7 +63,7 @@ def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[None]:
         yield
     finally:
         with suppress(Rejected):
-            ctx.events.publish(Command.RELEASE, subject(kind, name))
+            ctx.events.publish(Command.RELEASE, subject(kind, name), issuer=issuer)
 
 
 def current(ctx: ApiContext, kind: str, name: str) -> Spec | None:
@@ -161,6 +165,14 @@ def _owner_setter(spec: Spec, owner: str | None) -> Callable[[Spec | None], Spec
 
 
 def _owned(spec: Spec, old: Spec | None, owner: str | None) -> Spec:
+    if isinstance(spec, Pipeline):
+        creator = old.metadata.annotations.get(CREATED_BY) if old is not None else owner
+        if creator and CREATED_BY not in spec.metadata.annotations:
+            annotations = {**spec.metadata.annotations, CREATED_BY: creator}
+            return spec.model_copy(
+                update={"metadata": spec.metadata.model_copy(update={"annotations": annotations})}
+            )
+        return spec
     if isinstance(spec, Project) and spec.spec.owner is None:
         inherited = old.spec.owner if isinstance(old, Project) else None
         if inherited or owner:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -33,9 +34,11 @@ class Reservations:
 
     requests: dict[str, Request] = field(default_factory=dict)
     gpus: dict[str, list[int]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def total(self) -> Request:
-        values = list(self.requests.values())  # the lease keeper thread reads this too
+        with self._lock:  # start workers and the lease keeper use it too
+            values = list(self.requests.values())
         return Request(
             cpu=sum(r.cpu for r in values),
             memory=sum(r.memory for r in values),
@@ -50,16 +53,25 @@ class Reservations:
             gpu=max(0, len(capacity.gpus) - used.gpu),
         )
 
-    def grant(self, run: str, request: Request, capacity: Capacity) -> list[int]:
-        taken = {g for granted in self.gpus.values() for g in granted}
-        granted = [g.index for g in capacity.gpus if g.index not in taken][: request.gpu]
-        self.requests[run] = request
-        self.gpus[run] = granted
-        return granted
+    def grant(
+        self, run: str, request: Request, capacity: Capacity, gpus: list[int] | None = None
+    ) -> list[int]:
+        """Reserve for `run`; `gpus` re-grants the devices a re-adopted run already uses."""
+        with self._lock:
+            taken = {g for granted in self.gpus.values() for g in granted}
+            granted = gpus if gpus is not None else [g.index for g in capacity.gpus if g.index not in taken]
+            self.requests[run] = request
+            self.gpus[run] = granted[: request.gpu]
+            return self.gpus[run]
 
     def drop(self, run: str) -> None:
-        self.requests.pop(run, None)
-        self.gpus.pop(run, None)
+        with self._lock:
+            self.requests.pop(run, None)
+            self.gpus.pop(run, None)
+
+    def taken_gpus(self) -> set[int]:
+        with self._lock:
+            return {g for granted in self.gpus.values() for g in granted}
 
 
 @dataclass
@@ -74,6 +86,7 @@ class NodeContext:
     reservations: Reservations = field(default_factory=Reservations)
     watchers: dict[str, Streamer] = field(default_factory=dict)
     starting: set[str] = field(default_factory=set)
+    quiet: dict[str, tuple[object, ...]] = field(default_factory=dict)
     workers: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="start")
     )

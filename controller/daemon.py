@@ -129,6 +129,8 @@ class Daemon:
 
     def _on_event(self, event: Event) -> None:
         kind, _, name = event.subject.partition("/")
+        if kind == "project":
+            self.ctx.quiet.pop(name, None)
         if kind == "project" and (event.issuer != self.ctx.name or event.command is Command.ELECTION_STOP):
             self.ctx.queue.add(f"project:{name}")
         elif kind == "stagerun":

@@ -92,6 +92,8 @@ class ElectionTable:
                 return "the election has expired"
             return None
         if event.command is Command.ELECTION_STOP:
+            if self.expired(current, event.timestamp):
+                return "the election has expired"
             if event.issuer != current.starter:
                 return f"only {current.starter} can stop this election"
             if event.winner is not None and not (

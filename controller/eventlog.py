@@ -87,7 +87,7 @@ class EventLog:
             return None
         try:
             event = Event.decode(raw, seq)
-        except (ValueError, KeyError, TypeError) as exc:
+        except Exception as exc:  # any shape of garbage: the log must go on
             first = self._unreadable_since.setdefault(seq, self.clock())
             if self.clock() - first < self.corrupt_wait:
                 return None
@@ -130,10 +130,14 @@ class EventLog:
         ballot: Ballot | None = None,
         winner: str | None = None,
         message: str = "",
+        issuer: str | None = None,
     ) -> Event:
-        """Append an event that is valid at the head of the log, or raise Rejected."""
+        """Append an event that is valid at the head of the log, or raise Rejected.
+
+        `issuer` defaults to this node; a request served by the node's API locks under a name of
+        its own, so that the node's reconciler never mistakes that lock for its own."""
         template = Event(
-            issuer=self.node,
+            issuer=issuer or self.node,
             command=command,
             subject=subject,
             timestamp=0.0,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from functools import cached_property
 from pathlib import Path
 
 import yaml
@@ -33,7 +34,7 @@ class ShareLayout:
         if not self.share_file.exists():
             atomic_write(self.share_file, dump_yaml({"uid": secrets.token_hex(8)}))
 
-    @property
+    @cached_property
     def uid(self) -> str:
         """Tells this share's containers from another's on a Docker engine that several use."""
         return str(yaml.safe_load(self.share_file.read_text())["uid"])

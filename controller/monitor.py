@@ -14,7 +14,7 @@ import yaml
 from controller.capacity import gpu_utilisation
 from controller.context import NodeContext
 from resources.node import Amounts, Gpu, Multipliers, Node, NodeStatus, Utilisation
-from resources.store import FileStamp, atomic_write, dump_yaml
+from resources.store import FileStamp, atomic_write, dump_yaml, load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class NodeDirectory:
                 if cached and cached[0] == stamp:
                     seen[entry.name] = cached
                     continue
-                node = Node.model_validate(yaml.safe_load(Path(entry.path).read_text()))
+                node = Node.model_validate(load_yaml(Path(entry.path).read_text()))
                 seen[entry.name] = (stamp, node)
             except (OSError, ValueError, yaml.YAMLError) as exc:
                 log.debug("skipping node file %s: %s", entry.name, exc)

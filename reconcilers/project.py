@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from controller.context import NodeContext
-from controller.election import Election
+from controller.election import Election, ElectionTable
 from controller.eventlog import Rejected
 from controller.events import Command, Request
 from controller.stagelogs import append_system_line
@@ -59,6 +59,7 @@ class Observation:
     lease_seconds: float
     spec_error: str | None = None
     killed: frozenset[str] = frozenset()
+    next_number: int = 0
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,8 @@ def merged_env(
 
 
 def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> CreateRun:
-    name = stagerun_name(obs.name, len(obs.runs) + 1, next_run.stage.name)
+    number = max(obs.next_number, len(obs.runs) + 1)
+    name = stagerun_name(obs.name, number, next_run.stage.name)
     gpus = obs.free_gpus[: next_run.stage.resources.gpu]
     stage = next_run.stage
     run = StageRun(
@@ -200,11 +202,12 @@ def _same(a: ProjectStatus | None, b: ProjectStatus) -> bool:
 
 def decide(obs: Observation) -> list[Action]:
     if obs.project is None:
-        return [
-            Kill(r.metadata.name)
-            for r in obs.runs
-            if r.status.phase.active and r.metadata.name not in obs.killed
-        ]
+        lost = _lost(obs)
+        if lost:
+            return [MarkLost(r) for r in lost] if obs.lock_mine else [AcquireLock()]
+        active = [r.metadata.name for r in obs.runs if r.status.phase.active]
+        kills: list[Action] = [Kill(name) for name in active if name not in obs.killed]
+        return [*kills, Requeue(obs.lease_seconds)] if active else []
     old = obs.status
     if obs.spec_error:
         status = ProjectStatus(
@@ -248,6 +251,12 @@ def decide(obs: Observation) -> list[Action]:
             wait = nxt.not_before - obs.now
         elif obs.election_open:
             wait = 0.2
+            if (
+                old is not None
+                and old.phase is ProjectPhase.WAITING
+                and old.reason.startswith("no node fits")
+            ):
+                status = status.model_copy(update={"phase": old.phase, "reason": old.reason})
         elif result is not None and result.winner is None and obs.now < (result.stopped or 0) + NO_FIT_RETRY:
             status = status.model_copy(
                 update={
@@ -356,7 +365,7 @@ def observe(ctx: NodeContext, name: str) -> Observation:
             for r in runs
             if r.status.phase.active
         },
-        election_open=subject in state.elections.open,
+        election_open=_open_election(state.elections.open.get(subject), state.elections, now),
         result=state.elections.results.get(subject),
         free=ctx.free(),
         free_gpus=_free_gpus(ctx),
@@ -364,11 +373,17 @@ def observe(ctx: NodeContext, name: str) -> Observation:
         lease_seconds=ctx.config.lease_seconds,
         spec_error=spec_error,
         killed=frozenset(s.removeprefix("stagerun/") for s in list(state.kills)),
+        next_number=store.next_run_number(name),
     )
 
 
+def _open_election(election: Election | None, table: ElectionTable, now: float) -> bool:
+    """An election whose starter died expires; a new one may then start (ELECTION_START allows it)."""
+    return election is not None and not table.expired(election, now)
+
+
 def _free_gpus(ctx: NodeContext) -> list[int]:
-    taken = {g for granted in ctx.reservations.gpus.values() for g in granted}
+    taken = ctx.reservations.taken_gpus()
     return [g.index for g in ctx.config.capacity.gpus if g.index not in taken]
 
 
@@ -378,8 +393,35 @@ def _placeholder(name: str) -> Project:
     )
 
 
+QUIET = (ProjectPhase.SUCCEEDED, ProjectPhase.PAUSED, ProjectPhase.FAILED)
+
+
+def _stamps(ctx: NodeContext, name: str) -> tuple[object, ...]:
+    """What a finished project's next move could come from: its spec (a resume, a run-from, a
+    confirmation), its status and its StageRuns. Three stats instead of parsing them all."""
+    store = ctx.layout.store
+    found: list[object] = []
+    for path in (store.spec_path("Project", name), store.status_dir / f"{name}.yaml", store.stageruns / name):
+        try:
+            st = path.stat()
+            found.append((st.st_mtime_ns, st.st_size, st.st_ino))
+        except FileNotFoundError:
+            found.append(None)
+    return tuple(found)
+
+
 def reconcile(ctx: NodeContext, name: str) -> float | None:
-    actions = decide(observe(ctx, name))
+    """Level-triggered, but a finished project whose files have not changed is not re-read on
+    every resync: a share with thousands of finished projects must idle cheaply."""
+    stamps = _stamps(ctx, name)
+    if ctx.quiet.get(name) == stamps:
+        return None
+    obs = observe(ctx, name)
+    actions = decide(obs)
+    if not actions and obs.status is not None and obs.status.phase in QUIET:
+        ctx.quiet[name] = stamps
+    else:
+        ctx.quiet.pop(name, None)
     for action in actions:
         if isinstance(action, AcquireLock):
             return _under_lock(ctx, name)
@@ -429,6 +471,9 @@ def apply(ctx: NodeContext, action: Action) -> None:
         name = run.metadata.name
         if not ctx.locks.held(lock_subject(run.spec.project)):
             log.warning("the project lock expired before StageRun %s was created; deciding again", name)
+            return
+        if store.stagerun_path(name).exists():
+            log.error("StageRun %s exists already (an unreadable file?); not overwriting it", name)
             return
         if not ctx.locks.acquire(lease_subject(name)):
             log.warning("could not take the lease of new StageRun %s", name)

@@ -100,11 +100,12 @@ def _running(container: ContainerInfo | None) -> TypeGuard[ContainerInfo]:
 def decide(obs: Observation) -> list[Action]:
     run, container = obs.run, obs.container
     if run is None or run.status.node != obs.node:
-        return (
+        stop: list[Action] = (
             [Stop(container.id, "its StageRun is gone or belongs to another node")]
             if _running(container)
             else []
         )
+        return [*stop, Forget()] if run is None else stop
     if not run.status.phase.active:
         actions: list[Action] = [Forget()]
         if _running(container):
@@ -118,10 +119,8 @@ def decide(obs: Observation) -> list[Action]:
         return [Requeue(CHECK_EVERY)]
     if obs.kill is not None:
         who = obs.kill.message or f"a user on {obs.kill.issuer}"
-        stop: list[Action] = (
-            [Stop(container.id, f"killed by {who}")] if _running(container) and container else []
-        )
-        return [*stop, Finish(StageRunPhase.KILLED, None, f"killed by {who}")]
+        halt: list[Action] = [Stop(container.id, f"killed by {who}")] if _running(container) else []
+        return [*halt, Finish(StageRunPhase.KILLED, None, f"killed by {who}")]
     if container is None:
         if run.status.phase is StageRunPhase.PENDING:
             return [Start()]
@@ -207,7 +206,6 @@ def reconcile(ctx: NodeContext, name: str) -> float | None:
         if isinstance(action, Requeue):
             after = action.after
         else:
-            assert obs.run is not None or isinstance(action, Stop)
             _apply(ctx, obs, action)
     return after
 
@@ -223,6 +221,9 @@ def _apply(ctx: NodeContext, obs: Observation, action: Action) -> None:
                 ctx.layout.log_file(run.spec.project, obs.name), f"stopping the container: {action.why}"
             )
         ctx.runtime.stop(action.container_id, timeout=5)
+        return
+    if isinstance(action, Forget):
+        _forget(ctx, obs.name)
         return
     assert run is not None
     logfile = ctx.layout.log_file(run.spec.project, obs.name)
@@ -257,8 +258,6 @@ def _apply(ctx: NodeContext, obs: Observation, action: Action) -> None:
         )
         _forget(ctx, obs.name)
         ctx.queue.add(f"project:{run.spec.project}")
-    elif isinstance(action, Forget):
-        _forget(ctx, obs.name)
 
 
 def _drain_log(ctx: NodeContext, run: StageRun, container: ContainerInfo | None) -> None:
@@ -302,13 +301,26 @@ def start_soon(ctx: NodeContext, run: StageRun) -> None:
     def work() -> None:
         try:
             _start(ctx, run)
-        except Exception:
-            log.exception("starting %s failed; retrying", name)
+        except Exception as exc:
+            log.exception("starting %s failed", name)
+            _fail_start(ctx, run, f"could not start: {exc}")
         finally:
             ctx.starting.discard(name)
             ctx.queue.add(f"stagerun:{name}")
 
     ctx.workers.submit(work)
+
+
+def _fail_start(ctx: NodeContext, run: StageRun, message: str) -> None:
+    """A start that cannot succeed fails the run (the project pauses with the reason) instead of
+    being retried in a loop."""
+    append_system_line(ctx.layout.log_file(run.spec.project, run.metadata.name), message)
+    now = datetime.fromtimestamp(ctx.clock(), UTC)
+    try:
+        _write_status(ctx, run, phase=StageRunPhase.FAILED, finish_time=now, message=message)
+    finally:
+        _forget(ctx, run.metadata.name)
+        ctx.queue.add(f"project:{run.spec.project}")
 
 
 def _start(ctx: NodeContext, run: StageRun) -> None:
@@ -349,10 +361,7 @@ def _start(ctx: NodeContext, run: StageRun) -> None:
     try:
         container_id = ctx.runtime.run(spec)
     except (ImageNotFound, RuntimeFailure) as exc:
-        append_system_line(logfile, str(exc))
-        _write_status(ctx, run, phase=StageRunPhase.FAILED, finish_time=now, message=str(exc))
-        _forget(ctx, name)
-        ctx.queue.add(f"project:{project}")
+        _fail_start(ctx, run, str(exc))
         return
     _write_status(ctx, run, phase=StageRunPhase.RUNNING, container_id=container_id, start_time=now)
     _watch(ctx, run, container_id)
@@ -392,7 +401,10 @@ def adopt_all(ctx: NodeContext) -> list[str]:
             if run.status.node == ctx.name and run.status.phase.active:
                 res = run.spec.resources
                 ctx.reservations.grant(
-                    run.metadata.name, Request(res.cpu, res.memory_bytes, res.gpu), ctx.config.capacity
+                    run.metadata.name,
+                    Request(res.cpu, res.memory_bytes, res.gpu),
+                    ctx.config.capacity,
+                    [int(g) for g in run.spec.env.get("WINSLOW_GPUS", "").split(",") if g],
                 )
                 names.append(run.metadata.name)
     return names

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -43,8 +43,17 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     os.replace(tmp, path)
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def load_yaml(text: str) -> Any:
+    """libyaml when PyYAML has it: nodes re-read every file on the share, often."""
+    return yaml.load(text, Loader=_Loader)
+
+
 def dump_yaml(data: object) -> bytes:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True).encode()
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True).encode()
 
 
 @dataclass(frozen=True)
@@ -102,7 +111,7 @@ class Store:
         except FileNotFoundError:
             raise NotFoundError(f"{kind} {name!r} not found ({source})") from None
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)
         except yaml.YAMLError as exc:
             raise ManifestError.single(source, "", f"not valid YAML ({exc})") from None
         manifest = parse(data, source, (kind,))
@@ -138,7 +147,7 @@ class Store:
 
     def project_status(self, name: str) -> ProjectStatus | None:
         try:
-            data = yaml.safe_load((self.status_dir / f"{name}.yaml").read_text())
+            data = load_yaml((self.status_dir / f"{name}.yaml").read_text())
         except FileNotFoundError:
             return None
         return ProjectStatus.model_validate(data)
@@ -151,7 +160,7 @@ class Store:
 
     def stagerun(self, name: str) -> StageRun:
         try:
-            data = yaml.safe_load(self.stagerun_path(name).read_text())
+            data = load_yaml(self.stagerun_path(name).read_text())
         except (FileNotFoundError, ValueError):
             raise NotFoundError(f"StageRun {name!r} not found") from None
         return StageRun.model_validate(data)
@@ -175,6 +184,15 @@ class Store:
             except NotFoundError:
                 continue
         return sorted(runs, key=lambda r: int(r.metadata.name.split(".")[1]))
+
+    def next_run_number(self, project: str) -> int:
+        """One past the highest number in use, counting files that do not parse: a name is never reused."""
+        try:
+            names = os.listdir(self.stageruns / project)
+        except FileNotFoundError:
+            return 1
+        numbers = [int(parts[1]) for n in names if len(parts := n.split(".")) > 2 and parts[1].isdigit()]
+        return max(numbers, default=0) + 1
 
     def stagerun_projects(self) -> Iterator[str]:
         try:

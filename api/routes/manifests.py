@@ -71,12 +71,31 @@ def get_one(ctx: ApiContext, kind: str, name: str) -> Pipeline | Project:
 
 
 def authorizer(ctx: ApiContext, user: User) -> Callable[[specs.Spec, specs.Spec | None], None]:
-    """Anyone may create a project (and owns it); changing one needs the rights on the current one."""
+    """Anyone may create a project (and owns it) or a pipeline; changing one needs the rights on
+    the current one: a project's owner or members, a pipeline's creator, or an admin."""
 
     def check(spec: specs.Spec, old: specs.Spec | None) -> None:
-        if not isinstance(spec, Project) or user.admin:
+        if user.admin:
             return
         name = spec.metadata.name
+        if isinstance(spec, Pipeline):
+            creator = old.metadata.annotations.get(specs.CREATED_BY) if old is not None else None
+            if old is not None and creator != user.name:
+                raise HTTPException(
+                    403,
+                    f"pipeline {name!r} is shared and was created by {creator or 'hand'}; only they or an "
+                    "admin may change it (apply it under another name to vary it)",
+                )
+            return
+        store = ctx.layout.store
+        if old is None and (
+            (store.stageruns / name).exists() or (store.status_dir / f"{name}.yaml").exists()
+        ):
+            raise HTTPException(
+                409,
+                f"project name {name!r} was used before and its history (StageRuns, logs, workspaces) is "
+                "still on the share; pick another name, or ask an admin to reuse it",
+            )
         if isinstance(old, Project) and not may_access(user, old):
             raise refuse(user, name)
         if old is None and ctx.layout.store.spec_path("Project", name).exists():

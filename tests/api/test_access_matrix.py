@@ -27,6 +27,7 @@ ALLOWED = {
     "user": {"carol", "bob", "alice", "admin"},
     "project": {"bob", "alice", "admin"},
     "admin": {"admin"},
+    "creator": {"alice", "admin"},  # pipeline `demo` was created by alice
 }
 
 
@@ -49,7 +50,8 @@ CASES: dict[tuple[str, str], list[Case]] = {
         Case(
             "/api/v1/apply", "project", json={"documents": [project("p", "demo", members=["group:vision"])]}
         ),
-        Case("/api/v1/apply", "user", json={"documents": [pipeline("demo", stage("one", "echo 1"))]}),
+        Case("/api/v1/apply", "creator", json={"documents": [pipeline("demo", stage("one", "echo 1"))]}),
+        Case("/api/v1/apply", "user", json={"documents": [pipeline("mine", stage("one", "echo 1"))]}),
     ],
     ("GET", "/api/v1/pipelines"): [Case("/api/v1/pipelines", "user")],
     ("POST", "/api/v1/pipelines"): [
@@ -57,7 +59,7 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ],
     ("GET", "/api/v1/pipelines/{name}"): [Case("/api/v1/pipelines/demo", "user")],
     ("PUT", "/api/v1/pipelines/{name}"): [
-        Case("/api/v1/pipelines/demo", "user", json=pipeline("demo", stage("one", "echo 2")))
+        Case("/api/v1/pipelines/demo", "creator", json=pipeline("demo", stage("one", "echo 2")))
     ],
     ("DELETE", "/api/v1/pipelines/{name}"): [Case("/api/v1/pipelines/demo", "admin")],
     ("GET", "/api/v1/projects"): [Case("/api/v1/projects", "user", lists="p")],
@@ -166,6 +168,13 @@ def test_a_user_cannot_take_over_a_project_by_applying_it(seeded: Api) -> None:
     reply = seeded.as_("carol").put("/api/v1/projects/p", json=hijack)
     assert reply.status_code == 403
     assert seeded.layout.store.project("p").spec.owner == "alice"
+
+
+def test_a_deleted_project_name_with_history_is_not_handed_to_another_user(seeded: Api) -> None:
+    assert seeded.as_("alice").delete("/api/v1/projects/p").status_code == 200
+    reply = seeded.as_("carol").post("/api/v1/projects", json=project("p", "demo"))
+    assert reply.status_code == 409 and "history" in reply.json()["detail"]
+    assert seeded.as_("admin").post("/api/v1/projects", json=project("p", "demo")).status_code == 201
 
 
 def test_a_member_by_name_has_access_and_others_lose_it_when_removed(seeded: Api) -> None:

@@ -113,3 +113,4 @@ def test_expired_election_can_be_restarted_by_another_node():
     late = ev(Command.ELECTION_START, "b", 3.5, duration=2.0, request=Request())
     assert table.check(late) is None
     assert "expired" in (table.check(ev(Command.ELECTION_PARTICIPATE, "c", 3.5, ballot=Ballot(True))) or "")
+    assert "expired" in (table.check(ev(Command.ELECTION_STOP, "a", 3.5, winner=None)) or "")

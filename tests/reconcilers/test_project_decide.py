@@ -1,4 +1,4 @@
-from controller.election import Election
+from controller.election import Election, ElectionTable
 from controller.events import Ballot, Request
 from reconcilers import project as pr
 from reconcilers.plan import refs
@@ -116,5 +116,39 @@ def test_deleted_project_kills_its_running_stage_once():
     runs = [make_run(1, "a", 0, "Running"), make_run(2, "b", 1, "Succeeded")]
     obs = observation(make_project(), PIPE, runs)
     gone = pr.Observation(**{**obs.__dict__, "project": None})
-    assert pr.decide(gone) == [pr.Kill("proj.1.a")]
-    assert pr.decide(pr.Observation(**{**gone.__dict__, "killed": frozenset({"proj.1.a"})})) == []
+    assert pr.decide(gone) == [pr.Kill("proj.1.a"), pr.Requeue(6.0)]
+    killed = pr.Observation(**{**gone.__dict__, "killed": frozenset({"proj.1.a"})})
+    assert pr.decide(killed) == [pr.Requeue(6.0)], "revisited until the run has ended"
+
+
+def test_deleted_project_whose_node_died_gets_its_run_marked_lost():
+    runs = [make_run(1, "a", 0, "Running")]
+    gone = pr.Observation(
+        **{**observation(make_project(), PIPE, runs, holders={"proj.1.a": None}).__dict__, "project": None}
+    )
+    assert kinds(pr.decide(gone)) == ["AcquireLock"]
+    (lost,) = pr.decide(pr.Observation(**{**gone.__dict__, "lock_mine": True}))
+    assert lost.run.status.phase is StageRunPhase.LOST
+
+
+def test_waiting_reason_is_kept_while_the_next_election_runs():
+    waiting = ProjectStatus(
+        project="proj", phase=ProjectPhase.WAITING, reason="no node fits stage 'a' now (x)", current_stage="a"
+    )
+    assert kinds(pr.decide(observation(make_project(), PIPE, status=waiting, election_open=True))) == [
+        "Requeue"
+    ]
+
+
+def test_run_numbers_are_never_reused():
+    obs = pr.Observation(
+        **{**observation(make_project(), PIPE, result=won(), lock_mine=True).__dict__, "next_number": 7}
+    )
+    assert pr.decide(obs)[0].run.metadata.name == "proj.7.a"
+
+
+def test_an_expired_election_does_not_block_the_project():
+    table = ElectionTable(grace=1.0)
+    started = won("dead", started=T0)
+    assert pr._open_election(started, table, T0 + 0.5)
+    assert not pr._open_election(started, table, T0 + 10), "its starter died: a new election may start"

@@ -66,7 +66,8 @@ def test_kill_stops_and_records_who():
 def test_ended_or_foreign_runs_stop_orphans():
     assert kinds(sr.decide(obs(make_run(1, "a", 0, "Lost"), box()))) == ["Stop", "Forget"]
     assert kinds(sr.decide(obs(make_run(1, "a", 0, "Running"), box(), node="b"))) == ["Stop"]
-    assert kinds(sr.decide(obs(None, box()))) == ["Stop"]
+    assert kinds(sr.decide(obs(None, box()))) == ["Stop", "Forget"], "a run whose file is gone is let go"
+    assert kinds(sr.decide(obs(None))) == ["Forget"]
 
 
 def test_vanished_container_fails_the_run():
