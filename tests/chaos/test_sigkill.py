@@ -48,7 +48,8 @@ def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(docker_engine, share
 
     deadline = time.monotonic() + 240
     kills = 0
-    while not all_done() and time.monotonic() < deadline:
+    # at least 8 kills, even if the work finishes first: restarts after the end must not rerun it
+    while (not all_done() or kills < 8) and time.monotonic() < deadline:
         time.sleep(rng.uniform(0.5, 2.0))
         victim = rng.choice(cluster)
         victim.kill()
@@ -56,7 +57,6 @@ def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(docker_engine, share
         time.sleep(rng.uniform(0.0, 0.8))
         victim.start()
     wait_for(all_done, 240, "every project to succeed despite the kills", interval=0.5)
-    assert kills >= 8, f"only {kills} kills happened"
     print(f"chaos: {kills} SIGKILLs")
 
     for i in range(PROJECTS):
