@@ -9,6 +9,7 @@ Baseline in the same run: a plain loop that reads every project's files once per
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -105,6 +106,7 @@ def main() -> int:
     args = ap.parse_args()
     n, seconds = (300, 10.0) if args.quick else (args.projects, args.seconds)
     root = Path(tempfile.mkdtemp(prefix="winslow-idle-"))
+    os.environ["WINSLOW_CONFIG"] = str(root / "winslow-config.yaml")  # never touch the user's own
     try:
         share = root / "share"
         build(share, n)

@@ -107,6 +107,7 @@ def scenario(
     node_names: list[str], projects: list[str], stages: int, keep: bool, log_level: str
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="winslow-bench-transition-"))
+    os.environ["WINSLOW_CONFIG"] = str(tmp / "winslow-config.yaml")  # never touch the user's own
     share = tmp / "share"
     nodes = [NodeProcess(share, n, "--log-level", log_level) for n in node_names]
     result: dict[str, Any] = {"gaps": [], "detect": [], "schedule": [], "launch": [], "hops": 0}
