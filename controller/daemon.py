@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from controller.context import NodeContext
@@ -33,7 +32,6 @@ class Daemon:
         tick: float = 0.1,
         scan_interval: float = 1.0,
         resync_interval: float = 10.0,
-        on_tick: Callable[[], None] | None = None,
     ) -> None:
         self.ctx = ctx
         self.api = api
@@ -45,11 +43,10 @@ class Daemon:
         self.started = datetime.now(UTC)
         self._stamps: dict[str, dict[str, FileStamp]] = {"Pipeline": {}, "Project": {}}
         self._last_scan = self._last_resync = self._last_heartbeat = float("-inf")
-        self.on_tick = on_tick
         self.runner = LoopRunner(
             ctx.queue,
             handlers,
-            [self._poll, self._scan, self._elect, self._extra],
+            [self._poll, self._scan, self._elect],
             tick=tick,
             after_each=self._elect_now,
         )
@@ -122,10 +119,6 @@ class Daemon:
         now = ctx.clock()
         live = self.nodes.live(now, ctx.config.lease_seconds + ctx.config.grace_seconds)
         perform(ctx.events, ctx.name, ctx.config.executes, ctx.free(), ctx.config.multipliers, live, now)
-
-    def _extra(self) -> None:
-        if self.on_tick is not None:
-            self.on_tick()
 
     def _on_event(self, event: Event) -> None:
         kind, _, name = event.subject.partition("/")

@@ -109,12 +109,10 @@ def decide(obs: Observation) -> list[Action]:
     if not run.status.phase.active:
         actions: list[Action] = [Forget()]
         if _running(container):
-            assert container is not None
             actions.insert(0, Stop(container.id, f"its StageRun is {run.status.phase.value}"))
         return actions
     if not obs.lease_mine:
         if _running(container):
-            assert container is not None
             return [Stop(container.id, "this node lost the StageRun's lease (fencing)"), Requeue(CHECK_EVERY)]
         return [Requeue(CHECK_EVERY)]
     if obs.kill is not None:
