@@ -175,3 +175,20 @@ def test_deleting_a_project_stops_its_running_stage(node, share, tmp_path):
     winsctl(node.url, "delete", "project", "del-1")
     wait_for(lambda: phases(share, "del-1") == [("forever", "Killed")], 15, "the stage to be killed")
     assert "project was deleted" in stageruns(share, "del-1")[0]["status"]["message"]
+
+
+def test_workspace_modes(node, share, tmp_path):
+    apply(
+        node,
+        tmp_path,
+        pipeline(
+            "modes",
+            trail_stage("a"),
+            {**trail_stage("b"), "workspace": {"mode": "standalone"}},
+            {**trail_stage("c"), "workspace": {"mode": "continuation", "from": "a"}},
+        ),
+        project("modes-1", "modes"),
+    )
+    wait_for(lambda: settled(share, "modes-1", "Succeeded"), 60, "the project")
+    a, b, c = (r["metadata"]["name"] for r in stageruns(share, "modes-1"))
+    assert (trail(share, a), trail(share, b), trail(share, c)) == ("a,", "b,", "a,c,")
