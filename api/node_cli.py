@@ -58,6 +58,13 @@ def _node_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument(
         "--compact-every", type=int, default=1000, help="events between snapshots of the coordination log"
     )
+    p.add_argument(
+        "--keep-containers",
+        type=float,
+        default=24.0,
+        metavar="HOURS",
+        help="remove finished StageRuns' containers this long after they exit",
+    )
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM; with --tls-key)")
     p.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
@@ -201,6 +208,7 @@ def run_node(args: argparse.Namespace) -> int:
         api=url,
         tick=args.tick,
         scan_interval=args.scan_seconds,
+        keep_containers=args.keep_containers * 3600,
     )
     daemon.start(adopt)
     app = create_app(ApiContext(layout=layout, events=events, node=args.name, clock=clock))

@@ -14,8 +14,10 @@ from datetime import UTC, datetime
 from controller.context import NodeContext
 from controller.elector import perform
 from controller.events import Command, Event
+from controller.housekeeping import expired
 from controller.loop import Handler, LoopRunner
 from controller.monitor import NodeDirectory, node_status, publish
+from resources.errors import NotFoundError
 from resources.store import FileStamp
 
 log = logging.getLogger(__name__)
@@ -32,12 +34,15 @@ class Daemon:
         tick: float = 0.1,
         scan_interval: float = 1.0,
         resync_interval: float = 10.0,
+        keep_containers: float = 24 * 3600.0,
     ) -> None:
         self.ctx = ctx
         self.api = api
         self.build = build
         self.scan_interval = scan_interval
         self.resync_interval = resync_interval
+        self.keep_containers = keep_containers
+        self._last_sweep = float("-inf")
         self.heartbeat_interval = max(0.5, min(5.0, ctx.config.lease_seconds / 6))
         self.nodes = NodeDirectory(ctx.layout.nodes)
         self.started = datetime.now(UTC)
@@ -46,7 +51,7 @@ class Daemon:
         self.runner = LoopRunner(
             ctx.queue,
             handlers,
-            [self._poll, self._scan, self._elect],
+            [self._poll, self._scan, self._elect, self._sweep],
             tick=tick,
             after_each=self._elect_now,
         )
@@ -119,6 +124,22 @@ class Daemon:
         now = ctx.clock()
         live = self.nodes.live(now, ctx.config.lease_seconds + ctx.config.grace_seconds)
         perform(ctx.events, ctx.name, ctx.config.executes, ctx.free(), ctx.config.multipliers, live, now)
+
+    def _sweep(self) -> None:
+        ctx = self.ctx
+        now = ctx.clock()
+        if ctx.runtime is None or now - self._last_sweep < min(600.0, self.keep_containers / 4):
+            return
+        self._last_sweep = now
+        mine = ctx.runtime.find({"winslow.share": ctx.layout.uid, "winslow.node": ctx.name})
+        for container_id in expired(mine, now, self.keep_containers, self._finished):
+            ctx.runtime.remove(container_id)
+
+    def _finished(self, run: str) -> bool:
+        try:
+            return not self.ctx.layout.store.stagerun(run).status.phase.active
+        except (NotFoundError, ValueError):
+            return True
 
     def _on_event(self, event: Event) -> None:
         kind, _, name = event.subject.partition("/")

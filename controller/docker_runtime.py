@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import docker
@@ -17,6 +18,17 @@ _STATES = {
     "paused": ContainerState.RUNNING,
     "restarting": ContainerState.RUNNING,
 }
+
+
+def _timestamp(text: object) -> float | None:
+    """Docker's RFC 3339 times carry nanoseconds, and `0001-01-01T00:00:00Z` for never."""
+    if not isinstance(text, str) or text.startswith("0001-"):
+        return None
+    main, _, fraction = text.rstrip("Z").partition(".")
+    try:
+        return datetime.fromisoformat(f"{main}.{(fraction or '0')[:6]}+00:00").timestamp()
+    except ValueError:
+        return None
 
 
 class DockerRuntime:
@@ -93,6 +105,7 @@ class DockerRuntime:
             state=_STATES.get(status, ContainerState.EXITED),
             exit_code=int(state.get("ExitCode", 0)) if exited and isinstance(state, dict) else None,
             oom_killed=bool(state.get("OOMKilled")) if isinstance(state, dict) else False,
+            finished_at=_timestamp(state.get("FinishedAt")) if exited and isinstance(state, dict) else None,
         )
 
     def start(self, container_id: str) -> None:

@@ -54,6 +54,7 @@ class ContainerInfo:
     state: ContainerState
     exit_code: int | None = None
     oom_killed: bool = False
+    finished_at: float | None = None
 
 
 class Runtime(Protocol):

@@ -1,0 +1,25 @@
+"""Removing the containers of finished StageRuns once they are old enough.
+
+Exited containers are kept for a while (users inspect them, and they are the ground truth of
+what ran), but a busy workstation would otherwise pile up thousands of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from controller.runtime import ContainerInfo, ContainerState
+
+
+def expired(
+    containers: list[ContainerInfo], now: float, keep_seconds: float, finished: Callable[[str], bool]
+) -> list[str]:
+    """Ids of exited containers older than `keep_seconds` whose StageRun has its result recorded."""
+    return [
+        c.id
+        for c in containers
+        if c.state is ContainerState.EXITED
+        and c.finished_at is not None
+        and now - c.finished_at > keep_seconds
+        and finished(c.labels.get("winslow.stagerun", ""))
+    ]
