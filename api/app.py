@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.deps import ApiContext
-from api.routes import actions, files, manifests, nodes, settings, stageruns, whoami
+from api.routes import actions, files, manifests, metrics, nodes, settings, stageruns, whoami
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -30,6 +30,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "node": ctx.node}
 
-    for module in (manifests, actions, stageruns, nodes, files, settings, whoami):
+    for module in (manifests, actions, stageruns, nodes, files, settings, whoami, metrics):
         app.include_router(module.router)
     return app

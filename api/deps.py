@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry
 
 from api.users import User, UserDirectory, UsersFileError
 from controller.eventlog import EventLog
@@ -24,6 +25,7 @@ class ApiContext:
     events: EventLog
     node: str
     clock: Callable[[], float]
+    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
     users: UserDirectory = field(init=False)
 
     def __post_init__(self) -> None:

@@ -26,6 +26,7 @@ from controller.events import Request
 from controller.layout import ShareLayout
 from controller.leases import Locks
 from controller.loop import WorkQueue
+from controller.metrics import ShareCollector
 from reconcilers import project as project_reconciler
 from reconcilers import stagerun as stagerun_reconciler
 from resources.quantity import parse_memory
@@ -211,7 +212,9 @@ def run_node(args: argparse.Namespace) -> int:
         keep_containers=args.keep_containers * 3600,
     )
     daemon.start(adopt)
-    app = create_app(ApiContext(layout=layout, events=events, node=args.name, clock=clock))
+    api_ctx = ApiContext(layout=layout, events=events, node=args.name, clock=clock)
+    api_ctx.registry.register(ShareCollector(ctx))
+    app = create_app(api_ctx)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -23,7 +23,7 @@ IMAGE="${WINSLOW_TEST_IMAGE:-winslow/busybox:latest}"
 DOCKERD_LOG="${WINSLOW_DOCKERD_LOG:-/tmp/dockerd.log}"
 DOCKERD_WAIT="${WINSLOW_DOCKERD_WAIT:-60}"   # seconds to wait for `docker info`
 SKIP_APT="${WINSLOW_SKIP_APT:-0}"
-PACKAGES=(docker.io busybox-static iptables apparmor)  # apparmor: dockerd needs apparmor_parser on AppArmor kernels
+PACKAGES=(docker.io busybox-static iptables apparmor prometheus)  # apparmor: dockerd needs apparmor_parser on AppArmor kernels; prometheus: the metrics tests scrape a real node
 
 usage() {
     sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'

@@ -46,6 +46,7 @@ P = "/api/v1/projects/p"
 FILES = "/api/v1/files"
 CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/healthz"): [Case("/healthz", "public")],
+    ("GET", "/metrics"): [Case("/metrics", "user")],
     ("POST", "/api/v1/apply"): [
         Case(
             "/api/v1/apply", "project", json={"documents": [project("p", "demo", members=["group:vision"])]}

@@ -1,0 +1,134 @@
+"""Prometheus metrics, computed from the share and this node at scrape time.
+
+Nothing is counted in memory: every node reports the same cluster-wide figures from the share
+(a restarted node loses nothing), plus its own capacity and utilisation. The thesis's question,
+how many compute hours ran outside working hours and were started automatically, is answered
+by `winslow_stage_seconds` split by `trigger` and `period`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import psutil
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+from controller.capacity import gpu_utilisation
+from controller.context import NodeContext
+from resources.stagerun import StageRun
+
+WORK_START, WORK_END = 8, 18  # local hours, Monday to Friday
+BUCKETS = (10.0, 60.0, 300.0, 1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 24 * 3600.0, 72 * 3600.0)
+
+
+def split_working_hours(start: datetime, end: datetime) -> tuple[float, float]:
+    """Seconds of [start, end) inside and outside working hours (local time, Mon-Fri 8-18)."""
+    working = off = 0.0
+    cursor = start
+    while cursor < end:
+        boundary = min(end, (cursor + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0))
+        seconds = (boundary - cursor).total_seconds()
+        if cursor.weekday() < 5 and WORK_START <= cursor.hour < WORK_END:
+            working += seconds
+        else:
+            off += seconds
+        cursor = boundary
+    return working, off
+
+
+class ShareCollector(Collector):
+    def __init__(self, ctx: NodeContext) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+        yield from self._node()
+        yield from self._work()
+
+    def _node(self) -> Iterator[GaugeMetricFamily]:
+        ctx, node = self.ctx, self.ctx.name
+        cap, reserved = ctx.config.capacity, ctx.reservations.total()
+        capacity = GaugeMetricFamily(
+            "winslow_node_capacity", "Schedulable capacity", labels=["node", "resource"]
+        )
+        held = GaugeMetricFamily(
+            "winslow_node_reserved", "Reserved by running stages", labels=["node", "resource"]
+        )
+        for resource, total, used in (
+            ("cpu", cap.cpu, reserved.cpu),
+            ("memory_bytes", cap.memory, reserved.memory),
+            ("gpu", len(cap.gpus), reserved.gpu),
+        ):
+            capacity.add_metric([node, resource], float(total))
+            held.add_metric([node, resource], float(used))
+        yield capacity
+        yield held
+        cpu = GaugeMetricFamily(
+            "winslow_node_cpu_percent", "CPU utilisation per core", labels=["node", "core"]
+        )
+        for core, percent in enumerate(psutil.cpu_percent(percpu=True)):
+            cpu.add_metric([node, str(core)], percent)
+        yield cpu
+        memory = GaugeMetricFamily("winslow_node_memory_used_bytes", "Memory in use", labels=["node"])
+        memory.add_metric([node], float(psutil.virtual_memory().used))
+        yield memory
+        gpu = GaugeMetricFamily("winslow_gpu_utilisation_percent", "GPU utilisation", labels=["node", "gpu"])
+        gpu_memory = GaugeMetricFamily(
+            "winslow_gpu_memory_used_bytes", "GPU memory in use", labels=["node", "gpu"]
+        )
+        for index, (percent, used_bytes) in (gpu_utilisation() if cap.gpus else {}).items():
+            gpu.add_metric([node, str(index)], percent)
+            gpu_memory.add_metric([node, str(index)], float(used_bytes))
+        yield gpu
+        yield gpu_memory
+
+    def _work(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
+        store = self.ctx.layout.store
+        phases: Counter[str] = Counter()
+        for name in store.names("Project"):
+            status = store.project_status(name)
+            phases[status.phase.value if status else "Waiting"] += 1
+        projects = GaugeMetricFamily("winslow_projects", "Projects by phase", labels=["phase"])
+        for phase in ("Waiting", "Running", "Paused", "Failed", "Succeeded"):
+            projects.add_metric([phase], phases[phase])
+        yield projects
+
+        runs = [r for p in store.stagerun_projects() for r in store.stageruns_of(p)]
+        by_phase = Counter(r.status.phase.value for r in runs)
+        stageruns = GaugeMetricFamily("winslow_stageruns", "StageRuns by phase", labels=["phase"])
+        for phase in ("Pending", "Running", "Succeeded", "Failed", "Killed", "Lost"):
+            stageruns.add_metric([phase], by_phase[phase])
+        yield stageruns
+        yield from _durations(runs)
+
+
+def _durations(runs: list[StageRun]) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+    seconds = CounterMetricFamily(
+        "winslow_stage_seconds",
+        "Wall-clock seconds of finished StageRuns, by who started them and when they ran",
+        labels=["trigger", "period"],
+    )
+    totals: dict[tuple[str, str], float] = defaultdict(float)
+    histogram = HistogramMetricFamily(
+        "winslow_stage_duration_seconds", "Duration of finished StageRuns", labels=["stage"]
+    )
+    per_stage: dict[str, list[float]] = {}
+    for run in runs:
+        start, end = run.status.start_time, run.status.finish_time
+        if start is None or end is None or end < start:
+            continue
+        working, off = split_working_hours(start.astimezone(), end.astimezone())
+        totals[(run.status.trigger.value, "working")] += working
+        totals[(run.status.trigger.value, "off")] += off
+        per_stage.setdefault(run.spec.stage, []).append((end - start).total_seconds())
+    for trigger in ("auto", "user"):
+        for period in ("working", "off"):
+            seconds.add_metric([trigger, period], totals[(trigger, period)])
+    yield seconds
+    for stage, values in sorted(per_stage.items()):
+        buckets = [(str(b), float(sum(1 for v in values if v <= b))) for b in BUCKETS]
+        buckets.append(("+Inf", float(len(values))))
+        histogram.add_metric([stage], buckets, sum(values))
+    yield histogram

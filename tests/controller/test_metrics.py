@@ -1,0 +1,58 @@
+import time
+from datetime import datetime, timedelta
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from controller.capacity import Capacity
+from controller.context import NodeConfig, NodeContext
+from controller.eventlog import EventLog
+from controller.layout import ShareLayout
+from controller.leases import Locks
+from controller.loop import WorkQueue
+from controller.metrics import ShareCollector, split_working_hours
+from resources.stagerun import StageRun
+
+
+def test_working_hours_split():
+    monday_7 = datetime(2026, 11, 23, 7, 30)
+    working, off = split_working_hours(monday_7, monday_7 + timedelta(hours=2))
+    assert (working, off) == (5400.0, 1800.0)
+    saturday = datetime(2026, 11, 28, 10, 0)
+    assert split_working_hours(saturday, saturday + timedelta(hours=3)) == (0.0, 10800.0)
+
+
+def test_collector_reports_capacity_phases_and_auto_off_hours(tmp_path):
+    layout = ShareLayout(tmp_path / "share")
+    layout.ensure()
+    events = EventLog(layout.events, "n1", time.time)
+    ctx = NodeContext(
+        config=NodeConfig(name="n1", capacity=Capacity(cpu=8, memory=16 << 30)),
+        layout=layout,
+        events=events,
+        locks=Locks(events, time.time, 30),
+        runtime=None,
+        clock=time.time,
+        queue=WorkQueue(time.time),
+    )
+    start = datetime(2026, 11, 28, 22, 0).astimezone()  # a Saturday night
+    layout.store.write_stagerun(
+        StageRun.model_validate(
+            {
+                "metadata": {"name": "p.1.detect"},
+                "spec": {"project": "p", "stage": "detect", "index": 0, "image": "x"},
+                "status": {
+                    "phase": "Succeeded",
+                    "trigger": "auto",
+                    "startTime": start.isoformat(),
+                    "finishTime": (start + timedelta(hours=1)).isoformat(),
+                },
+            }
+        )
+    )
+    registry = CollectorRegistry()
+    registry.register(ShareCollector(ctx))
+    text = generate_latest(registry).decode()
+    assert 'winslow_node_capacity{node="n1",resource="cpu"} 8.0' in text
+    assert 'winslow_stageruns{phase="Succeeded"} 1.0' in text
+    assert 'winslow_stage_seconds_total{period="off",trigger="auto"} 3600.0' in text
+    assert 'winslow_stage_duration_seconds_count{stage="detect"} 1.0' in text
