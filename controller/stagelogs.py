@@ -14,13 +14,18 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 PREFIX = b"[winslow] "
+BREAK = b"\n[winslow~] "
 
 
 def append_system_line(path: Path, line: str) -> None:
+    """After a partial line (a progress bar) the line starts on a new line of its own, marked so
+    that the inserted newline is not counted as container output."""
     path.parent.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    with path.open("ab") as fh:
-        fh.write(PREFIX + f"{stamp} {line}\n".encode())
+    with path.open("a+b") as fh:
+        size = fh.seek(0, 2)
+        partial = size > 0 and (fh.seek(size - 1), fh.read(1))[1] != b"\n"
+        fh.write((BREAK if partial else PREFIX) + f"{stamp} {line}\n".encode())
 
 
 def container_bytes(path: Path) -> int:
@@ -30,18 +35,17 @@ def container_bytes(path: Path) -> int:
     except FileNotFoundError:
         return 0
     total = len(data)
-    start = 0
-    while True:
-        at = data.find(PREFIX, start)
-        if at < 0:
-            return total
-        if at == 0 or data[at - 1 : at] == b"\n":
-            end = data.find(b"\n", at)
+    for marker, starts_line in ((PREFIX, True), (BREAK, False)):
+        start = 0
+        while (at := data.find(marker, start)) >= 0:
+            if starts_line and at > 0 and data[at - 1 : at] != b"\n":
+                start = at + 1
+                continue
+            end = data.find(b"\n", at + 1)
             end = len(data) if end < 0 else end + 1
             total -= end - at
             start = end
-        else:
-            start = at + 1
+    return total
 
 
 def tail(path: Path, lines: int = 5) -> list[str]:
@@ -54,7 +58,7 @@ def tail(path: Path, lines: int = 5) -> list[str]:
     except FileNotFoundError:
         return []
     text = chunk.decode(errors="replace").splitlines()
-    return [t for t in text if not t.startswith(PREFIX.decode())][-lines:]
+    return [t for t in text if not t.startswith("[winslow")][-lines:]
 
 
 class Streamer(threading.Thread):

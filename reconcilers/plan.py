@@ -55,11 +55,21 @@ def snapshot_for(
     return PipelineSnapshot(name=pipeline.metadata.name, env=pipeline.spec.env, stages=pipeline.spec.stages)
 
 
-def current_line(runs: list[StageRun]) -> dict[int, StageRun]:
+def position(run: StageRun, names: list[str]) -> int:
+    """Where a run's stage stands in the current stage list: by name, since a project's own
+    `stages:` may have been edited since the run (its recorded index is only a fallback)."""
+    if run.spec.stage in names:
+        return names.index(run.spec.stage)
+    return min(run.spec.index, len(names) - 1)
+
+
+def current_line(runs: list[StageRun], names: list[str]) -> dict[int, StageRun]:
     """The latest successful run of each stage that no later rerun of an earlier stage superseded."""
     line: dict[int, StageRun] = {}
     for run in runs:
-        index = run.spec.index
+        if run.spec.stage not in names:
+            continue
+        index = position(run, names)
         for later in [i for i in line if i >= index]:
             del line[later]
         if run.status.phase is StageRunPhase.SUCCEEDED:
@@ -124,7 +134,9 @@ def plan(
             reason += "; the project pauses when it ends"
         return Plan(ProjectPhase.RUNNING, reason, run.spec.stage, snap, active=active)
 
-    line = current_line(runs)
+    names = [s.name for s in stages]
+    line = current_line(runs, names)
+    last_index = position(runs[-1], names) if runs else 0
     request = spec.run_from
     pending_request = request is not None and (
         observed_run_from is None or request.requested_at > observed_run_from
@@ -137,28 +149,27 @@ def plan(
     if pending_request:
         assert request is not None
         if request.stage is not None:
-            names = [s.name for s in stages]
             if request.stage not in names:
                 return Plan(
                     ProjectPhase.FAILED,
                     f"spec.runFrom.stage: {request.stage!r} is not a stage of this project "
-                    f"(stages: {', '.join(names)})",
+                    f"(stages: {', '.join(names)}); fix it, or resume with --from STAGE",
                     snapshot=snap,
                 )
             index = names.index(request.stage)
         elif last is None or last.status.phase is not StageRunPhase.SUCCEEDED:
-            index = last.spec.index if last else 0
+            index = last_index
         else:
-            index = last.spec.index + 1
+            index = last_index + 1
         trigger = Trigger.USER
     elif last is None:
         index, trigger = 0, Trigger.USER
     elif last.status.phase is StageRunPhase.SUCCEEDED:
-        index = last.spec.index + 1
+        index = last_index + 1
     else:
-        retry = stages[last.spec.index].retry if last.spec.index < len(stages) else None
+        retry = stages[last_index].retry
         if last.status.phase is StageRunPhase.FAILED and retry and last.spec.attempt <= retry.count:
-            index, attempt = last.spec.index, last.spec.attempt + 1
+            index, attempt = last_index, last.spec.attempt + 1
             finished = last.status.finish_time.timestamp() if last.status.finish_time else 0.0
             not_before = finished + retry.backoff_seconds
         else:
@@ -184,7 +195,7 @@ def plan(
 
     confirm = spec.confirm
     confirmed_at = None
-    if stage.confirm and trigger is not Trigger.USER:
+    if stage.confirm and not pending_request and attempt == 1:
         fresh = confirm is not None and (observed_confirm is None or confirm.requested_at > observed_confirm)
         if not (fresh and confirm is not None and confirm.stage in (None, stage.name)):
             return Plan(

@@ -156,6 +156,8 @@ def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> Cr
             workspace=WorkspaceSource(mode=stage.workspace.mode, copy_of=next_run.source),
             attempt=next_run.attempt,
             timeout_seconds=stage.timeout_seconds,
+            run_from=next_run.run_from,
+            confirmed=next_run.confirm,
         ),
         status=StageRunStatus(phase=StageRunPhase.PENDING, node=obs.node, trigger=next_run.trigger),
     )
@@ -222,13 +224,12 @@ def decide(obs: Observation) -> list[Action]:
     lost = _lost(obs)
     lost_names = {r.metadata.name: r for r in lost}
     runs = [lost_names.get(r.metadata.name, r) for r in obs.runs]
+    # The requests a run consumed are recorded on the run itself (authoritative), so a node that
+    # died between writing the run and the status never replays a resume or a confirmation.
+    observed_run_from = _latest(old.observed_run_from if old else None, *(r.spec.run_from for r in runs))
+    observed_confirm = _latest(old.observed_confirm if old else None, *(r.spec.confirmed for r in runs))
     p: Plan = plan(
-        obs.project,
-        obs.pipeline,
-        old.pipeline if old else None,
-        runs,
-        old.observed_run_from if old else None,
-        old.observed_confirm if old else None,
+        obs.project, obs.pipeline, old.pipeline if old else None, runs, observed_run_from, observed_confirm
     )
     status = ProjectStatus(
         project=obs.name,
@@ -237,8 +238,8 @@ def decide(obs: Observation) -> list[Action]:
         current_stage=p.current_stage,
         pipeline=p.snapshot if runs else None,
         stage_runs=refs(runs),
-        observed_run_from=old.observed_run_from if old else None,
-        observed_confirm=old.observed_confirm if old else None,
+        observed_run_from=observed_run_from,
+        observed_confirm=observed_confirm,
     )
     create: CreateRun | None = None
     start: Request | None = None
@@ -287,6 +288,10 @@ def decide(obs: Observation) -> list[Action]:
         else:
             start = request
     return _write_or_lock(obs, old, status, lost, create, start, wait)
+
+
+def _latest(*times: datetime | None) -> datetime | None:
+    return max((t for t in times if t is not None), default=None)
 
 
 def _status_is_mine(obs: Observation) -> bool:
@@ -449,13 +454,15 @@ def _under_lock(ctx: NodeContext, name: str) -> float | None:
         return 0.1 + secrets.randbelow(200) / 1000
     try:
         for action in decide(observe(ctx, name)):
-            apply(ctx, action)
+            if not apply(ctx, action):
+                break  # the run was not created: its status (and the request it consumes) must not be written
     finally:
         ctx.locks.release(subject)
     return 0.0
 
 
-def apply(ctx: NodeContext, action: Action) -> None:
+def apply(ctx: NodeContext, action: Action) -> bool:
+    """False when a StageRun could not be created after all."""
     store = ctx.layout.store
     if isinstance(action, WriteStatus):
         store.write_project_status(action.status.model_copy(update={"updated": _ts(ctx.clock())}))
@@ -471,14 +478,15 @@ def apply(ctx: NodeContext, action: Action) -> None:
         name = run.metadata.name
         if not ctx.locks.held(lock_subject(run.spec.project)):
             log.warning("the project lock expired before StageRun %s was created; deciding again", name)
-            return
+            return False
         if store.stagerun_path(name).exists():
             log.error("StageRun %s exists already (an unreadable file?); not overwriting it", name)
-            return
+            return False
         if not ctx.locks.acquire(lease_subject(name)):
             log.warning("could not take the lease of new StageRun %s", name)
-            return
+            return False
         res = run.spec.resources
         ctx.reservations.grant(name, Request(res.cpu, res.memory_bytes, res.gpu), ctx.config.capacity)
         store.write_stagerun(run)
         stagerun.start_soon(ctx, run)
+    return True

@@ -179,7 +179,6 @@ def observe(ctx: NodeContext, name: str) -> Observation:
     except NotFoundError:
         run = None
     kill = ctx.events.state.kills.get(lease_subject(name))
-    created = run.metadata.creation_timestamp.timestamp() if run and run.metadata.creation_timestamp else 0.0
     watcher = ctx.watchers.get(name)
     return Observation(
         name=name,
@@ -188,7 +187,7 @@ def observe(ctx: NodeContext, name: str) -> Observation:
         now=ctx.clock(),
         container=find_container(ctx, name),
         lease_mine=ctx.locks.held(lease_subject(name)),
-        kill=kill if kill is not None and kill.timestamp >= created else None,
+        kill=kill,  # run names are never reused, and nodes' clocks may differ: no time check
         watching=watcher is not None and watcher.is_alive(),
     )
 
@@ -355,13 +354,13 @@ def _start(ctx: NodeContext, run: StageRun) -> None:
         f"starting {run.spec.image} on {ctx.name} "
         f"(attempt {run.spec.attempt}, trigger {run.status.trigger.value})",
     )
-    now = datetime.fromtimestamp(ctx.clock(), UTC)
     try:
         container_id = ctx.runtime.run(spec)
     except (ImageNotFound, RuntimeFailure) as exc:
         _fail_start(ctx, run, str(exc))
         return
-    _write_status(ctx, run, phase=StageRunPhase.RUNNING, container_id=container_id, start_time=now)
+    started = datetime.fromtimestamp(ctx.clock(), UTC)  # after any pull: the timeout counts the stage only
+    _write_status(ctx, run, phase=StageRunPhase.RUNNING, container_id=container_id, start_time=started)
     _watch(ctx, run, container_id)
     ctx.queue.add(f"project:{project}")
 

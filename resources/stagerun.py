@@ -48,6 +48,8 @@ class StageRunSpec(Model):
     workspace: WorkspaceSource = Field(default_factory=WorkspaceSource)
     attempt: int = 1
     timeout_seconds: float | None = None
+    run_from: datetime | None = None
+    confirmed: datetime | None = None
 
 
 class StageRunStatus(Model):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from api import specs
@@ -19,6 +19,7 @@ from api.names import Name
 from api.routes.manifests import project_view
 from api.routes.stageruns import kill_stagerun
 from api.users import User
+from resources.project import ProjectPhase
 from resources.stagerun import StageRunPhase
 
 
@@ -56,11 +57,34 @@ def pause(name: Name, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
     return project_view(ctx, project)
 
 
+def _stages(ctx: ApiContext, name: str) -> list[str]:
+    """The stages the project runs: its snapshot once started, else what it would snapshot."""
+    status = ctx.layout.store.project_status(name)
+    if status is not None and status.pipeline is not None:
+        return [s.name for s in status.pipeline.stages]
+    project = ctx.layout.store.project(name)
+    if project.spec.stages is not None:
+        return [s.name for s in project.spec.stages]
+    if project.spec.pipeline is None:
+        return []
+    return [s.name for s in ctx.layout.store.pipeline(project.spec.pipeline).spec.stages]
+
+
+def _known_stage(ctx: ApiContext, name: str, stage: str, field: str) -> None:
+    stages = _stages(ctx, name)
+    if stage not in stages:
+        raise HTTPException(
+            422, f"{field}: {stage!r} is not a stage of project {name!r}; its stages: {', '.join(stages)}"
+        )
+
+
 @router.post("/{name}/resume", summary="Continue; with `from`, rerun that stage and all after it")
 def resume(
     name: Name, body: ResumeBody | None = Body(None), ctx: ApiContext = Depends(context)
 ) -> dict[str, Any]:
     stage = body.from_stage if body else None
+    if stage is not None:
+        _known_stage(ctx, name, stage, "from")
     runs = ctx.layout.store.stageruns_of(name)
     stopped = bool(runs) and runs[-1].status.phase in (
         StageRunPhase.FAILED,
@@ -83,6 +107,18 @@ def confirm(
     name: Name, body: ConfirmBody | None = Body(None), ctx: ApiContext = Depends(context)
 ) -> dict[str, Any]:
     stage = body.stage if body else None
+    if stage is not None:
+        _known_stage(ctx, name, stage, "stage")
+    else:
+        status = ctx.layout.store.project_status(name)
+        if status is None or not (status.phase is ProjectPhase.WAITING and "confirmation" in status.reason):
+            state = f"{status.phase.value}: {status.reason}" if status else "not started yet"
+            raise HTTPException(
+                409,
+                f"nothing in project {name!r} waits for confirmation ({state}); "
+                "name a stage to confirm it ahead of time",
+            )
+        stage = status.current_stage
     project = specs.update_project(
         ctx,
         name,
@@ -106,6 +142,8 @@ def set_env(name: Name, body: EnvBody, ctx: ApiContext = Depends(context)) -> di
 
 @router.post("/{name}/kill", summary="Stop the project's running stage; the project pauses")
 def kill(name: Name, ctx: ApiContext = Depends(context), user: User = Depends(allowed)) -> dict[str, Any]:
+    """Also pauses the project, so a stage about to start (a retry, an election) does not."""
+    specs.update_project(ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/kill")
     killed: list[str] = []
     for run in ctx.layout.store.stageruns_of(name):
         if run.status.phase.active:

@@ -29,12 +29,15 @@ FOLLOW_POLL = 0.2
 def runs(ctx: ApiContext, project: str | None) -> list[StageRun]:
     store = ctx.layout.store
     projects = [project] if project else list(store.stagerun_projects())
+    if project:
+        return store.stageruns_of(project)  # a project's own order is its run numbers, not clocks
     found = [r for p in projects for r in store.stageruns_of(p)]
     return sorted(
         found,
         key=lambda r: (
             r.metadata.creation_timestamp.timestamp() if r.metadata.creation_timestamp else 0.0,
-            r.metadata.name,
+            r.spec.project,
+            int(r.metadata.name.split(".")[1]),
         ),
     )
 

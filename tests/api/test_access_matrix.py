@@ -70,7 +70,7 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("DELETE", "/api/v1/projects/{name}"): [Case(P, "project")],
     ("POST", "/api/v1/projects/{name}/pause"): [Case(f"{P}/pause", "project")],
     ("POST", "/api/v1/projects/{name}/resume"): [Case(f"{P}/resume", "project", json={"from": "one"})],
-    ("POST", "/api/v1/projects/{name}/confirm"): [Case(f"{P}/confirm", "project")],
+    ("POST", "/api/v1/projects/{name}/confirm"): [Case(f"{P}/confirm", "project", json={"stage": "one"})],
     ("POST", "/api/v1/projects/{name}/env"): [Case(f"{P}/env", "project", json={"set": {"A": "1"}})],
     ("POST", "/api/v1/projects/{name}/kill"): [Case(f"{P}/kill", "project")],
     ("GET", "/api/v1/stageruns"): [

@@ -35,3 +35,12 @@ def test_streamer_reconnects_without_gap_or_repeat(tmp_path):
     assert done.wait(10)
     text = log.read_bytes().split(b"\n", 1)[1]
     assert text == output
+
+
+def test_system_line_after_a_partial_line_keeps_the_count(tmp_path):
+    log = tmp_path / "run.log"
+    with log.open("ab") as fh:
+        fh.write(b"progress 50%")
+    append_system_line(log, "stopping the container: killed by alice")
+    assert container_bytes(log) == len(b"progress 50%")
+    assert log.read_text().splitlines()[1].startswith("[winslow~] ")

@@ -73,7 +73,7 @@ def test_superseded_runs_leave_the_line():
         make_run(2, "b", 1, "Succeeded"),
         make_run(3, "a", 0, "Succeeded"),
     ]
-    assert sorted(current_line(runs)) == [0]
+    assert sorted(current_line(runs, ["a", "b"])) == [0]
     p = plan(make_project(), make_pipeline("a", "b"), None, runs, None, None)
     assert p.next and p.next.index == 1 and p.next.source == "proj.3.a"
 
@@ -126,3 +126,23 @@ def test_started_project_keeps_its_snapshot():
     edited = make_pipeline("a", "b", "c")
     later = plan(make_project(), edited, first.snapshot, runs, None, None)
     assert later.snapshot and [s.name for s in later.snapshot.stages] == ["a", "b"]
+
+
+def test_a_gated_first_stage_waits_too():
+    p = plan(make_project(), make_pipeline("a", a={"confirm": True}), None, [], None, None)
+    assert p.gated and p.phase is ProjectPhase.WAITING
+
+
+def test_an_automatic_retry_of_a_confirmed_stage_does_not_wait_again():
+    pipe = make_pipeline("a", a={"confirm": True, "retry": {"count": 1, "backoffSeconds": 0}})
+    failed = make_run(1, "a", 0, "Failed", exitCode=1, finishTime=ts(T0).isoformat())
+    p = plan(make_project(), pipe, None, [failed], None, ts(T0))
+    assert p.next and p.next.attempt == 2 and not p.gated
+
+
+def test_history_follows_stage_names_when_the_projects_own_stages_are_edited():
+    stages = [{"name": n, "image": "img"} for n in ("prep", "a", "b")]
+    project = make_project(stages=stages)
+    runs = [make_run(1, "a", 0, "Succeeded")]  # ran when "a" was the first stage
+    p = plan(project, None, None, runs, None, None)
+    assert p.next and p.next.stage.name == "b" and p.next.source == "proj.1.a"
