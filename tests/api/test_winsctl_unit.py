@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from api import winsctl
+from api.winsctl import commands, files
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -23,7 +24,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("WINSLOW_CONFIG", raising=False)
     monkeypatch.delenv("WINSLOW_SERVER", raising=False)
     monkeypatch.delenv("WINSLOW_TOKEN", raising=False)
-    monkeypatch.setattr(winsctl, "RECONNECT_DELAY", 0.0)
+    monkeypatch.setattr(commands, "RECONNECT_DELAY", 0.0)
 
 
 class Fake:
@@ -283,7 +284,7 @@ def test_logs_of_a_project_shows_its_latest_run(capsys: pytest.CaptureFixture[st
 def test_cp_upload_resumes_with_content_range(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(winsctl, "CHUNK", 3)  # several chunks, never the whole file at once
+    monkeypatch.setattr(files, "CHUNK", 3)  # several chunks, never the whole file at once
     data = b"0123456789"
     source = tmp_path / "clip.mp4"
     source.write_bytes(data)
@@ -394,7 +395,7 @@ def test_actions_print_one_line(capsys: pytest.CaptureFixture[str]) -> None:
 def test_watch_prints_only_rows_that_change(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(winsctl, "POLL_INTERVAL", 0.0)
+    monkeypatch.setattr(commands, "POLL_INTERVAL", 0.0)
     phases = iter(["Running", "Running", "Running", "Succeeded"])
 
     def listing(request: httpx.Request) -> httpx.Response:

@@ -1,0 +1,5 @@
+import sys
+
+from api.winsctl.cli import main
+
+sys.exit(main())

@@ -1,0 +1,337 @@
+"""The winsctl commands, each a function of the client and the parsed arguments."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+import httpx
+import yaml
+
+from api.winsctl.client import (
+    KINDS,
+    MAX_RECONNECTS,
+    SINGULAR,
+    VOLATILE_COLUMNS,
+    Client,
+    CliError,
+    Unreachable,
+)
+from api.winsctl.render import (
+    DESCRIBE,
+    HISTORY,
+    NAME,
+    STAGES,
+    Getter,
+    at,
+    column_widths,
+    dump,
+    fields,
+    human_bytes,
+    indented,
+    items_of,
+    mapping,
+    mean_percent,
+    pick,
+    rows_for,
+    table,
+    text,
+)
+
+POLL_INTERVAL = 1.0
+RECONNECT_DELAY = 1.0
+
+
+def kind_arg(value: str) -> str:
+    try:
+        return KINDS[value.lower()]
+    except KeyError:
+        raise argparse.ArgumentTypeError(
+            f"unknown kind {value!r}; use one of pipeline (pl), project (pj), stagerun (sr), node (no)"
+        ) from None
+
+
+def cmd_apply(client: Client, args: argparse.Namespace) -> int:
+    documents: list[dict[str, Any]] = []
+    origins: list[tuple[str, int, int]] = []  # (file, index in file, documents in file)
+    for target in args.filename:
+        for path in manifest_files(target):
+            docs = read_manifests(path)
+            origins += [(path, i, len(docs)) for i in range(len(docs))]
+            documents += docs
+    if not documents:
+        raise CliError(f"no manifests found in {', '.join(args.filename)}")
+    files = sorted({o[0] for o in origins})
+    source = files[0] if len(files) == 1 else ",".join(args.filename)
+    body = {"documents": documents, "source": source, "dryRun": args.dry_run}
+    try:
+        reply = client.json("POST", "/api/v1/apply", json=body)
+    except CliError as exc:
+        raise CliError(name_files(str(exc), source, origins) if len(files) > 1 else str(exc)) from None
+    suffix = " (dry run)" if reply.get("dryRun", args.dry_run) else ""
+    words = {"created": "created", "updated": "configured", "unchanged": "unchanged"}
+    for result in reply.get("results", []):
+        word = words.get(result["result"], result["result"])
+        print(f"{result['kind'].lower()}/{result['name']} {word}{suffix}")
+        if args.diff and result.get("diff"):
+            print(result["diff"].rstrip("\n"))
+    return 0
+
+
+def manifest_files(target: str) -> list[str]:
+    if target == "-":
+        return ["-"]
+    path = Path(target)
+    if path.is_dir():
+        return sorted(str(p) for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    if not path.exists():
+        raise CliError(f"{target}: no such file or directory")
+    return [target]
+
+
+def read_manifests(path: str) -> list[dict[str, Any]]:
+    """Syntax errors stop here, before any request, so a typo never half-applies a directory."""
+    try:
+        content = sys.stdin.read() if path == "-" else Path(path).read_text()
+        docs = [d for d in yaml.safe_load_all(content) if d is not None]
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        raise CliError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"{path}: {exc}") from None
+    for index, doc in enumerate(docs):
+        if not isinstance(doc, dict):
+            raise CliError(f"{path}: document {index} is a {type(doc).__name__}, not a manifest mapping")
+    return docs
+
+
+def name_files(message: str, source: str, origins: list[tuple[str, int, int]]) -> str:
+    """The server numbers documents across the whole batch; point at the file they came from."""
+
+    def local(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        if index >= len(origins):
+            return match.group(0)
+        path, position, count = origins[index]
+        return path if count == 1 else f"{path}[document {position}]"
+
+    return re.sub(re.escape(source) + r"\[document (\d+)\]", local, message)
+
+
+def fetch(client: Client, kind: str, name: str | None, project: str | None) -> Any:
+    if name:
+        return client.json("GET", f"/api/v1/{kind}/{quote(name)}")
+    params = {"project": project} if project and kind == "stageruns" else None
+    return client.json("GET", f"/api/v1/{kind}", params=params)
+
+
+def cmd_get(client: Client, args: argparse.Namespace) -> int:
+    if args.watch:
+        return watch(client, args)
+    data = fetch(client, args.kind, args.name, args.project)
+    if args.output in ("json", "yaml"):
+        print(dump(data, args.output))
+        return 0
+    items = items_of(data)
+    if args.output == "name":
+        for it in items:
+            print(f"{SINGULAR[args.kind]}/{it['metadata']['name']}")
+        return 0
+    headers, rows = rows_for(args.kind, items, args.output == "wide")
+    if not rows:
+        print(f"No {args.kind} found.", file=sys.stderr)
+        return 0
+    print("\n".join(table(headers, [headers, *rows])))
+    return 0
+
+
+def watch(client: Client, args: argparse.Namespace) -> int:
+    """Polling, not events: the API has no watch stream, and 1 s is plenty for stages of hours."""
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    seen: dict[str, Any] = {}
+    widths: list[int] | None = None
+    while True:
+        items = items_of(fetch(client, args.kind, args.name, args.project))
+        headers, rows = rows_for(args.kind, items, args.output == "wide")
+        stable = [i for i, h in enumerate(headers) if h not in VOLATILE_COLUMNS]
+        for it, row in zip(items, rows, strict=True):
+            name = it["metadata"]["name"]
+            key = it if args.output in ("json", "yaml") else [row[i] for i in stable]
+            if seen.get(name) == key:
+                continue
+            seen[name] = key
+            if args.output in ("json", "yaml"):
+                print(dump(it, args.output) + ("\n---" if args.output == "yaml" else ""))
+            elif args.output == "name":
+                print(f"{SINGULAR[args.kind]}/{name}")
+            else:
+                if widths is None:
+                    widths = [w + 4 for w in column_widths(headers, rows)]
+                    print(table(headers, [headers], widths)[0])
+                print(table(headers, [row], widths)[0])
+        sys.stdout.flush()
+        if deadline is not None and time.monotonic() >= deadline:
+            return 0
+        time.sleep(POLL_INTERVAL)
+
+
+def cmd_describe(client: Client, args: argparse.Namespace) -> int:
+    obj = fetch(client, args.kind, args.name, None)
+    lines = fields(obj, DESCRIBE[args.kind])
+    if args.kind == "projects":
+        runs = items_of(client.json("GET", "/api/v1/stageruns", params={"project": args.name}))
+        lines += mapping("Env", pick(obj, "spec.env")) + indented("History", HISTORY, runs)
+    elif args.kind == "stageruns":
+        lines += mapping("Resources", pick(obj, "spec.resources")) + mapping("Env", pick(obj, "spec.env"))
+    elif args.kind == "nodes":
+        for gpu in pick(obj, "status.gpus") or []:
+            lines.append(
+                f"GPU {gpu.get('index')}:  {gpu.get('model', '')} {human_bytes(gpu.get('memoryBytes'))}, "
+                f"utilisation {text(gpu.get('utilisation'))}"
+            )
+        lines += ["Running:"] + ([f"  {r}" for r in pick(obj, "status.running") or []] or ["  <none>"])
+    else:
+        lines += mapping("Env", pick(obj, "spec.env")) + indented(
+            "Stages", STAGES, pick(obj, "spec.stages") or []
+        )
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_delete(client: Client, args: argparse.Namespace) -> int:
+    if args.kind not in ("pipelines", "projects"):
+        raise CliError(f"{args.kind} cannot be deleted; delete their project instead")
+    for name in args.names:
+        client.request("DELETE", f"/api/v1/{args.kind}/{quote(name)}")
+        print(f"{SINGULAR[args.kind]}/{name} deleted")
+    return 0
+
+
+def latest_run(client: Client, project: str, stage: str | None) -> str:
+    runs = items_of(client.json("GET", "/api/v1/stageruns", params={"project": project}))
+    if stage:
+        runs = [r for r in runs if r.get("spec", {}).get("stage") == stage]
+    if not runs:
+        raise CliError(f"project {project!r} has no StageRuns{f' of stage {stage!r}' if stage else ''} yet")
+    return str(runs[-1]["metadata"]["name"])
+
+
+def cmd_logs(client: Client, args: argparse.Namespace) -> int:
+    name = args.stagerun
+    if not name and not args.project:
+        raise CliError("name a StageRun (PROJECT.N.STAGE), a project, or give --project")
+    if not name or "." not in name:
+        name = latest_run(client, args.project, name) if args.project else latest_run(client, name, None)
+    sys.stdout.flush()
+    stream_log(client, name, follow=args.follow, out=sys.stdout.buffer)
+    return 0
+
+
+def stream_log(client: Client, name: str, *, follow: bool, out: IO[bytes]) -> int:
+    """Resume from the bytes already written, so a dropped connection neither repeats nor skips."""
+    received, failures = 0, 0
+    while True:
+        params = {"follow": "true" if follow else "false", "offset": str(received)}
+        try:
+            with client.stream("GET", f"/api/v1/stageruns/{quote(name)}/log", params=params) as response:
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+                    out.flush()
+                    received += len(chunk)
+                    failures = 0
+            return received
+        except (httpx.TransportError, Unreachable) as exc:
+            failures += 1
+            if failures > MAX_RECONNECTS:
+                raise CliError(f"lost the log of {name} after {received} bytes: {exc}") from None
+            time.sleep(RECONNECT_DELAY)
+
+
+def cmd_project_action(client: Client, args: argparse.Namespace) -> int:
+    action, project = args.command, args.project
+    body: dict[str, Any] | None = None
+    note = ""
+    if action == "resume" and args.from_stage:
+        body, note = {"from": args.from_stage}, f" from stage {args.from_stage}"
+    elif action == "confirm" and args.stage:
+        body, note = {"stage": args.stage}, f" (stage {args.stage})"
+    client.request("POST", f"/api/v1/projects/{quote(project)}/{action}", json=body)
+    print(f"project/{project} {'confirmed' if action == 'confirm' else action + 'd'}{note}")
+    return 0
+
+
+def cmd_kill(client: Client, args: argparse.Namespace) -> int:
+    """A name with dots is a StageRun (PROJECT.N.STAGE); a project name has none."""
+    kind = "stageruns" if "." in args.target else "projects"
+    reply = client.json("POST", f"/api/v1/{kind}/{quote(args.target)}/kill")
+    killed = reply.get("killed", [])
+    subject = f"{SINGULAR[kind]}/{args.target}"
+    if killed:
+        print(f"{subject} killed" + (f" ({', '.join(killed)})" if kind == "projects" else ""))
+    else:
+        print(f"{subject}: nothing to kill" + (f" ({reply['detail']})" if reply.get("detail") else ""))
+    return 0
+
+
+def cmd_set_env(client: Client, args: argparse.Namespace) -> int:
+    changes: dict[str, str] = {}
+    unset = list(args.unset)
+    for pair in args.pairs:
+        if "=" in pair:
+            key, value = pair.split("=", 1)
+            changes[key] = value
+        elif pair.endswith("-"):
+            unset.append(pair[:-1])
+        else:
+            raise CliError(f"{pair!r}: expected KEY=VALUE, or KEY- to remove KEY")
+    if not changes and not unset:
+        raise CliError("nothing to change: give KEY=VALUE pairs or --unset KEY")
+    client.request(
+        "POST", f"/api/v1/projects/{quote(args.project)}/env", json={"set": changes, "unset": unset}
+    )
+    print(f"project/{args.project} env updated")
+    return 0
+
+
+TOP: list[tuple[str, Getter]] = [
+    NAME,
+    ("CPU%", at("status.utilisation.cpuPercentPerCore", mean_percent)),
+    ("MEMORY-USED", at("status.utilisation.memoryUsed", human_bytes)),
+    ("MEMORY-TOTAL", at("status.capacity.memory", human_bytes)),
+    ("GPU", lambda o: f"{pick(o, 'status.capacity.gpu') or 0}" + gpu_load(pick(o, "status.gpus") or [])),
+    ("RUNNING", at("status.running", lambda v: str(len(v or [])))),
+]
+
+
+def gpu_load(gpus: list[dict[str, Any]]) -> str:
+    loads = [g["utilisation"] for g in gpus if g.get("utilisation") is not None]
+    return f" @{sum(loads) / len(loads):.0f}%" if loads else ""
+
+
+def cmd_top(client: Client, args: argparse.Namespace) -> int:
+    nodes = items_of(client.json("GET", "/api/v1/nodes"))
+    headers = [h for h, _ in TOP]
+    print("\n".join(table(headers, [headers, *[[get(n) for _, get in TOP] for n in nodes]])))
+    return 0
+
+
+def cmd_version(client: Client, args: argparse.Namespace) -> int:
+    try:
+        version = importlib_metadata.version("winslow")
+    except importlib_metadata.PackageNotFoundError:
+        version = "unknown"
+    print(f"Client Version: {version}")
+    if not args.client:
+        health = client.json("GET", "/healthz")
+        print(f"Server: {client.server} (node {health.get('node', '?')}, {health.get('status', '?')})")
+    return 0
+
+
+# ---------------------------------------------------------------- cp

@@ -1,0 +1,208 @@
+"""`winsctl cp`: streaming, resumable transfers to and from resources/ and workspaces/."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from api.winsctl.client import REMOTE_ROOTS, Client, CliError
+from api.winsctl.render import human_bytes
+
+CHUNK = 1 << 20  # bounded memory for files of tens of GB
+
+
+def is_remote(path: str) -> bool:
+    return path.split("/", 1)[0] in REMOTE_ROOTS
+
+
+def files_url(remote: str) -> str:
+    return "/api/v1/files/" + quote(remote.strip("/"), safe="/")
+
+
+def remote_entry(client: Client, remote: str) -> dict[str, Any] | None:
+    """The server says file or directory in `X-Winslow-Type`; a server without it, in the parent's listing."""
+    remote = remote.strip("/")
+    if remote in REMOTE_ROOTS:
+        return {"name": remote, "type": "directory"}
+    parent, _, leaf = remote.rpartition("/")
+    head = head_request(client, files_url(remote))
+    if head.status_code == 404:
+        return None
+    if head.headers.get("X-Winslow-Type"):
+        return {"name": leaf, "type": head.headers["X-Winslow-Type"]}
+    response = client.request("GET", files_url(parent), allow=(404,))
+    if response.status_code == 404 or not response.headers.get("content-type", "").startswith(
+        "application/json"
+    ):
+        return None
+    return next((e for e in listing_entries(response.json()) if e.get("name") == leaf), None)
+
+
+def head_request(client: Client, url: str, **kw: Any) -> httpx.Response:
+    """A HEAD error has no body to explain it: a failed one is asked again as GET, which raises with it."""
+    response = client.request("HEAD", url, allow=(400, 401, 403, 404, 405, 409), **kw)
+    if response.status_code not in (404, 405) and not response.is_success:
+        with client.stream("GET", url, **kw):
+            pass
+    return response
+
+
+def listing_entries(listing: Any) -> list[dict[str, Any]]:
+    """`{"path", "entries": [...]}`; a bare list from early servers is accepted too."""
+    entries = listing.get("entries") if isinstance(listing, dict) else listing
+    return [e for e in entries or [] if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
+def is_dir_entry(entry: dict[str, Any] | None) -> bool:
+    return entry is not None and entry.get("type") in ("dir", "directory")
+
+
+def make_progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=quiet or not sys.stdout.isatty(),
+    )
+
+
+def sha256_of(path: Path, progress: Progress) -> str:
+    digest = hashlib.sha256()
+    task = progress.add_task(f"hashing {path.name}", total=path.stat().st_size)
+    with path.open("rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            progress.advance(task, len(chunk))
+    progress.remove_task(task)
+    return digest.hexdigest()
+
+
+def upload_file(client: Client, path: Path, remote: str, progress: Progress) -> str:
+    size = path.stat().st_size
+    sha = sha256_of(path, progress)
+    url = files_url(remote)
+    head = head_request(client, url, params={"upload": "true"})
+    offset = int(head.headers.get("Upload-Offset", "0") or 0) if head.is_success else 0
+    if not 0 < offset < size:
+        offset = 0  # nothing to continue, or an unfinished upload of a different (longer) file
+    headers = {"X-Sha256": sha, "Content-Length": str(size - offset)}
+    if offset:
+        headers["Content-Range"] = f"bytes {offset}-{size - 1}/{size}"
+    task = progress.add_task(path.name, total=size, completed=offset)
+
+    def body() -> Iterator[bytes]:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            while chunk := fh.read(CHUNK):
+                progress.advance(task, len(chunk))
+                yield chunk
+
+    timeout = httpx.Timeout(30.0, write=None, read=300.0)  # the server hashes before answering
+    client.request("PUT", url, content=body(), headers=headers, timeout=timeout)
+    resumed = f", resumed at {human_bytes(offset)}" if offset else ""
+    return f"{path} -> {remote.strip('/')} ({human_bytes(size)}{resumed})"
+
+
+def download_file(client: Client, remote: str, target: Path, progress: Progress) -> str:
+    part = target.with_name(f".{target.name}.part")
+    have = part.stat().st_size if part.exists() else 0
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    with client.stream("GET", files_url(remote), headers=headers, allow=(416,)) as response:
+        if response.status_code == 416:  # the part is as long as the file, or longer: start over
+            part.unlink()
+            return download_file(client, remote, target, progress)
+        if response.status_code != 206:
+            have = 0
+        total = have + int(response.headers.get("Content-Length", "0") or 0)
+        match = re.match(r"bytes \d+-\d+/(\d+)", response.headers.get("Content-Range", ""))
+        total = int(match.group(1)) if match else total
+        task = progress.add_task(target.name, total=total or None, completed=have)
+        with part.open("ab" if have else "wb") as fh:
+            for chunk in response.iter_bytes(CHUNK):
+                fh.write(chunk)
+                progress.advance(task, len(chunk))
+        expected = response.headers.get("X-Sha256")
+    if total and part.stat().st_size != total:
+        raise CliError(
+            f"{remote}: got {part.stat().st_size} of {total} bytes; run the same cp again to resume"
+        )
+    if expected and sha256_of(part, progress) != expected.lower():
+        part.unlink()
+        raise CliError(f"{remote}: checksum mismatch after download; the partial file was removed")
+    os.replace(part, target)
+    return f"{remote.strip('/')} -> {target} ({human_bytes(total or target.stat().st_size)})"
+
+
+def cmd_cp(client: Client, args: argparse.Namespace) -> int:
+    if is_remote(args.src) == is_remote(args.dst):
+        raise CliError(
+            "cp copies between this machine and the server: exactly one of SRC and DST must "
+            "start with resources/ or workspaces/"
+        )
+    done: list[str] = []
+    with make_progress(args.quiet) as progress:
+        if is_remote(args.dst):
+            src = Path(args.src)
+            if not src.exists():
+                raise CliError(f"{src}: no such file or directory")
+            if src.is_dir() and not args.recursive:
+                raise CliError(f"{src} is a directory; use -r to copy it")
+            dst = args.dst.strip("/")
+            if args.dst.endswith("/") or is_dir_entry(remote_entry(client, dst)):
+                dst = f"{dst}/{src.name}"
+            files = [src] if src.is_file() else sorted(p for p in src.rglob("*") if p.is_file())
+            for path in files:
+                remote = dst if path == src else f"{dst}/{path.relative_to(src).as_posix()}"
+                done.append(upload_file(client, path, remote, progress))
+        else:
+            src = args.src.strip("/")
+            entry = remote_entry(client, src)
+            if entry is None:
+                raise CliError(f"{src}: not found on {client.server}")
+            dst = Path(args.dst)
+            target = dst / src.rsplit("/", 1)[-1] if dst.is_dir() else dst
+            if not is_dir_entry(entry):
+                done.append(download_file(client, src, target, progress))
+            elif not args.recursive:
+                raise CliError(f"{src} is a directory; use -r to copy it")
+            else:
+                for remote, local in remote_tree(client, src, target):
+                    local.parent.mkdir(parents=True, exist_ok=True)
+                    done.append(download_file(client, remote, local, progress))
+    if not args.quiet:
+        print("\n".join(done))
+    return 0
+
+
+def remote_tree(client: Client, remote: str, local: Path) -> Iterator[tuple[str, Path]]:
+    local.mkdir(parents=True, exist_ok=True)
+    for entry in listing_entries(client.json("GET", files_url(remote))):
+        child, path = f"{remote}/{entry['name']}", local / entry["name"]
+        if is_dir_entry(entry):
+            yield from remote_tree(client, child, path)
+        else:
+            yield child, path
+
+
+# ---------------------------------------------------------------- parser
