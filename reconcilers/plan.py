@@ -88,13 +88,19 @@ def _source(stages: list[StageSpec], index: int, line: dict[int, StageRun]) -> t
         wanted = names.index(stage.workspace.from_stage or "")
         run = line.get(wanted)
         if run is None:
-            return None, f"stage {stage.name!r} continues {names[wanted]!r}, which has no successful run"
+            return None, (
+                f"stage {stage.name!r} continues {names[wanted]!r}, which has no successful run; "
+                f"resume with --from {names[wanted]}"
+            )
         return run.metadata.name, None
     if index == 0:
         return None, None
     previous = line.get(index - 1)
     if previous is None:
-        return None, f"stage {stages[index - 1].name!r} has no successful run to start {stage.name!r} from"
+        previous = stages[index - 1].name
+        return None, (
+            f"stage {previous!r} has no successful run to start {stage.name!r} from; resume with --from {previous}"
+        )
     return previous.metadata.name, None
 
 
