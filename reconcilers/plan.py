@@ -99,7 +99,8 @@ def _source(stages: list[StageSpec], index: int, line: dict[int, StageRun]) -> t
     if previous is None:
         previous = stages[index - 1].name
         return None, (
-            f"stage {previous!r} has no successful run to start {stage.name!r} from; resume with --from {previous}"
+            f"stage {previous!r} has no successful run to start {stage.name!r} from; "
+            f"resume with --from {previous}"
         )
     return previous.metadata.name, None
 
