@@ -97,10 +97,9 @@ def _source(stages: list[StageSpec], index: int, line: dict[int, StageRun]) -> t
         return None, None
     previous = line.get(index - 1)
     if previous is None:
-        previous = stages[index - 1].name
+        before = stages[index - 1].name
         return None, (
-            f"stage {previous!r} has no successful run to start {stage.name!r} from; "
-            f"resume with --from {previous}"
+            f"stage {before!r} has no successful run to start {stage.name!r} from; resume with --from {before}"
         )
     return previous.metadata.name, None
 
