@@ -98,9 +98,8 @@ def _source(stages: list[StageSpec], index: int, line: dict[int, StageRun]) -> t
     previous = line.get(index - 1)
     if previous is None:
         before = stages[index - 1].name
-        return None, (
-            f"stage {before!r} has no successful run to start {stage.name!r} from; resume with --from {before}"
-        )
+        problem = f"stage {before!r} has no successful run to start {stage.name!r} from"
+        return None, f"{problem}; resume with --from {before}"
     return previous.metadata.name, None
 
 
