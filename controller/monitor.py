@@ -4,7 +4,6 @@ heartbeat) and tells which nodes are alive from theirs."""
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import yaml
 from controller.capacity import gpu_utilisation
 from controller.context import NodeContext
 from resources.node import Amounts, Gpu, Multipliers, Node, NodeStatus, Utilisation
-from resources.store import FileStamp, atomic_write, dump_yaml, load_yaml
+from resources.store import FileStamp, atomic_write, dump_yaml, load_yaml, yaml_stamps
 
 log = logging.getLogger(__name__)
 
@@ -78,24 +77,17 @@ class NodeDirectory:
 
     def all(self) -> list[Node]:
         seen: dict[str, tuple[FileStamp, Node]] = {}
-        try:
-            entries = list(os.scandir(self.folder))
-        except FileNotFoundError:
-            return []
-        for entry in entries:
-            if entry.name.startswith(".") or not entry.name.endswith(".yaml"):
+        for name, stamp in yaml_stamps(self.folder).items():
+            cached = self._cache.get(name)
+            if cached and cached[0] == stamp:
+                seen[name] = cached
                 continue
             try:
-                st = entry.stat()
-                stamp = FileStamp(st.st_mtime_ns, st.st_size, st.st_ino)
-                cached = self._cache.get(entry.name)
-                if cached and cached[0] == stamp:
-                    seen[entry.name] = cached
-                    continue
-                node = Node.model_validate(load_yaml(Path(entry.path).read_text()))
-                seen[entry.name] = (stamp, node)
+                node = Node.model_validate(load_yaml((self.folder / f"{name}.yaml").read_text()))
             except (OSError, ValueError, yaml.YAMLError) as exc:
-                log.debug("skipping node file %s: %s", entry.name, exc)
+                log.debug("skipping node file %s: %s", name, exc)
+                continue
+            seen[name] = (stamp, node)
         self._cache = seen
         return [node for _, node in seen.values()]
 

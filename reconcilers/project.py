@@ -355,6 +355,7 @@ def observe(ctx: NodeContext, name: str) -> Observation:
     now = ctx.clock()
     state = ctx.events.state
     subject = lock_subject(name)
+    lock_mine = ctx.locks.held(subject)
     return Observation(
         name=name,
         project=project,
@@ -364,7 +365,7 @@ def observe(ctx: NodeContext, name: str) -> Observation:
         now=now,
         node=ctx.name,
         executes=ctx.config.executes,
-        lock_mine=ctx.locks.held(subject),
+        lock_mine=lock_mine,
         run_holders={
             r.metadata.name: ctx.locks.holder(lease_subject(r.metadata.name))
             for r in runs
@@ -378,7 +379,7 @@ def observe(ctx: NodeContext, name: str) -> Observation:
         lease_seconds=ctx.config.lease_seconds,
         spec_error=spec_error,
         killed=frozenset(s.removeprefix("stagerun/") for s in list(state.kills)),
-        next_number=store.next_run_number(name),
+        next_number=store.next_run_number(name) if lock_mine else 0,  # only a lock holder creates
     )
 
 

@@ -65,6 +65,25 @@ class FileStamp:
     ino: int
 
 
+def yaml_stamps(folder: Path) -> dict[str, FileStamp]:
+    """Name (without `.yaml`) to stamp of every YAML file in `folder`: one `scandir`, the cheap
+    poll that replaces inotify; temporary files (dot names) are not listed."""
+    found: dict[str, FileStamp] = {}
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        if entry.name.startswith(".") or not entry.name.endswith(".yaml"):
+            continue
+        try:
+            st = entry.stat()
+        except FileNotFoundError:
+            continue
+        found[entry.name[: -len(".yaml")]] = FileStamp(st.st_mtime_ns, st.st_size, st.st_ino)
+    return found
+
+
 class Store:
     """Typed access to the manifests on one share; every path it touches is built here."""
 
@@ -86,22 +105,7 @@ class Store:
         return folder / f"{name}.yaml"
 
     def stamps(self, kind: str) -> dict[str, FileStamp]:
-        """One `scandir` per folder: the cheap poll that replaces inotify."""
-        folder = {"Pipeline": self.pipelines, "Project": self.projects}[kind]
-        found: dict[str, FileStamp] = {}
-        try:
-            entries = list(os.scandir(folder))
-        except FileNotFoundError:
-            return found
-        for entry in entries:
-            if entry.name.startswith(".") or not entry.name.endswith(".yaml"):
-                continue
-            try:
-                st = entry.stat()
-            except FileNotFoundError:
-                continue
-            found[entry.name[: -len(".yaml")]] = FileStamp(st.st_mtime_ns, st.st_size, st.st_ino)
-        return found
+        return yaml_stamps({"Pipeline": self.pipelines, "Project": self.projects}[kind])
 
     def read_spec(self, kind: str, name: str) -> Manifest:
         path = self.spec_path(kind, name)
