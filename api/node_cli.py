@@ -15,7 +15,7 @@ from pathlib import Path
 
 import uvicorn
 
-from api import clientconfig, users
+from api import clientconfig, fastpath, users
 from api.app import create_app
 from api.deps import ApiContext
 from controller.capacity import detect
@@ -32,6 +32,7 @@ from reconcilers import stagerun as stagerun_reconciler
 from resources.quantity import parse_memory
 
 log = logging.getLogger("winslow")
+SHUTDOWN_SECONDS = 10  # requests still open then (a stalled upload) are cut; uploads resume later
 
 
 def _node_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -221,6 +222,8 @@ def run_node(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             log_level="warning",
+            http=fastpath.Protocol,
+            timeout_graceful_shutdown=SHUTDOWN_SECONDS,
             ssl_certfile=str(args.tls_cert) if tls else None,
             ssl_keyfile=str(args.tls_key) if tls else None,
         )

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import hashlib
+import itertools
 import os
 import stat
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +27,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from api.errors import ApiError
+from api.fastpath import FastPath, RawBody
 from api.ranges import ByteRange
 
 BUFFER = 1 << 20  # bytes gathered before one write: large writes, bounded memory
+SOCKET_BUFFER = 4 << 20  # per buffer of the socket path: fewer hand-offs to the hashing thread
 LOCK_WAIT = 5.0  # a reconnecting client may arrive while its old request still flushes
 FILE_FLAGS = os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -121,7 +125,17 @@ class _Sink:
         if pending is not None:
             await pending
 
-    def _write(self, data: bytearray, at: int) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        """At the current position, from a worker thread (the socket path of api.fastpath)."""
+        self._write(data, self.position)
+        self.position += len(data)
+
+    def write_hashed(self, data: bytes) -> None:
+        self.write(data)
+        if self.digest is not None:
+            self.digest.update(data)
+
+    def _write(self, data: bytes | bytearray | memoryview, at: int) -> None:
         """Also starts write-back of what it wrote (DONTNEED does that for dirty pages and keeps them
         cached), so the fsync before the rename finds little left to do: measured 20 % faster."""
         view = memoryview(data)
@@ -182,10 +196,63 @@ async def _take(chunks: AsyncIterator[bytes], sink: _Sink, limit: int | None) ->
     return True
 
 
+def _pump(raw: RawBody, sink: _Sink) -> bool:
+    """Socket to file in this worker thread while another thread hashes the buffer filled before.
+
+    Two buffers alternate, and one is refilled only once its hash is done. False when the client
+    left before the end of the body (what arrived stays, for a resume).
+    """
+    buffers = (bytearray(SOCKET_BUFFER), bytearray(SOCKET_BUFFER))
+    hashing: Future[None] | None = None
+    with ThreadPoolExecutor(1, thread_name_prefix="upload-hash") as hasher:
+        if raw.buffered:
+            sink.write_hashed(raw.buffered)
+        for turn in itertools.count():
+            view = memoryview(buffers[turn % 2])
+            filled = 0
+            while filled < SOCKET_BUFFER and (got := raw.recv_into(view[filled:])):
+                filled += got
+            if filled:
+                sink.write(view[:filled])
+                if sink.digest is not None:
+                    if hashing is not None:
+                        hashing.result()
+                    hashing = hasher.submit(sink.digest.update, view[:filled])
+            if filled < SOCKET_BUFFER:
+                break
+        if hashing is not None:
+            hashing.result()
+    return raw.remaining == 0
+
+
+async def _take_raw(raw: RawBody, sink: _Sink) -> bool:
+    """A cancelled request (the node stopping) tells the worker to stop, and waits until it has: its
+    writes must end before the file is closed."""
+    work = asyncio.get_running_loop().run_in_executor(None, _pump, raw, sink)
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        raw.abandoned.set()
+        with anyio.CancelScope(shield=True):
+            await asyncio.wait([work])
+        raise
+    finally:
+        raw.close()
+
+
 async def receive(
-    chunks: AsyncIterator[bytes], parent: int, name: str, piece: ByteRange | None, sha256: str | None
+    chunks: AsyncIterator[bytes],
+    parent: int,
+    name: str,
+    piece: ByteRange | None,
+    sha256: str | None,
+    fast: FastPath | None = None,
 ) -> dict[str, Any] | None:
-    """Writes one request's body; the result says whether the file is complete, None if the client left."""
+    """Writes one request's body; the result says whether the file is complete, None if the client left.
+
+    With `fast` (a plain-HTTP connection of the node's own server) the body is read from the socket
+    by a worker thread instead of through `chunks`.
+    """
     fd = await _open_locked(parent, name, os.O_RDWR | os.O_CREAT, fcntl.LOCK_EX)
     try:
         have = _resume_at(fd, piece)
@@ -193,7 +260,12 @@ async def receive(
         sink = _Sink(fd, have, hashlib.sha256() if sha256 else None)
         if sink.digest is not None and have:
             await run_in_threadpool(sink.hash_prefix)
-        if not await _take(chunks, sink, piece.end + 1 if piece else None):
+        raw = fast.take_body() if fast is not None else None
+        if raw is not None:
+            arrived = await _take_raw(raw, sink)
+        else:
+            arrived = await _take(chunks, sink, piece.end + 1 if piece else None)
+        if not arrived:
             return None
         if piece is not None and sink.position < piece.total:
             return {"complete": False, "offset": sink.position}

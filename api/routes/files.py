@@ -12,19 +12,18 @@ import mimetypes
 import os
 import shutil
 import stat
-from collections.abc import AsyncIterator
 from contextlib import suppress
 from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
-from starlette.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
-from api import ranges, sharepaths, uploads
+from api import fastpath, ranges, sharepaths, uploads
 from api.access import Visibility, check_project
 from api.deps import ApiContext, context, current_user
+from api.fastpath import FileResponse
 from api.sharepaths import Located, TreePath, translated
 from api.users import User
 
@@ -91,19 +90,6 @@ def entries(fd: int, loc: Located, tp: TreePath, visible: Visibility) -> list[di
     return sorted(found, key=lambda e: e["name"])
 
 
-async def stream(fd: int, start: int, length: int) -> AsyncIterator[bytes]:
-    try:
-        while length > 0:
-            chunk = await run_in_threadpool(os.pread, fd, min(CHUNK, length), start)
-            if not chunk:
-                return  # the file shrank meanwhile; the client sees a short body and can retry
-            start += len(chunk)
-            length -= len(chunk)
-            yield chunk
-    finally:
-        os.close(fd)
-
-
 def file_headers(tp: TreePath, st: os.stat_result) -> dict[str, str]:
     return {
         "X-Winslow-Type": "file",
@@ -126,9 +112,9 @@ def download(fd: int, st: os.stat_result, tp: TreePath, range_header: str | None
             headers={"Content-Range": f"bytes */{st.st_size}", "X-Winslow-Type": "file"},
         )
     if part is None:
-        return StreamingResponse(stream(fd, 0, st.st_size), headers=headers)
-    headers.update({"Content-Length": str(part.length), "Content-Range": part.header()})
-    return StreamingResponse(stream(fd, part.start, part.length), status_code=206, headers=headers)
+        return FileResponse(fd, 0, st.st_size, 200, headers, CHUNK)
+    headers["Content-Range"] = part.header()
+    return FileResponse(fd, part.start, part.length, 206, headers, CHUNK)
 
 
 @router.get(
@@ -224,7 +210,9 @@ async def put_path(
         parent = sharepaths.open_dir(loc.top, loc.rel[:-1], create=True)
         try:
             refuse_non_file(parent, tp)
-            result = await uploads.receive(request.stream(), parent, tp.name, piece, x_sha256)
+            result = await uploads.receive(
+                request.stream(), parent, tp.name, piece, x_sha256, fastpath.of(request.scope)
+            )
         finally:
             os.close(parent)
     if result is None:

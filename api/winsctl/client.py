@@ -13,6 +13,7 @@ import httpx
 
 from api import clientconfig
 from api.clientconfig import config_file
+from api.winsctl.bulk import BulkTransport
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 MAX_RECONNECTS = 30
@@ -57,17 +58,23 @@ def api_detail(response: httpx.Response) -> str:
 
 
 class Client:
-    """Thin wrapper over httpx.Client; tests build it with an httpx.MockTransport."""
+    """Thin wrapper over httpx.Client; tests build it with an httpx.MockTransport.
+
+    File bodies (`bulk=True`) go through api.winsctl.bulk unless a test's transport is given.
+    """
 
     def __init__(self, server: str, token: str | None = None, transport: httpx.BaseTransport | None = None):
         self.server = server.rstrip("/")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.http = httpx.Client(
-            base_url=self.server, headers=headers, transport=transport, timeout=httpx.Timeout(30.0)
+        timeout = httpx.Timeout(30.0)
+        self.http = httpx.Client(base_url=self.server, headers=headers, transport=transport, timeout=timeout)
+        self.bulk = httpx.Client(
+            base_url=self.server, headers=headers, transport=transport or BulkTransport(), timeout=timeout
         )
 
     def close(self) -> None:
         self.http.close()
+        self.bulk.close()
 
     def _unreachable(self, exc: Exception) -> Unreachable:
         return Unreachable(
@@ -75,9 +82,11 @@ class Client:
             f"set WINSLOW_SERVER, or put `server: URL` in {config_file()}"
         )
 
-    def request(self, method: str, path: str, *, allow: tuple[int, ...] = (), **kw: Any) -> httpx.Response:
+    def request(
+        self, method: str, path: str, *, allow: tuple[int, ...] = (), bulk: bool = False, **kw: Any
+    ) -> httpx.Response:
         try:
-            response = self.http.request(method, path, **kw)
+            response = (self.bulk if bulk else self.http).request(method, path, **kw)
         except httpx.ConnectError as exc:
             raise self._unreachable(exc) from None
         except httpx.TransportError as exc:
@@ -91,12 +100,12 @@ class Client:
 
     @contextlib.contextmanager
     def stream(
-        self, method: str, path: str, *, allow: tuple[int, ...] = (), **kw: Any
+        self, method: str, path: str, *, allow: tuple[int, ...] = (), bulk: bool = False, **kw: Any
     ) -> Iterator[httpx.Response]:
         """Streams leave transport errors raw so callers that resume can tell them apart."""
         kw.setdefault("timeout", httpx.Timeout(30.0, read=None))  # a followed log may be quiet for hours
         try:
-            with self.http.stream(method, path, **kw) as response:
+            with (self.bulk if bulk else self.http).stream(method, path, **kw) as response:
                 if not response.is_success and response.status_code not in allow:
                     response.read()
                     raise CliError(api_detail(response))

@@ -119,7 +119,7 @@ def upload_file(client: Client, path: Path, remote: str, progress: Progress) -> 
                 yield chunk
 
     timeout = httpx.Timeout(30.0, write=None, read=300.0)  # the server hashes before answering
-    client.request("PUT", url, content=body(), headers=headers, timeout=timeout)
+    client.request("PUT", url, content=body(), headers=headers, timeout=timeout, bulk=True)
     resumed = f", resumed at {human_bytes(offset)}" if offset else ""
     return f"{path} -> {remote.strip('/')} ({human_bytes(size)}{resumed})"
 
@@ -128,7 +128,7 @@ def download_file(client: Client, remote: str, target: Path, progress: Progress)
     part = target.with_name(f".{target.name}.part")
     have = part.stat().st_size if part.exists() else 0
     headers = {"Range": f"bytes={have}-"} if have else {}
-    with client.stream("GET", files_url(remote), headers=headers, allow=(416,)) as response:
+    with client.stream("GET", files_url(remote), headers=headers, allow=(416,), bulk=True) as response:
         if response.status_code == 416:  # the part is as long as the file, or longer: start over
             part.unlink()
             return download_file(client, remote, target, progress)
@@ -139,7 +139,7 @@ def download_file(client: Client, remote: str, target: Path, progress: Progress)
         total = int(match.group(1)) if match else total
         task = progress.add_task(target.name, total=total or None, completed=have)
         with part.open("ab" if have else "wb") as fh:
-            for chunk in response.iter_bytes(CHUNK):
+            for chunk in response.iter_bytes():
                 fh.write(chunk)
                 progress.advance(task, len(chunk))
         expected = response.headers.get("X-Sha256")

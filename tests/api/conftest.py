@@ -20,7 +20,7 @@ import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api import users
+from api import fastpath, users
 from api.app import create_app
 from api.deps import ApiContext
 from controller.eventlog import EventLog
@@ -76,8 +76,11 @@ def api(tmp_path: Path) -> Iterator[Api]:
 
 @pytest.fixture
 def served(api: Api) -> Iterator[str]:
-    """The same app behind a real uvicorn on loopback, for real streaming and raw requests."""
-    server = uvicorn.Server(uvicorn.Config(api.app, host="127.0.0.1", port=free_port(), log_level="warning"))
+    """The same app behind a real uvicorn on loopback with the node's protocol (api.fastpath)."""
+    config = uvicorn.Config(
+        api.app, host="127.0.0.1", port=free_port(), log_level="warning", http=fastpath.Protocol
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for(lambda: server.started, 10, "uvicorn to start")

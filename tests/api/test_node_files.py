@@ -17,7 +17,7 @@ import psutil
 import pytest
 import yaml
 
-from api import clientconfig, users
+from api import clientconfig, users, winsctl
 from tests.harness import NodeProcess, free_port, wait_for
 
 MIB = 1 << 20
@@ -147,7 +147,9 @@ def test_the_first_node_on_a_share_makes_an_admin_whose_token_winsctl_uses(
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command to make a certificate")
-def test_a_node_given_a_certificate_serves_https(tmp_path: Path, share: Path) -> None:
+def test_a_node_given_a_certificate_serves_https_and_files_travel_over_it(
+    tmp_path: Path, share: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     make = [
         "openssl",
@@ -160,6 +162,8 @@ def test_a_node_given_a_certificate_serves_https(tmp_path: Path, share: Path) ->
         "1",
         "-subj",
         "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
     ]
     subprocess.run([*make, "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     port = free_port()
@@ -185,6 +189,12 @@ def test_a_node_given_a_certificate_serves_https(tmp_path: Path, share: Path) ->
             f"{url}/api/v1/whoami", headers={"Authorization": f"Bearer {config['token']}"}, verify=False
         )
         assert reply.json()["name"] == "admin"
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # winsctl verifies the node's certificate
+        data = os.urandom(3 * MIB + 5)
+        (tmp_path / "clip.bin").write_bytes(data)
+        assert winsctl.main(["cp", "-q", str(tmp_path / "clip.bin"), "resources/clip.bin"]) == 0
+        assert winsctl.main(["cp", "-q", "resources/clip.bin", str(tmp_path / "back.bin")]) == 0
+        assert (tmp_path / "back.bin").read_bytes() == data
     finally:
         proc.terminate()
         proc.wait(15)

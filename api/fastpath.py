@@ -1,0 +1,168 @@
+"""File bodies that bypass ASGI messages: sendfile for downloads, the socket itself for uploads.
+
+Through ASGI every byte of a 40 GB video is copied three times and wakes the event loop every
+64 KiB; that measured 0.15 of `cp`. On plain-HTTP connections the node's protocol (uvicorn's
+HttpToolsProtocol plus this) hands each request a `FastPath` in `scope["extensions"]`: a response
+body can go out with os.sendfile straight from the page cache, and a request body can be read from
+the socket by a worker thread into the file. TLS connections, and ASGI servers without the
+extension (test clients), take the ordinary path; callers ask `of(scope)` and fall back on None.
+
+The price of reading the socket past the HTTP parser: the parser never sees that body, so the
+connection closes after the response (`Connection: close`; clients simply open a new one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import socket
+import threading
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+EXTENSION = "winslow.fastpath"
+IDLE_TIMEOUT = 300.0  # a client that sends nothing for this long has left; its upload can resume
+POLL = 0.5  # how often a waiting reader checks whether its request was abandoned
+
+
+class Protocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, offering `FastPath` to every plain-HTTP request."""
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        if self.scheme == "http":
+            cycle.scope.setdefault("extensions", {})[EXTENSION] = {"handle": FastPath(cycle)}
+        super()._start_asgi_task(cycle, app)
+
+
+def of(scope: Scope) -> FastPath | None:
+    extension = (scope.get("extensions") or {}).get(EXTENSION)
+    return extension.get("handle") if isinstance(extension, Mapping) else None
+
+
+class FastPath:
+    """What one request may do beside its ASGI messages; only on the connection that carries it."""
+
+    def __init__(self, cycle: RequestResponseCycle) -> None:
+        self._cycle = cycle
+
+    async def sendfile(self, fd: int, offset: int, count: int) -> int:
+        """Sends `count` bytes of `fd` as (part of) the body; after `http.response.start`, before the
+        final empty `http.response.body`. Returns the bytes sent (fewer if the file shrank)."""
+        cycle = self._cycle
+        if not cycle.response_started or cycle.response_complete or count > cycle.expected_content_length:
+            raise RuntimeError("sendfile needs a started response with a Content-Length that covers it")
+        if cycle.disconnected:
+            return 0
+        await cycle.flow.drain()
+        with os.fdopen(fd, "rb", closefd=False) as file:
+            try:
+                sent = await asyncio.get_running_loop().sendfile(cycle.transport, file, offset, count)
+            except (ConnectionError, OSError):
+                sent = 0
+                cycle.disconnected = True
+        cycle.expected_content_length -= sent
+        if sent < count:
+            cycle.keep_alive = False
+            cycle.expected_content_length = 0  # the client sees a short body and retries with Range
+            cycle.transport.close()
+        return sent
+
+    def take_body(self) -> RawBody | None:
+        """The request body, to be read from the socket; None for a chunked body (no length).
+
+        Must come before any `receive()`. What the parser already took comes first, in `buffered`.
+        """
+        cycle = self._cycle
+        headers = dict(cycle.scope["headers"])
+        try:
+            length = int(headers[b"content-length"])
+        except (KeyError, ValueError):
+            return None
+        buffered, cycle.body = bytes(cycle.body), bytearray()
+        if not cycle.more_body:
+            return RawBody(buffered, None, 0)
+        if cycle.waiting_for_100_continue:
+            cycle.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            cycle.waiting_for_100_continue = False
+        # From here on the socket is ours: the transport stops reading it, and stays stopped even if
+        # something calls receive() (which resumes reading only when `read_paused` says it paused).
+        cycle.transport.pause_reading()
+        cycle.flow.read_paused = False
+        cycle.keep_alive = False
+        sock = cycle.transport.get_extra_info("socket")
+        return RawBody(buffered, socket.socket(fileno=os.dup(sock.fileno())), length - len(buffered))
+
+
+class RawBody:
+    """A request body read straight from the socket, by one worker thread, up to its length."""
+
+    def __init__(self, buffered: bytes, sock: socket.socket | None, remaining: int) -> None:
+        self.buffered = buffered
+        self.remaining = remaining
+        self.abandoned = threading.Event()
+        self._sock = sock
+
+    def recv_into(self, view: memoryview) -> int:
+        """Blocks until some bytes arrive; 0 at the end of the body, or when the client left."""
+        if self._sock is None or self.remaining <= 0:
+            return 0
+        waited = 0.0
+        while not self.abandoned.is_set():
+            try:
+                got = self._sock.recv_into(view, min(len(view), self.remaining))
+            except BlockingIOError:
+                ready, _, _ = select.select([self._sock], [], [], POLL)
+                waited = 0.0 if ready else waited + POLL
+                if waited >= IDLE_TIMEOUT:
+                    return 0
+                continue
+            except OSError:
+                return 0
+            self.remaining -= got
+            return got
+        return 0
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+
+
+class FileResponse(StreamingResponse):
+    """`count` bytes of an open file from `offset`, by sendfile where the connection allows it, else
+    in `chunk`-sized reads from a worker thread. Owns `fd` and closes it."""
+
+    def __init__(
+        self, fd: int, offset: int, count: int, status_code: int, headers: Mapping[str, str], chunk: int
+    ) -> None:
+        super().__init__(
+            self._chunks(), status_code=status_code, headers={**headers, "Content-Length": str(count)}
+        )
+        self.fd, self.offset, self.count, self.chunk = fd, offset, count, chunk
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            fast = of(scope)
+            if fast is None:
+                await super().__call__(scope, receive, send)
+                return
+            start = {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            await send(start)
+            await fast.sendfile(self.fd, self.offset, self.count)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            os.close(self.fd)
+
+    async def _chunks(self) -> AsyncIterator[bytes]:
+        at, left = self.offset, self.count
+        while left > 0:
+            chunk = await run_in_threadpool(os.pread, self.fd, min(self.chunk, left), at)
+            if not chunk:
+                return  # the file shrank meanwhile; the client sees a short body and retries with Range
+            at, left = at + len(chunk), left - len(chunk)
+            yield chunk

@@ -1,0 +1,133 @@
+"""The node's protocol (api.fastpath) on a real uvicorn: bodies read from the socket and sent with
+sendfile behave exactly like the ASGI path, at the edges of HTTP/1.1 a client may reach."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import socket
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from api import fastpath
+from tests.api.conftest import Api
+from tests.harness import wait_for
+
+URL = "/api/v1/files/resources/clip.bin"
+
+
+def connect(served: str) -> http.client.HTTPConnection:
+    parts = urlsplit(served)
+    return http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+
+
+def raw_request(served: str, head: str, body: bytes) -> socket.socket:
+    parts = urlsplit(served)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=30)
+    sock.sendall(head.encode() + body)
+    return sock
+
+
+def put_head(token: str, length: int, *extra: str) -> str:
+    lines = [f"PUT {URL} HTTP/1.1", "Host: test", f"Authorization: Bearer {token}"]
+    lines.append(f"Content-Length: {length}")
+    return "\r\n".join([*lines, *extra, ""]) + "\r\n"
+
+
+def test_a_large_upload_read_from_the_socket_lands_verified_and_closes_the_connection(
+    seeded: Api, served: str
+) -> None:
+    data = os.urandom(9 << 20)
+    conn = connect(served)
+    conn.request(
+        "PUT",
+        URL,
+        body=data,
+        headers={**seeded.headers("carol"), "X-Sha256": hashlib.sha256(data).hexdigest()},
+    )
+    reply = conn.getresponse()
+    assert reply.status == 201, reply.read()
+    assert reply.getheader("connection") == "close"  # the parser never saw the body it would expect
+    assert (seeded.layout.resources / "clip.bin").read_bytes() == data
+
+
+def test_a_body_that_came_with_its_headers_keeps_the_connection(seeded: Api, served: str) -> None:
+    conn = connect(served)
+    for content in (b"first", b"second"):
+        conn.request("PUT", URL, body=content, headers=seeded.headers("carol"))
+        reply = conn.getresponse()
+        reply.read()
+        assert reply.status == 201
+        assert (seeded.layout.resources / "clip.bin").read_bytes() == content
+    assert reply.getheader("connection") != "close"
+
+
+def test_expect_100_continue_is_answered_before_the_body_is_read(seeded: Api, served: str) -> None:
+    data = os.urandom(3 << 20)
+    sock = raw_request(served, put_head(seeded.tokens["carol"], len(data), "Expect: 100-continue"), b"")
+    assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
+    sock.sendall(data)
+    assert sock.makefile("rb").readline().startswith(b"HTTP/1.1 201")
+    sock.close()
+    assert (seeded.layout.resources / "clip.bin").read_bytes() == data
+
+
+def test_a_client_that_leaves_mid_body_leaves_what_it_sent_for_a_resume(seeded: Api, served: str) -> None:
+    sent = os.urandom(5 << 20)
+    sock = raw_request(served, put_head(seeded.tokens["carol"], 20 << 20), sent)
+    sock.close()
+    http = httpx.Client(base_url=served, headers=seeded.headers("carol"))
+
+    def offset() -> int:
+        return int(http.head(URL, params={"upload": "true"}).headers["Upload-Offset"])
+
+    wait_for(lambda: offset() == len(sent), 10, "the server to store what arrived")
+    assert (seeded.layout.resources / ".clip.bin.upload").read_bytes() == sent
+    assert not (seeded.layout.resources / "clip.bin").exists()
+    rest = os.urandom(1 << 20)
+    headers = {"Content-Range": f"bytes {len(sent)}-{len(sent) + len(rest) - 1}/{len(sent) + len(rest)}"}
+    assert http.put(URL, content=rest, headers=headers).status_code == 201
+    assert (seeded.layout.resources / "clip.bin").read_bytes() == sent + rest
+
+
+def test_a_chunked_body_without_a_length_takes_the_asgi_path(seeded: Api, served: str) -> None:
+    pieces = [os.urandom(1 << 20) for _ in range(3)]
+    with httpx.Client(base_url=served, headers=seeded.headers("carol")) as http:
+        reply = http.put(URL, content=iter(pieces))
+    assert reply.status_code == 201
+    assert (seeded.layout.resources / "clip.bin").read_bytes() == b"".join(pieces)
+
+
+def test_a_wrong_checksum_on_the_socket_path_replaces_nothing(seeded: Api, served: str) -> None:
+    (seeded.layout.resources / "clip.bin").write_bytes(b"old")
+    conn = connect(served)
+    body = os.urandom(4 << 20)
+    conn.request("PUT", URL, body=body, headers={**seeded.headers("carol"), "X-Sha256": "0" * 64})
+    reply = conn.getresponse()
+    assert reply.status == 422
+    assert (seeded.layout.resources / "clip.bin").read_bytes() == b"old"
+
+
+@pytest.mark.parametrize(("start", "stop"), [(0, None), (0, 0), (5, 1 << 20), ((3 << 20) - 1, None)])
+def test_sendfile_downloads_exactly_the_bytes_asked_for_and_keeps_the_connection(
+    seeded: Api, served: str, start: int, stop: int | None
+) -> None:
+    data = os.urandom(3 << 20)
+    (seeded.layout.resources / "clip.bin").write_bytes(data)
+    conn = connect(served)
+    for _ in range(2):  # the second request proves the connection is still in a clean state
+        spec = f"bytes={start}-{'' if stop is None else stop}"
+        conn.request("GET", URL, headers={**seeded.headers("carol"), "Range": spec})
+        reply = conn.getresponse()
+        assert reply.status == 206
+        assert reply.read() == data[start : None if stop is None else stop + 1]
+    conn.request("GET", URL, headers=seeded.headers("carol"))
+    assert conn.getresponse().read() == data
+
+
+def test_scopes_without_the_extension_have_no_fast_path() -> None:
+    assert fastpath.of({"type": "http"}) is None
+    assert fastpath.of({"type": "http", "extensions": {"http.response.trailers": {}}}) is None
