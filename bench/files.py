@@ -1,19 +1,26 @@
-"""File transfer through the REST API: upload and download over loopback beside `cp` of the same file.
+"""File transfer through the REST API over loopback, beside `cp` and a bare socket, in the same run.
 
 A real `winslow node` (observer, `--no-execute`) serves a temp share on the same file system as
 the baseline copies. One file (1 GiB; `--quick` 256 MiB) is copied 3 times each way:
-  cp           `cp SRC DST` (no fsync, like the download)
-  cp + fsync   `cp`, then fsync of the copy: the durability an upload gives (it fsyncs before rename)
-  upload       PUT /api/v1/files/resources/... streamed from the file with X-Sha256 (what winsctl
-               sends; the node hashes while it writes), timed until the 201
-  download     GET of the uploaded file streamed into a local file (no fsync)
-  curl ...     the same upload and download with curl, where installed: the node's own speed,
-               without the Python client's share of the 2 cores of a small machine
-`sync` runs before each copy so none pays another's write-back; the page cache is not dropped, and
+
+  baselines
+    cp               `cp SRC DST` (no fsync, like a download)
+    cp + fsync       `cp`, then fsync of the copy: the durability an upload gives before its rename
+    tcp, no HTTP     the file sent with sendfile over a bare loopback socket and written to a new
+                     file by a 1 MiB recv/write loop: what any network copy costs on this machine
+  the API, with winsctl's transport for file bodies (api.winsctl.bulk)
+    PUT              upload, timed until the 201 (the file is fsynced and renamed into place)
+    PUT + sha256     the same with X-Sha256: the node hashes while it writes and checks before rename
+    GET              download into a new file (no fsync)
+  end to end
+    winsctl cp up    `winsctl cp FILE resources/...` as a user runs it: it hashes the file first
+    winsctl cp down  `winsctl cp resources/... FILE`
+    curl up / down   the same with curl, where installed (curl reads 64 KiB at a time)
+
+`sync` runs before each copy so none pays another's write-back; the page cache is not dropped and
 every copy is deleted after use, so each one writes into memory the previous one just freed (on a
 VM, pages the host must first hand back cost several times more: writing 1 GiB anew was measured
-at 0.4 to 5.5 GB/s depending on that alone).
-Ratios above 1 mean the API is faster than the baseline.
+at 0.4 to 5.5 GB/s depending on that alone). Ratios above 1 mean faster than the baseline.
 
 Usage: python bench/files.py [--quick] [--dir DIR] [--keep]
 """
@@ -28,8 +35,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,8 +45,11 @@ import httpx
 import yaml
 from _util import ROOT, median, table
 
+from api.winsctl.bulk import BulkTransport
+
 REPS = 3
 CHUNK = 1 << 20
+URL = "/api/v1/files/resources/bench.bin"
 
 
 def make_file(path: Path, size: int) -> str:
@@ -52,7 +63,7 @@ def make_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def start_node(base: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+def start_node(base: Path) -> tuple[subprocess.Popen[bytes], str, str, dict[str, str]]:
     """A node on a fresh share: it makes the admin user and writes its token to our config file."""
     config = base / "config.yaml"
     port = free_port()
@@ -66,7 +77,7 @@ def start_node(base: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc, url, str(yaml.safe_load(config.read_text())["token"])
+                return proc, url, str(yaml.safe_load(config.read_text())["token"]), env
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
@@ -85,56 +96,49 @@ def chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def time_cp(src: Path, dst: Path, fsync: bool) -> float:
-    os.sync()
-    t = time.perf_counter()
-    subprocess.run(["cp", str(src), str(dst)], check=True)
-    if fsync:
-        fd = os.open(dst, os.O_RDONLY)
-        os.fsync(fd)
-        os.close(fd)
-    elapsed = time.perf_counter() - t
-    dst.unlink()
-    return elapsed
+def fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
 
 
-def time_curl(url: str, token: str, *args: str) -> float:
-    """The same transfer with a C client, so the figure is the node's, not the Python client's."""
-    os.sync()
-    t = time.perf_counter()
-    subprocess.run(["curl", "-sSf", "-H", f"Authorization: Bearer {token}", *args, url], check=True)
-    return time.perf_counter() - t
+def bare_tcp(src: Path, dst: Path) -> None:
+    """sendfile into a loopback socket; a recv_into/write loop out of it into a new file."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        sender = socket.create_connection(server.getsockname())
+        receiver, _ = server.accept()
+
+    def send() -> None:
+        with src.open("rb") as fh, sender:
+            sender.sendfile(fh)
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    buffer = memoryview(bytearray(CHUNK))
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with receiver:
+        while got := receiver.recv_into(buffer):
+            os.write(fd, buffer[:got])
+    os.close(fd)
+    thread.join()
 
 
-def time_upload(http: httpx.Client, src: Path, sha: str) -> float:
-    os.sync()
-    size = src.stat().st_size
-    headers = {"X-Sha256": sha, "Content-Length": str(size)}
-    t = time.perf_counter()
-    reply = http.put("/api/v1/files/resources/bench.bin", content=chunks(src), headers=headers)
-    elapsed = time.perf_counter() - t
-    if reply.status_code != 201 or reply.json().get("sha256") != sha:
+def check_put(reply: httpx.Response, sha: str | None) -> None:
+    if reply.status_code != 201 or (sha is not None and reply.json().get("sha256") != sha):
         raise SystemExit(f"upload failed: {reply.status_code} {reply.text}")
-    return elapsed
 
 
-def time_download(http: httpx.Client, dst: Path, size: int) -> float:
-    os.sync()
-    t = time.perf_counter()
-    with http.stream("GET", "/api/v1/files/resources/bench.bin") as reply, dst.open("wb") as fh:
-        for chunk in reply.iter_raw(CHUNK):
+def download(http: httpx.Client, dst: Path, size: int) -> None:
+    with http.stream("GET", URL) as reply, dst.open("wb") as fh:
+        for chunk in reply.iter_raw():
             fh.write(chunk)
-    elapsed = time.perf_counter() - t
     if dst.stat().st_size != size:
         raise SystemExit(f"download got {dst.stat().st_size} of {size} bytes")
-    dst.unlink()
-    http.delete("/api/v1/files/resources/bench.bin")  # every copy starts with the same free memory
-    return elapsed
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--quick", action="store_true", help="256 MiB instead of 1 GiB (< 30 s)")
+    ap.add_argument("--quick", action="store_true", help="256 MiB instead of 1 GiB (< 1 min)")
     ap.add_argument(
         "--dir", type=Path, default=Path("/var/tmp"), help="file system to use (default /var/tmp)"
     )
@@ -143,29 +147,75 @@ def main() -> int:
     size = (256 if args.quick else 1024) << 20
     base = Path(tempfile.mkdtemp(prefix="winslow-bench-files-", dir=args.dir))
     proc = None
-    times: dict[str, list[float]] = {"cp": [], "cp + fsync": [], "upload": [], "download": []}
+    times: dict[str, list[float]] = {}
     try:
-        src = base / "source.bin"
+        src, copy = base / "source.bin", base / "copy.bin"
+        on_share = base / "share" / "resources" / "bench.bin"
         sha = make_file(src, size)
-        proc, url, token = start_node(base)
+        proc, url, token, env = start_node(base)
+        auth = f"Authorization: Bearer {token}"
+        winsctl = [sys.executable, "-m", "api.winsctl", "cp", "-q"]
+
+        def cp() -> None:
+            subprocess.run(["cp", str(src), str(copy)], check=True)
+
+        def cp_fsync() -> None:
+            cp()
+            fsync(copy)
+
         timeout = httpx.Timeout(60.0, read=600.0, write=600.0)
-        with httpx.Client(
-            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout
-        ) as http:
-            for _ in range(REPS):
-                times["cp"].append(time_cp(src, base / "copy.bin", fsync=False))
-                times["cp + fsync"].append(time_cp(src, base / "copy.bin", fsync=True))
-                times["upload"].append(time_upload(http, src, sha))
-                times["download"].append(time_download(http, base / "download.bin", size))
-                if shutil.which("curl"):
-                    file_url, copy = f"{url}/api/v1/files/resources/curl.bin", base / "curl.bin"
-                    sent = time_curl(
-                        file_url, token, "-o", "/dev/null", "-T", str(src), "-H", f"X-Sha256: {sha}"
-                    )
-                    times.setdefault("curl upload", []).append(sent)
-                    times.setdefault("curl download", []).append(time_curl(file_url, token, "-o", str(copy)))
-                    copy.unlink()
-                    http.delete("/api/v1/files/resources/curl.bin")
+        http = httpx.Client(
+            base_url=url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+            transport=BulkTransport(),
+        )
+        length = {"Content-Length": str(size)}
+        steps: list[tuple[str, Callable[[], object], Path]] = [
+            ("cp", cp, copy),
+            ("cp + fsync", cp_fsync, copy),
+            ("tcp, no HTTP", lambda: bare_tcp(src, copy), copy),
+            ("PUT", lambda: check_put(http.put(URL, content=chunks(src), headers=length), None), on_share),
+            (
+                "PUT + sha256",
+                lambda: check_put(
+                    http.put(URL, content=chunks(src), headers={**length, "X-Sha256": sha}), sha
+                ),
+                on_share,
+            ),
+            ("GET", lambda: download(http, copy, size), copy),
+            (
+                "winsctl cp up",
+                lambda: subprocess.run([*winsctl, str(src), "resources/bench.bin"], env=env, check=True),
+                on_share,
+            ),
+            (
+                "winsctl cp down",
+                lambda: subprocess.run([*winsctl, "resources/bench.bin", str(copy)], env=env, check=True),
+                copy,
+            ),
+        ]
+        if shutil.which("curl"):
+            curl = ["curl", "-sSf", "-H", auth, "-H", "Expect:"]
+            steps += [
+                (
+                    "curl up",
+                    lambda: subprocess.run([*curl, "-o", "/dev/null", "-T", str(src), url + URL], check=True),
+                    on_share,
+                ),
+                ("curl down", lambda: subprocess.run([*curl, "-o", str(copy), url + URL], check=True), copy),
+            ]
+        for _ in range(REPS):
+            for name, step, made in steps:
+                if name.endswith("down") or name == "GET":  # a download needs the file on the share
+                    shutil.copyfile(src, on_share)
+                os.sync()
+                start = time.perf_counter()
+                step()
+                times.setdefault(name, []).append(time.perf_counter() - start)
+                for path in (made, on_share, copy):
+                    path.unlink(missing_ok=True)
+        http.close()
     finally:
         if proc is not None:
             proc.terminate()
@@ -175,15 +225,15 @@ def main() -> int:
         else:
             shutil.rmtree(base, ignore_errors=True)
     mib = size / (1 << 20)
-    cp, cp_sync = median(times["cp"]), median(times["cp + fsync"])
+    cp_s, tcp_s = median(times["cp"]), median(times["tcp, no HTTP"])
     rows = [
-        [name, median(runs), mib / median(runs), cp / median(runs), cp_sync / median(runs)]
+        [name, median(runs), mib / median(runs), cp_s / median(runs), tcp_s / median(runs)]
         for name, runs in times.items()
     ]
     print(
         table(
             f"file transfer over loopback vs cp, {size >> 20} MiB on {args.dir}, median of {REPS}",
-            ["copy", "s", "MiB/s", "x cp", "x cp+fsync"],
+            ["copy", "s", "MiB/s", "x cp", "x tcp"],
             rows,
         )
     )

@@ -131,3 +131,45 @@ def test_sendfile_downloads_exactly_the_bytes_asked_for_and_keeps_the_connection
 def test_scopes_without_the_extension_have_no_fast_path() -> None:
     assert fastpath.of({"type": "http"}) is None
     assert fastpath.of({"type": "http", "extensions": {"http.response.trailers": {}}}) is None
+
+
+def test_a_body_with_both_a_length_and_chunks_is_refused_by_the_parser(seeded: Api, served: str) -> None:
+    head = put_head(seeded.tokens["carol"], 5, "Transfer-Encoding: chunked")
+    sock = raw_request(served, head, b"5\r\nhello\r\n0\r\n\r\n")
+    assert sock.makefile("rb").readline().startswith(b"HTTP/1.1 400")
+    sock.close()
+    assert not (seeded.layout.resources / "clip.bin").exists()
+    assert not (seeded.layout.resources / ".clip.bin.upload").exists()
+
+
+def body_over_socketpair(sent: bytes, length: int) -> tuple[fastpath.RawBody, socket.socket]:
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)  # as asyncio leaves it
+    theirs.sendall(sent)
+    return fastpath.RawBody(b"", ours, length), theirs
+
+
+def test_a_raw_body_never_reads_past_its_length() -> None:
+    body, peer = body_over_socketpair(b"abcdefGET / HTTP/1.1\r\n", 6)
+    buffer = memoryview(bytearray(64))
+    assert body.recv_into(buffer) == 6
+    assert bytes(buffer[:6]) == b"abcdef"
+    assert body.recv_into(buffer) == 0
+    body.close()
+    peer.close()
+
+
+def test_a_raw_body_ends_when_its_request_is_abandoned_or_the_client_goes_quiet(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(fastpath, "POLL", 0.01)
+    body, peer = body_over_socketpair(b"", 10)
+    body.abandoned.set()
+    assert body.recv_into(memoryview(bytearray(8))) == 0
+    body.close()
+    monkeypatch.setattr(fastpath, "IDLE_TIMEOUT", 0.05)
+    body, peer2 = body_over_socketpair(b"", 10)
+    assert body.recv_into(memoryview(bytearray(8))) == 0
+    body.close()
+    peer.close()
+    peer2.close()
