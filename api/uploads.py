@@ -16,6 +16,7 @@ import itertools
 import os
 import stat
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -91,6 +92,40 @@ async def offset(parent: int, name: str) -> int:
         return os.fstat(fd).st_size
     finally:
         os.close(fd)
+
+
+class _Digests:
+    """The running sha256 of unfinished uploads, so that the piece which completes a file is checked
+    against X-Sha256 without reading back every piece before it (`winsctl cp` sends the last byte
+    apart, with the checksum it computed while sending the rest).
+
+    Every Content-Range piece is hashed as it is written, and its digest kept here under the partial
+    file's identity, length and mtime: a file changed since, or a node restarted, simply misses and
+    is read back. A handful of entries; the oldest go first.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._kept: OrderedDict[tuple[int, int], tuple[int, int, Any]] = OrderedDict()
+
+    def resume(self, fd: int) -> Any | None:
+        """The digest of exactly the bytes in the file, taken out of the cache, or None."""
+        st = os.fstat(fd)
+        entry = self._kept.pop((st.st_dev, st.st_ino), None)
+        if entry is None or entry[:2] != (st.st_size, st.st_mtime_ns):
+            return None
+        return entry[2]
+
+    def keep(self, fd: int, digest: Any | None) -> None:
+        if digest is None:
+            return
+        st = os.fstat(fd)
+        self._kept[(st.st_dev, st.st_ino)] = (st.st_size, st.st_mtime_ns, digest)
+        while len(self._kept) > self._size:
+            self._kept.popitem(last=False)
+
+
+DIGESTS = _Digests()
 
 
 @dataclass
@@ -257,18 +292,19 @@ async def receive(
     try:
         have = _resume_at(fd, piece)
         os.lseek(fd, have, os.SEEK_SET)
-        sink = _Sink(fd, have, hashlib.sha256() if sha256 else None)
-        if sink.digest is not None and have:
-            await run_in_threadpool(sink.hash_prefix)
+        sink = _Sink(fd, have, DIGESTS.resume(fd) if have else None)
+        if sink.digest is None and (sha256 is not None or (piece is not None and not have)):
+            sink.digest = hashlib.sha256()
+            if have:
+                await run_in_threadpool(sink.hash_prefix)
         raw = fast.take_body() if fast is not None else None
         if raw is not None:
             arrived = await _take_raw(raw, sink)
         else:
             arrived = await _take(chunks, sink, piece.end + 1 if piece else None)
-        if not arrived:
-            return None
-        if piece is not None and sink.position < piece.total:
-            return {"complete": False, "offset": sink.position}
+        if not arrived or (piece is not None and sink.position < piece.total):
+            DIGESTS.keep(fd, sink.digest)
+            return {"complete": False, "offset": sink.position} if arrived else None
         return await run_in_threadpool(_finish, fd, parent, name, sink, sha256)
     finally:
         os.close(fd)

@@ -13,7 +13,7 @@ the baseline copies. One file (1 GiB; `--quick` 256 MiB) is copied 3 times each 
     PUT + sha256     the same with X-Sha256: the node hashes while it writes and checks before rename
     GET              download into a new file (no fsync)
   end to end
-    winsctl cp up    `winsctl cp FILE resources/...` as a user runs it: it hashes the file first
+    winsctl cp up    `winsctl cp FILE resources/...` as a user runs it (a new process; X-Sha256)
     winsctl cp down  `winsctl cp resources/... FILE`
     curl up / down   the same with curl, where installed (curl reads 64 KiB at a time)
 
@@ -23,7 +23,9 @@ VM that is the largest noise: pages the host took back must be handed out again,
 of 1 GiB took 0.5 s or 1.5 to 3 s depending on that alone, with the difference all in kernel time.
 Each kind of copy therefore runs its 5 times in a row, so that it meets the memory its own
 previous run freed, not whatever another kind of copy left; and since interference only ever slows
-a copy down, MiB/s and the ratios come from the best run (as timeit does), the median beside it. Ratios above 1 mean faster than the baseline.
+a copy down, MiB/s and the ratios come from the best run (as timeit does), the median beside it.
+Ratios above 1 mean faster than the baseline. `winsctl cp up` hashes the file while it sends it,
+and the node hashes it again as it arrives: on one machine those two share its cores.
 
 Usage: python bench/files.py [--quick] [--dir DIR] [--keep]
 """

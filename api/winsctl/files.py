@@ -7,7 +7,9 @@ import hashlib
 import os
 import re
 import sys
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -27,6 +29,7 @@ from api.winsctl.client import REMOTE_ROOTS, Client, CliError
 from api.winsctl.render import human_bytes
 
 CHUNK = 1 << 20  # bounded memory for files of tens of GB
+OVERLAP_MIN = 8 << 20  # from this size on a file is hashed while it is sent, not before
 
 
 def is_remote(path: str) -> bool:
@@ -87,41 +90,84 @@ def make_progress(quiet: bool) -> Progress:
     )
 
 
-def sha256_of(path: Path, progress: Progress) -> str:
+def digest_of(path: Path, stop: int, progress: Progress) -> Any:
+    """The sha256 of the file's first `stop` bytes."""
     digest = hashlib.sha256()
-    task = progress.add_task(f"hashing {path.name}", total=path.stat().st_size)
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-            progress.advance(task, len(chunk))
+    task = progress.add_task(f"hashing {path.name}", total=stop)
+    for chunk in read(path, 0, stop):
+        digest.update(chunk)
+        progress.advance(task, len(chunk))
     progress.remove_task(task)
-    return digest.hexdigest()
+    return digest
 
 
 def upload_file(client: Client, path: Path, remote: str, progress: Progress) -> str:
+    """Continues an unfinished upload of the same name where the server has one.
+
+    A large file is hashed while it is sent: all but its last byte go as one piece, and the last
+    byte follows with X-Sha256, which the server checks (with the digest it kept of the piece)
+    before the file appears. A small file is hashed first and sent whole.
+    """
     size = path.stat().st_size
-    sha = sha256_of(path, progress)
     url = files_url(remote)
     head = head_request(client, url, params={"upload": "true"})
     offset = int(head.headers.get("Upload-Offset", "0") or 0) if head.is_success else 0
     if not 0 < offset < size:
         offset = 0  # nothing to continue, or an unfinished upload of a different (longer) file
-    headers = {"X-Sha256": sha, "Content-Length": str(size - offset)}
-    if offset:
-        headers["Content-Range"] = f"bytes {offset}-{size - 1}/{size}"
     task = progress.add_task(path.name, total=size, completed=offset)
 
-    def body() -> Iterator[bytes]:
-        with path.open("rb") as fh:
-            fh.seek(offset)
-            while chunk := fh.read(CHUNK):
-                progress.advance(task, len(chunk))
-                yield chunk
+    def advancing(chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            progress.advance(task, len(chunk))
+            yield chunk
 
-    timeout = httpx.Timeout(30.0, write=None, read=300.0)  # the server hashes before answering
-    client.request("PUT", url, content=body(), headers=headers, timeout=timeout, bulk=True)
+    if size < OVERLAP_MIN or offset == size - 1:
+        sha = digest_of(path, size, progress).hexdigest()
+        put_piece(client, url, (offset, size, size), sha, advancing(read(path, offset, size)))
+    else:
+        digest = digest_of(path, offset, progress)  # of what the server has already
+        body = hashed(advancing(read(path, offset, size - 1)), digest)
+        put_piece(client, url, (offset, size - 1, size), None, body)
+        last = b"".join(read(path, size - 1, size))
+        digest.update(last)
+        put_piece(client, url, (size - 1, size, size), digest.hexdigest(), advancing(iter([last])))
     resumed = f", resumed at {human_bytes(offset)}" if offset else ""
     return f"{path} -> {remote.strip('/')} ({human_bytes(size)}{resumed})"
+
+
+def read(path: Path, start: int, stop: int) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        fh.seek(start)
+        while start < stop and (chunk := fh.read(min(CHUNK, stop - start))):
+            start += len(chunk)
+            yield chunk
+
+
+def hashed(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
+    """The chunks, hashed by a second thread while they are sent; complete once exhausted."""
+    pending: deque[Future[None]] = deque()
+    with ThreadPoolExecutor(1, thread_name_prefix="winsctl-hash") as hasher:
+        for chunk in chunks:
+            pending.append(hasher.submit(digest.update, chunk))
+            while len(pending) > 2:  # at most three chunks in memory
+                pending.popleft().result()
+            yield chunk
+        for job in pending:
+            job.result()
+
+
+def put_piece(
+    client: Client, url: str, part: tuple[int, int, int], sha: str | None, content: Iterator[bytes]
+) -> None:
+    """Bytes [start, stop) of a file of `size` bytes: `part` is (start, stop, size)."""
+    start, stop, size = part
+    headers = {"Content-Length": str(stop - start)}
+    if sha is not None:
+        headers["X-Sha256"] = sha
+    if start or stop < size:
+        headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    timeout = httpx.Timeout(30.0, write=None, read=300.0)  # the server fsyncs before answering
+    client.request("PUT", url, content=content, headers=headers, timeout=timeout, bulk=True)
 
 
 def download_file(client: Client, remote: str, target: Path, progress: Progress) -> str:
@@ -147,7 +193,7 @@ def download_file(client: Client, remote: str, target: Path, progress: Progress)
         raise CliError(
             f"{remote}: got {part.stat().st_size} of {total} bytes; run the same cp again to resume"
         )
-    if expected and sha256_of(part, progress) != expected.lower():
+    if expected and digest_of(part, part.stat().st_size, progress).hexdigest() != expected.lower():
         part.unlink()
         raise CliError(f"{remote}: checksum mismatch after download; the partial file was removed")
     os.replace(part, target)

@@ -128,6 +128,44 @@ def test_an_upload_continues_in_pieces_and_appears_only_when_complete(api: Api) 
     assert client.head(url, params={"upload": "true"}).headers["Upload-Offset"] == "0"
 
 
+def never_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(self: object) -> None:
+        raise AssertionError("the server read back what it had hashed already")
+
+    monkeypatch.setattr(uploads._Sink, "hash_prefix", fail)
+
+
+def test_the_piece_that_completes_a_file_is_checked_with_the_digest_kept_of_the_pieces_before(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, url = api.as_("carol"), f"{F}/resources/big.bin"
+    data = os.urandom(3 << 20)
+    never_read_back(monkeypatch)
+    for start, stop in ((0, 1 << 20), (1 << 20, len(data) - 1)):
+        reply = client.put(
+            url, content=data[start:stop], headers={"Content-Range": f"bytes {start}-{stop - 1}/{len(data)}"}
+        )
+        assert reply.status_code == 202
+    headers = {"Content-Range": f"bytes {len(data) - 1}-{len(data) - 1}/{len(data)}", "X-Sha256": sha(data)}
+    assert client.put(url, content=data[-1:], headers=headers).status_code == 201
+    assert (api.layout.resources / "big.bin").read_bytes() == data
+
+
+def test_a_partial_upload_changed_between_pieces_is_read_back_and_caught(api: Api) -> None:
+    client, url = api.as_("carol"), f"{F}/resources/big.bin"
+    data = b"abcdefghij"
+    client.put(url, content=data[:9], headers={"Content-Range": "bytes 0-8/10"})
+    partial = api.layout.resources / ".big.bin.upload"
+    before = partial.stat().st_mtime_ns
+    partial.write_bytes(b"ABCDEFGHI")  # same length: only the content and mtime tell
+    os.utime(partial, ns=(before, before - 10**9))  # not within the clock tick of the first piece
+    headers = {"Content-Range": "bytes 9-9/10", "X-Sha256": sha(data)}
+    reply = client.put(url, content=data[9:], headers=headers)
+    assert reply.status_code == 422
+    assert sha(b"ABCDEFGHIj") in reply.json()["detail"]
+    assert not (api.layout.resources / "big.bin").exists()
+
+
 def test_a_piece_at_the_wrong_offset_is_409_with_the_right_one(api: Api) -> None:
     client, url = api.as_("carol"), f"{F}/resources/big.bin"
     client.put(url, content=b"abcd", headers={"Content-Range": "bytes 0-3/10"})

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from api import winsctl
+from api import uploads, winsctl
+from api.winsctl import files
 from tests.api.conftest import Api
 
 
@@ -56,3 +57,26 @@ def test_cp_of_something_the_user_may_not_see_fails_cleanly(
     assert cp(served, seeded.tokens["carol"], "workspaces/p/input/clip.mp4", str(tmp_path)) == 1
     assert "is not the owner, a member or an admin of project 'p'" in capsys.readouterr().err
     assert not (tmp_path / "clip.mp4").exists()
+
+
+def test_a_large_file_is_hashed_while_it_is_sent_and_never_read_back(
+    seeded: Api, served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fail(self: object) -> None:
+        raise AssertionError("the server read back what it had hashed already")
+
+    monkeypatch.setattr(uploads._Sink, "hash_prefix", fail)
+    data = os.urandom(files.OVERLAP_MIN + 3)
+    (tmp_path / "big.bin").write_bytes(data)
+    assert cp(served, seeded.tokens["carol"], str(tmp_path / "big.bin"), "resources/big.bin") == 0
+    assert (seeded.layout.resources / "big.bin").read_bytes() == data
+
+
+def test_an_interrupted_large_upload_resumes_with_the_checksum_of_the_whole_file(
+    seeded: Api, served: str, tmp_path: Path
+) -> None:
+    data = os.urandom(files.OVERLAP_MIN + 3)
+    (tmp_path / "big.bin").write_bytes(data)
+    (seeded.layout.resources / ".big.bin.upload").write_bytes(data[: 5 << 20])  # no digest kept: read back
+    assert cp(served, seeded.tokens["carol"], str(tmp_path / "big.bin"), "resources/big.bin") == 0
+    assert (seeded.layout.resources / "big.bin").read_bytes() == data

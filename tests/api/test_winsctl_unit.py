@@ -309,6 +309,32 @@ def test_cp_upload_resumes_with_content_range(
     assert put.content == b"456789"
 
 
+def test_cp_sends_a_large_file_as_a_piece_then_its_last_byte_with_the_checksum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(files, "OVERLAP_MIN", 5)
+    monkeypatch.setattr(files, "CHUNK", 3)
+    data = b"0123456789"
+    source = tmp_path / "clip.mp4"
+    source.write_bytes(data)
+    url = "/api/v1/files/resources/clip.mp4"
+    fake = Fake(
+        {
+            ("HEAD", url): httpx.Response(200, headers={"Upload-Offset": "4"}),
+            ("PUT", url): httpx.Response(202, json={"complete": False}),
+        }
+    )
+    code, _, err = run(fake, ["cp", str(source), "resources/clip.mp4", "-q"], capsys)
+    assert (code, err) == (0, "")
+    piece, last = fake.requests[-2:]
+    assert piece.headers["Content-Range"] == "bytes 4-8/10"
+    assert piece.content == b"45678"
+    assert "X-Sha256" not in piece.headers
+    assert last.headers["Content-Range"] == "bytes 9-9/10"
+    assert last.content == b"9"
+    assert last.headers["X-Sha256"] == hashlib.sha256(data).hexdigest()
+
+
 def test_cp_upload_from_scratch_sends_no_content_range(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
