@@ -63,7 +63,7 @@ class FastPath:
         with os.fdopen(fd, "rb", closefd=False) as file:
             try:
                 sent = await asyncio.get_running_loop().sendfile(cycle.transport, file, offset, count)
-            except (ConnectionError, OSError):
+            except OSError:  # the client went away
                 sent = 0
                 cycle.disconnected = True
         cycle.expected_content_length -= sent

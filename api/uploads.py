@@ -99,9 +99,10 @@ class _Digests:
     against X-Sha256 without reading back every piece before it (`winsctl cp` sends the last byte
     apart, with the checksum it computed while sending the rest).
 
-    Every Content-Range piece is hashed as it is written, and its digest kept here under the partial
-    file's identity, length and mtime: a file changed since, or a node restarted, simply misses and
-    is read back. A handful of entries; the oldest go first.
+    A first Content-Range piece is hashed as it is written, and so is every later one whose
+    predecessors' digest is kept here, under the partial file's identity, length and mtime. A file
+    changed since, or a node restarted, simply misses: the piece with X-Sha256 then reads back what
+    came before. A handful of entries; the oldest go first.
     """
 
     def __init__(self, size: int = 64) -> None:
@@ -164,11 +165,6 @@ class _Sink:
         """At the current position, from a worker thread (the socket path of api.fastpath)."""
         self._write(data, self.position)
         self.position += len(data)
-
-    def write_hashed(self, data: bytes) -> None:
-        self.write(data)
-        if self.digest is not None:
-            self.digest.update(data)
 
     def _write(self, data: bytes | bytearray | memoryview, at: int) -> None:
         """Also starts write-back of what it wrote (DONTNEED does that for dirty pages and keeps them
@@ -241,7 +237,9 @@ def _pump(raw: RawBody, sink: _Sink) -> bool:
     hashing: Future[None] | None = None
     with ThreadPoolExecutor(1, thread_name_prefix="upload-hash") as hasher:
         if raw.buffered:
-            sink.write_hashed(raw.buffered)
+            sink.write(raw.buffered)
+            if sink.digest is not None:
+                sink.digest.update(raw.buffered)
         for turn in itertools.count():
             view = memoryview(buffers[turn % 2])
             filled = 0
