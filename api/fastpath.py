@@ -57,7 +57,7 @@ class FastPath:
         cycle = self._cycle
         if not cycle.response_started or cycle.response_complete or count > cycle.expected_content_length:
             raise RuntimeError("sendfile needs a started response with a Content-Length that covers it")
-        if cycle.disconnected:
+        if cycle.disconnected or count == 0:  # asyncio reads a count of 0 as "to the end of the file"
             return 0
         await cycle.flow.drain()
         with os.fdopen(fd, "rb", closefd=False) as file:

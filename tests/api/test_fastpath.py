@@ -128,6 +128,26 @@ def test_sendfile_downloads_exactly_the_bytes_asked_for_and_keeps_the_connection
     assert conn.getresponse().read() == data
 
 
+def test_an_empty_file_downloads_as_nothing_even_if_it_grows_meanwhile(
+    seeded: Api, served: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = seeded.layout.resources / "empty.bin"
+    path.write_bytes(b"")
+    real = fastpath.FastPath.sendfile
+
+    async def grown(self: fastpath.FastPath, fd: int, offset: int, count: int) -> int:
+        if not path.stat().st_size:
+            path.write_bytes(b"a stage wrote this after the node looked")
+        return await real(self, fd, offset, count)
+
+    monkeypatch.setattr(fastpath.FastPath, "sendfile", grown)
+    conn = connect(served)
+    for expected in (b"", b"a stage wrote this after the node looked"):  # the same connection, in step
+        conn.request("GET", "/api/v1/files/resources/empty.bin", headers=seeded.headers("carol"))
+        reply = conn.getresponse()
+        assert (reply.status, reply.read()) == (200, expected)
+
+
 def test_scopes_without_the_extension_have_no_fast_path() -> None:
     assert fastpath.of({"type": "http"}) is None
     assert fastpath.of({"type": "http", "extensions": {"http.response.trailers": {}}}) is None
