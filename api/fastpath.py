@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import select
 import socket
 import threading
 from collections.abc import AsyncIterator, Mapping
@@ -27,7 +26,7 @@ from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 EXTENSION = "winslow.fastpath"
-IDLE_TIMEOUT = 300.0  # a client that sends nothing for this long has left; its upload can resume
+IDLE_TIMEOUT = 60.0  # a client that sends nothing for this long has left; its upload can resume
 POLL = 0.5  # how often a waiting reader checks whether its request was abandoned
 
 
@@ -55,10 +54,10 @@ class FastPath:
         """Sends `count` bytes of `fd` as (part of) the body; after `http.response.start`, before the
         final empty `http.response.body`. Returns the bytes sent (fewer if the file shrank)."""
         cycle = self._cycle
-        if not cycle.response_started or cycle.response_complete or count > cycle.expected_content_length:
-            raise RuntimeError("sendfile needs a started response with a Content-Length that covers it")
         if cycle.disconnected or count == 0:  # asyncio reads a count of 0 as "to the end of the file"
             return 0
+        if not cycle.response_started or cycle.response_complete or count > cycle.expected_content_length:
+            raise RuntimeError("sendfile needs a started response with a Content-Length that covers it")
         await cycle.flow.drain()
         with os.fdopen(fd, "rb", closefd=False) as file:
             try:
@@ -112,13 +111,13 @@ class RawBody:
         """Blocks until some bytes arrive; 0 at the end of the body, or when the client left."""
         if self._sock is None or self.remaining <= 0:
             return 0
+        self._sock.settimeout(POLL)  # waits with poll(2): any fd number, O_NONBLOCK kept for asyncio
         waited = 0.0
         while not self.abandoned.is_set():
             try:
                 got = self._sock.recv_into(view, min(len(view), self.remaining))
-            except BlockingIOError:
-                ready, _, _ = select.select([self._sock], [], [], POLL)
-                waited = 0.0 if ready else waited + POLL
+            except TimeoutError:
+                waited += POLL
                 if waited >= IDLE_TIMEOUT:
                     return 0
                 continue

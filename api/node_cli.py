@@ -223,6 +223,7 @@ def run_node(args: argparse.Namespace) -> int:
             port=args.port,
             log_level="warning",
             http=fastpath.Protocol,
+            loop="asyncio",  # uvloop has no loop.sendfile, which api.fastpath sends downloads with
             timeout_graceful_shutdown=SHUTDOWN_SECONDS,
             ssl_certfile=str(args.tls_cert) if tls else None,
             ssl_keyfile=str(args.tls_key) if tls else None,

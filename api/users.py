@@ -68,7 +68,9 @@ def hash_token(token: str) -> str:
 
 
 def new_token() -> str:
-    return secrets.token_urlsafe(32)
+    """`wsl_` first: a token is recognisable in a leaked file, and never starts with `-`, which a
+    command line (`winsctl --token TOKEN`) would take for an option."""
+    return f"wsl_{secrets.token_urlsafe(32)}"
 
 
 def read(path: Path) -> UsersFile:

@@ -3,8 +3,9 @@
 httpx's own transport parses bodies with h11, which copies every byte twice more than needed:
 downloads measured 0.8 GB/s there against 2.2 GB/s for http.client, which reads each MiB with one
 system call into one buffer (`python bench/files.py`). Only cp's transfers take this way; the rest
-of winsctl, and its fakes in tests, keep httpx's transport. One connection per request: a transfer
-is long, and the server closes a connection whose upload it read from the socket anyway.
+of winsctl, and its fakes in tests, keep httpx's transport, and so do transfers through a proxy
+(HTTP_PROXY and friends). One connection per request: a transfer is long, and the server closes a
+connection whose upload it read from the socket anyway.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import ssl
+import urllib.request
 from collections.abc import Iterator
 
 import httpx
@@ -38,11 +40,15 @@ class BulkTransport(httpx.BaseTransport):
                         conn.putheader(name, value)
                 conn.putheader("Connection", "close")
                 conn.endheaders()
+                sent = 0
                 try:
                     for chunk in request.stream:  # type: ignore[union-attr]
                         conn.send(chunk)
+                        sent += len(chunk)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the server answered before it read everything (a refusal): read that answer
+                else:
+                    _check_length(request, sent)
                 reply = conn.getresponse()
         except BaseException:
             conn.close()
@@ -58,6 +64,25 @@ class BulkTransport(httpx.BaseTransport):
                 self._context = httpx.create_ssl_context()
             return http.client.HTTPSConnection(url.host, port, timeout=timeout, context=self._context)
         return http.client.HTTPConnection(url.host, port, timeout=timeout)
+
+
+def _check_length(request: httpx.Request, sent: int) -> None:
+    """A body shorter than its Content-Length would leave both ends waiting for the rest."""
+    declared = request.headers.get("Content-Length")
+    if declared is not None and int(declared) != sent:
+        raise httpx.LocalProtocolError(
+            f"sent {sent} bytes of the {declared} announced: did the file change while it was sent?",
+            request=request,
+        )
+
+
+def proxied(url: str) -> bool:
+    """Whether the environment routes `url` through a proxy, which this transport cannot speak to."""
+    parts = httpx.URL(url)
+    proxies = urllib.request.getproxies_environment()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.host)
 
 
 class _Body(httpx.SyncByteStream):

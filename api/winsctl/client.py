@@ -13,7 +13,7 @@ import httpx
 
 from api import clientconfig
 from api.clientconfig import config_file
-from api.winsctl.bulk import BulkTransport
+from api.winsctl.bulk import BulkTransport, proxied
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 MAX_RECONNECTS = 30
@@ -68,9 +68,8 @@ class Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         timeout = httpx.Timeout(30.0)
         self.http = httpx.Client(base_url=self.server, headers=headers, transport=transport, timeout=timeout)
-        self.bulk = httpx.Client(
-            base_url=self.server, headers=headers, transport=transport or BulkTransport(), timeout=timeout
-        )
+        bulk = transport or (None if proxied(self.server) else BulkTransport())
+        self.bulk = httpx.Client(base_url=self.server, headers=headers, transport=bulk, timeout=timeout)
 
     def close(self) -> None:
         self.http.close()

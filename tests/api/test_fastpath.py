@@ -5,16 +5,23 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import logging
 import os
+import resource
 import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
+import uvicorn
 
 from api import fastpath
 from tests.api.conftest import Api
-from tests.harness import wait_for
+from tests.harness import free_port, wait_for
 
 URL = "/api/v1/files/resources/clip.bin"
 
@@ -193,3 +200,96 @@ def test_a_raw_body_ends_when_its_request_is_abandoned_or_the_client_goes_quiet(
     body.close()
     peer.close()
     peer2.close()
+
+
+@pytest.fixture
+def stopping_server(api: Api) -> Iterator[tuple[uvicorn.Server, threading.Thread, str]]:
+    """The node's protocol with the node's short graceful shutdown, to be stopped by the test."""
+    config = uvicorn.Config(
+        api.app,
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="critical",  # uvicorn reports the request it cut, with a traceback
+        http=fastpath.Protocol,
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, 10, "uvicorn to start")
+    yield server, thread, f"http://127.0.0.1:{config.port}"
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_a_stalled_upload_cut_by_shutdown_keeps_its_bytes_and_writes_nowhere_else(
+    api: Api, stopping_server: tuple[uvicorn.Server, threading.Thread, str], tmp_path: Path
+) -> None:
+    server, thread, url = stopping_server
+    sock = raw_request(url, put_head(api.tokens["carol"], 100 << 20), b"U" * (1 << 20))
+    wait_for((api.layout.resources / ".clip.bin.upload").exists, 10, "the upload to begin")
+    time.sleep(0.3)  # the first MiB arrives in the node's buffer, which is larger
+    bystander, quit = tmp_path / "events.log", threading.Event()
+
+    def open_files() -> None:  # any other thread of a node that opens files: the daemon, the event log
+        while not quit.is_set():
+            fds = [os.open(bystander, os.O_WRONLY | os.O_CREAT | os.O_APPEND) for _ in range(16)]
+            time.sleep(0.02)
+            for fd in fds:
+                os.close(fd)
+
+    opener = threading.Thread(target=open_files, daemon=True)
+    opener.start()
+    server.should_exit = True
+    thread.join(20)
+    time.sleep(2 * fastpath.POLL)  # the upload's thread notices within one poll
+    quit.set()
+    opener.join(5)
+    sock.close()
+    assert b"U" not in bystander.read_bytes()
+    assert (api.layout.resources / ".clip.bin.upload").read_bytes() == b"U" * (1 << 20)
+
+
+def test_quiet_clients_do_not_hold_up_other_uploads(seeded: Api, served: str) -> None:
+    quiet = [
+        raw_request(served, put_head(seeded.tokens["carol"], 1 << 20).replace("clip", f"quiet{i}"), b"x")
+        for i in range((os.cpu_count() or 1) + 8)  # more than the event loop's default thread pool
+    ]
+    try:
+        data = os.urandom(2 << 20)
+        with httpx.Client(base_url=served, headers=seeded.headers("carol"), timeout=30) as http:
+            assert http.put(URL, content=data).status_code == 201
+        assert (seeded.layout.resources / "clip.bin").read_bytes() == data
+    finally:
+        for sock in quiet:
+            sock.close()
+
+
+def test_an_upload_waits_for_its_body_whatever_the_socket_number(seeded: Api, served: str) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"needs 1200 open files, the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # select() stops at 1023
+    try:
+        sock = raw_request(served, put_head(seeded.tokens["carol"], 2 << 20), b"a" * (1 << 20))
+        time.sleep(2 * fastpath.POLL)  # the server waits for the rest
+        sock.sendall(b"b" * (1 << 20))
+        assert sock.makefile("rb").readline().startswith(b"HTTP/1.1 201")
+        sock.close()
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_client_gone_before_the_response_leaves_no_error(
+    seeded: Api, served: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    (seeded.layout.resources / "clip.bin").write_bytes(os.urandom(1 << 20))
+    head = f"GET {URL} HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {seeded.tokens['carol']}\r\n\r\n"
+    for _ in range(10):
+        raw_request(served, head, b"").close()
+    with httpx.Client(base_url=served, headers=seeded.headers("carol")) as http:
+        assert http.get(URL).status_code == 200  # the server is fine, and has caught up
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -166,6 +166,22 @@ def test_a_partial_upload_changed_between_pieces_is_read_back_and_caught(api: Ap
     assert not (api.layout.resources / "big.bin").exists()
 
 
+def test_a_piece_from_byte_0_starts_over_whatever_was_there(api: Api) -> None:
+    client, url = api.as_("carol"), f"{F}/resources/big.bin"
+    (api.layout.resources / ".big.bin.upload").write_bytes(b"a longer, older version of the file")
+    reply = client.put(url, content=b"new", headers={"Content-Range": "bytes 0-2/5"})
+    assert reply.status_code == 202
+    assert (api.layout.resources / ".big.bin.upload").read_bytes() == b"new"
+
+
+def test_a_piece_after_a_partial_longer_than_its_file_says_to_start_over(api: Api) -> None:
+    (api.layout.resources / ".big.bin.upload").write_bytes(b"x" * 20)
+    headers = {"Content-Range": "bytes 9-9/10"}
+    reply = api.as_("carol").put(f"{F}/resources/big.bin", content=b"j", headers=headers)
+    assert reply.status_code == 409
+    assert "start over from byte 0" in reply.json()["detail"]
+
+
 def test_a_piece_at_the_wrong_offset_is_409_with_the_right_one(api: Api) -> None:
     client, url = api.as_("carol"), f"{F}/resources/big.bin"
     client.put(url, content=b"abcd", headers={"Content-Range": "bytes 0-3/10"})

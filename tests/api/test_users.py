@@ -26,6 +26,12 @@ def test_only_the_hash_of_a_token_is_stored(tmp_path: Path) -> None:
     assert users.UserDirectory(path).authenticate(token + "x") is None
 
 
+def test_tokens_are_recognisable_and_never_look_like_an_option() -> None:
+    tokens = [users.new_token() for _ in range(500)]  # token_urlsafe alone starts with `-` 1 time in 64
+    assert all(t.startswith("wsl_") and len(t) > 40 for t in tokens)
+    assert len(set(tokens)) == len(tokens)
+
+
 def test_a_user_is_added_once_and_names_are_checked(tmp_path: Path) -> None:
     path = tmp_path / "users.yaml"
     users.add(path, "alice")

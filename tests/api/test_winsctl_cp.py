@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from api import uploads, winsctl
-from api.winsctl import files
+from api.winsctl import bulk, files
+from api.winsctl.client import Client, CliError
 from tests.api.conftest import Api
 
 
@@ -80,3 +81,36 @@ def test_an_interrupted_large_upload_resumes_with_the_checksum_of_the_whole_file
     (seeded.layout.resources / ".big.bin.upload").write_bytes(data[: 5 << 20])  # no digest kept: read back
     assert cp(served, seeded.tokens["carol"], str(tmp_path / "big.bin"), "resources/big.bin") == 0
     assert (seeded.layout.resources / "big.bin").read_bytes() == data
+
+
+def test_a_large_upload_starts_over_when_an_older_longer_partial_is_there(
+    seeded: Api, served: str, tmp_path: Path
+) -> None:
+    data = os.urandom(files.OVERLAP_MIN + 3)
+    (tmp_path / "big.bin").write_bytes(data)
+    (seeded.layout.resources / ".big.bin.upload").write_bytes(os.urandom(len(data) + 10))
+    assert cp(served, seeded.tokens["carol"], str(tmp_path / "big.bin"), "resources/big.bin") == 0
+    assert (seeded.layout.resources / "big.bin").read_bytes() == data
+
+
+def test_a_body_shorter_than_announced_fails_at_once(seeded: Api, served: str) -> None:
+    client = Client(served, seeded.tokens["carol"])
+    with pytest.raises(CliError, match="did the file change"):
+        client.request(
+            "PUT",
+            "/api/v1/files/resources/short.bin",
+            content=iter([b"x" * 50]),
+            headers={"Content-Length": "100"},
+            bulk=True,
+        )
+    client.close()
+
+
+def test_transfers_through_a_proxy_keep_httpx_which_speaks_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "10.0.0.5")
+    assert bulk.proxied("http://winslow.example:8080")
+    assert not bulk.proxied("http://10.0.0.5:8080")
+    assert not bulk.proxied("https://winslow.example:8080")
+    assert not isinstance(Client("http://winslow.example:8080").bulk._transport, bulk.BulkTransport)
+    assert isinstance(Client("http://10.0.0.5:8080").bulk._transport, bulk.BulkTransport)
