@@ -133,11 +133,12 @@ DIGESTS = _Digests()
 
 
 def _write(fd: int, data: bytes | bytearray | memoryview, at: int) -> None:
-    """Also starts write-back of what it wrote (DONTNEED does that for dirty pages and keeps them
+    """At `at` whatever else happens on the file's offset (a write of a cancelled request may still
+    run). Also starts write-back of what it wrote (DONTNEED does that for dirty pages and keeps them
     cached), so the fsync before the rename finds little left to do: measured 20 % faster."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    view, done = memoryview(data), 0
+    while done < len(view):
+        done += os.pwrite(fd, view[done:], at + done)
     os.posix_fadvise(fd, at, len(data), os.POSIX_FADV_DONTNEED)
 
 
@@ -155,34 +156,34 @@ class _Sink:
     fd: int
     position: int
     digest: Any
-    pending: asyncio.Future[None] | None = None
+    pending: asyncio.Future[list[Any]] | None = None
 
     async def push(self, data: bytearray) -> None:
         """Returns once the previous buffer is written: at most two buffers are ever in memory.
 
-        Writing and hashing run in two threads at once (both release the GIL), beside the loop. The
-        write gets a descriptor of its own, taken here in the loop and closed by the writing thread:
-        if the request is cancelled while it runs, the file's descriptor may be closed and its number
-        reused, and the bytes must still land in this file and nowhere else.
+        Writing and hashing run in two threads at once (both release the GIL), beside the loop. Once
+        handed over, a write always runs to its end, even if the request is cancelled meanwhile: it
+        has a descriptor of its own, taken here and closed by the writing thread, so its bytes land
+        in this file, at their offset, and nowhere else, even after the request closed the file.
         """
         await self.drain()
         if data:
-            own = os.dup(self.fd)
-            self.pending = asyncio.ensure_future(self._store(own, data, self.position))
+            loop = asyncio.get_running_loop()
+            jobs = [loop.run_in_executor(None, _write_and_close, os.dup(self.fd), data, self.position)]
+            if self.digest is not None:
+                jobs.append(loop.run_in_executor(None, self.digest.update, data))
+            self.pending = asyncio.gather(*jobs, return_exceptions=True)
             self.position += len(data)
 
-    async def _store(self, fd: int, data: bytearray, at: int) -> None:
-        jobs = [run_in_threadpool(_write_and_close, fd, data, at)]
-        if self.digest is not None:
-            jobs.append(run_in_threadpool(self.digest.update, data))
-        for outcome in await asyncio.gather(*jobs, return_exceptions=True):  # both end before we go on
+    async def drain(self) -> None:
+        """Shielded: cancelling the request must not cancel a write that is queued but not started."""
+        if self.pending is None:
+            return
+        outcomes = await asyncio.shield(self.pending)
+        self.pending = None
+        for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-
-    async def drain(self) -> None:
-        pending, self.pending = self.pending, None
-        if pending is not None:
-            await pending
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """At the current position, from the thread that owns `fd` (the socket path, `_take_raw`)."""
@@ -301,7 +302,12 @@ async def _take_raw(raw: RawBody, sink: _Sink) -> bool:
         with suppress(RuntimeError):  # the loop is gone: nobody waits any more
             loop.call_soon_threadsafe(_settle, done, outcome)
 
-    threading.Thread(target=work, name="winslow-upload", daemon=True).start()
+    try:
+        threading.Thread(target=work, name="winslow-upload", daemon=True).start()
+    except BaseException:
+        os.close(own.fd)
+        raw.close()
+        raise
     try:
         arrived = await done
     except asyncio.CancelledError:
@@ -336,7 +342,6 @@ async def receive(
     fd = await _open_locked(parent, name, os.O_RDWR | os.O_CREAT, fcntl.LOCK_EX)
     try:
         have = _resume_at(fd, piece)
-        os.lseek(fd, have, os.SEEK_SET)
         sink = _Sink(fd, have, DIGESTS.resume(fd) if have else None)
         if sink.digest is None and (sha256 is not None or (piece is not None and not have)):
             sink.digest = hashlib.sha256()

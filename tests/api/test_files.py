@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
+import anyio.to_thread
 import pytest
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from api import uploads
@@ -229,6 +235,43 @@ def test_an_interrupted_upload_keeps_what_arrived_for_a_resume(api: Api) -> None
     )
     assert reply.status_code == 201
     assert (api.layout.resources / "v.bin").stat().st_size == total
+
+
+def test_a_cancelled_upload_still_writes_what_it_handed_over_in_place_and_lets_go(tmp_path: Path) -> None:
+    """The node stopping cancels a request whose write waits for a busy thread pool (the ASGI path:
+    TLS, chunked bodies): the write still runs, at its own offset, and closes its descriptor."""
+    parent = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+    quarter = uploads.BUFFER // 4
+
+    async def body() -> AsyncIterator[bytes]:
+        for tag in b"AB":
+            for _ in range(4):
+                yield bytes([tag]) * quarter
+        await asyncio.sleep(3600)  # the client goes quiet
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(1))
+        anyio.to_thread.current_default_thread_limiter().total_tokens = 1
+        busy = asyncio.gather(loop.run_in_executor(None, time.sleep, 0.5), run_in_threadpool(time.sleep, 0.5))
+        upload = asyncio.ensure_future(uploads.receive(body(), parent, "f.bin", None, None))
+        await asyncio.sleep(0.2)  # A's write is queued behind the busy thread
+        upload.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await upload
+        await busy
+
+    before = len(os.listdir("/proc/self/fd"))
+    try:
+        asyncio.run(scenario())
+    finally:
+        os.close(parent)
+    data = (tmp_path / ".f.bin.upload").read_bytes()
+    assert data == (b"A" * 4 * quarter + b"B" * 4 * quarter)[: len(data)]
+    assert len(data) >= 4 * quarter
+    assert len(os.listdir("/proc/self/fd")) <= before
+    with (tmp_path / ".f.bin.upload").open("rb") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody holds the lock any more
 
 
 def test_a_second_upload_of_the_same_file_waits_then_is_refused(
