@@ -23,7 +23,6 @@ from fastapi.responses import JSONResponse
 from api import fastpath, ranges, sharepaths, uploads
 from api.access import Visibility, check_project
 from api.deps import ApiContext, context, current_user
-from api.fastpath import FileResponse
 from api.sharepaths import Located, TreePath, translated
 from api.users import User
 
@@ -112,9 +111,9 @@ def download(fd: int, st: os.stat_result, tp: TreePath, range_header: str | None
             headers={"Content-Range": f"bytes */{st.st_size}", "X-Winslow-Type": "file"},
         )
     if part is None:
-        return FileResponse(fd, 0, st.st_size, 200, headers, CHUNK)
+        return fastpath.FileResponse(fd, 0, st.st_size, 200, headers, CHUNK)
     headers["Content-Range"] = part.header()
-    return FileResponse(fd, part.start, part.length, 206, headers, CHUNK)
+    return fastpath.FileResponse(fd, part.start, part.length, 206, headers, CHUNK)
 
 
 @router.get(
