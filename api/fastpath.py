@@ -106,12 +106,13 @@ class RawBody:
         self.remaining = remaining
         self.abandoned = threading.Event()
         self._sock = sock
+        if sock is not None:
+            sock.settimeout(POLL)  # waits with poll(2): any fd number, O_NONBLOCK kept for asyncio
 
     def recv_into(self, view: memoryview) -> int:
         """Blocks until some bytes arrive; 0 at the end of the body, or when the client left."""
         if self._sock is None or self.remaining <= 0:
             return 0
-        self._sock.settimeout(POLL)  # waits with poll(2): any fd number, O_NONBLOCK kept for asyncio
         waited = 0.0
         while not self.abandoned.is_set():
             try:

@@ -48,9 +48,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import httpx
 import yaml
-from _util import ROOT, median, table
+from _util import median, table
 
 from api.winsctl.bulk import BulkTransport
+from tests.harness import NodeProcess
 
 REPS = 5
 CHUNK = 1 << 20
@@ -68,31 +69,13 @@ def make_file(path: Path, size: int) -> str:
     return digest.hexdigest()
 
 
-def start_node(base: Path) -> tuple[subprocess.Popen[bytes], str, str, dict[str, str]]:
-    """A node on a fresh share: it makes the admin user and writes its token to our config file."""
+def start_node(base: Path) -> tuple[NodeProcess, str]:
+    """A node on a fresh share: it makes the admin user and writes its token to our config file,
+    where the winsctl runs below find it too."""
     config = base / "config.yaml"
-    port = free_port()
-    env = {**os.environ, "WINSLOW_CONFIG": str(config)}
-    cmd = [sys.executable, "-m", "api.node_cli", "node", "--share", str(base / "share"), "--name", "bench"]
-    cmd += ["--port", str(port), "--no-execute", "--log-level", "WARNING"]
-    log = (base / "node.log").open("wb")
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc, url, str(yaml.safe_load(config.read_text())["token"]), env
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"the node did not start: {(base / 'node.log').read_text()[-2000:]}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    os.environ["WINSLOW_CONFIG"] = str(config)
+    node = NodeProcess(base / "share", "bench", "--no-execute", "--log-level", "WARNING").start()
+    return node, str(yaml.safe_load(config.read_text())["token"])
 
 
 def chunks(path: Path) -> Iterator[bytes]:
@@ -147,17 +130,18 @@ def main() -> int:
     ap.add_argument(
         "--dir", type=Path, default=Path("/var/tmp"), help="file system to use (default /var/tmp)"
     )
-    ap.add_argument("--keep", action="store_true", help="keep the temp folder (share, node.log)")
+    ap.add_argument("--keep", action="store_true", help="keep the temp folder (share, node-bench.log)")
     args = ap.parse_args()
     size = (256 if args.quick else 1024) << 20
     base = Path(tempfile.mkdtemp(prefix="winslow-bench-files-", dir=args.dir))
-    proc = None
+    node = None
     times: dict[str, list[float]] = {}
     try:
         src, copy = base / "source.bin", base / "copy.bin"
         on_share = base / "share" / "resources" / "bench.bin"
         sha = make_file(src, size)
-        proc, url, token, env = start_node(base)
+        node, token = start_node(base)
+        url = node.url
         auth = f"Authorization: Bearer {token}"
         winsctl = [sys.executable, "-m", "api.winsctl", "cp", "-q"]
 
@@ -191,12 +175,12 @@ def main() -> int:
             ("GET", lambda: download(http, copy, size), copy),
             (
                 "winsctl cp up",
-                lambda: subprocess.run([*winsctl, str(src), "resources/bench.bin"], env=env, check=True),
+                lambda: subprocess.run([*winsctl, str(src), "resources/bench.bin"], check=True),
                 on_share,
             ),
             (
                 "winsctl cp down",
-                lambda: subprocess.run([*winsctl, "resources/bench.bin", str(copy)], env=env, check=True),
+                lambda: subprocess.run([*winsctl, "resources/bench.bin", str(copy)], check=True),
                 copy,
             ),
         ]
@@ -222,9 +206,8 @@ def main() -> int:
                     path.unlink(missing_ok=True)
         http.close()
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(15)
+        if node is not None:
+            node.stop()
         if args.keep:
             print(f"[kept {base}]", file=sys.stderr)
         else:

@@ -60,6 +60,15 @@ def test_cp_of_something_the_user_may_not_see_fails_cleanly(
     assert not (tmp_path / "clip.mp4").exists()
 
 
+def cp_up_arrives_whole(api: Api, served: str, tmp_path: Path, data: bytes, partial: bytes = b"") -> None:
+    """`winsctl cp` of `data`, where an earlier cp may have left `partial` on the server."""
+    (tmp_path / "big.bin").write_bytes(data)
+    if partial:
+        (api.layout.resources / ".big.bin.upload").write_bytes(partial)
+    assert cp(served, api.tokens["carol"], str(tmp_path / "big.bin"), "resources/big.bin") == 0
+    assert (api.layout.resources / "big.bin").read_bytes() == data
+
+
 def test_a_large_file_is_hashed_while_it_is_sent_and_never_read_back(
     seeded: Api, served: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -67,30 +76,21 @@ def test_a_large_file_is_hashed_while_it_is_sent_and_never_read_back(
         raise AssertionError("the server read back what it had hashed already")
 
     monkeypatch.setattr(uploads._Sink, "hash_prefix", fail)
-    data = os.urandom(files.OVERLAP_MIN + 3)
-    (tmp_path / "big.bin").write_bytes(data)
-    assert cp(served, seeded.tokens["carol"], str(tmp_path / "big.bin"), "resources/big.bin") == 0
-    assert (seeded.layout.resources / "big.bin").read_bytes() == data
+    cp_up_arrives_whole(seeded, served, tmp_path, os.urandom(files.OVERLAP_MIN + 3))
 
 
 def test_an_interrupted_large_upload_resumes_with_the_checksum_of_the_whole_file(
     seeded: Api, served: str, tmp_path: Path
 ) -> None:
     data = os.urandom(files.OVERLAP_MIN + 3)
-    (tmp_path / "big.bin").write_bytes(data)
-    (seeded.layout.resources / ".big.bin.upload").write_bytes(data[: 5 << 20])  # no digest kept: read back
-    assert cp(served, seeded.tokens["carol"], str(tmp_path / "big.bin"), "resources/big.bin") == 0
-    assert (seeded.layout.resources / "big.bin").read_bytes() == data
+    cp_up_arrives_whole(seeded, served, tmp_path, data, partial=data[: 5 << 20])  # no digest kept: read back
 
 
 def test_a_large_upload_starts_over_when_an_older_longer_partial_is_there(
     seeded: Api, served: str, tmp_path: Path
 ) -> None:
     data = os.urandom(files.OVERLAP_MIN + 3)
-    (tmp_path / "big.bin").write_bytes(data)
-    (seeded.layout.resources / ".big.bin.upload").write_bytes(os.urandom(len(data) + 10))
-    assert cp(served, seeded.tokens["carol"], str(tmp_path / "big.bin"), "resources/big.bin") == 0
-    assert (seeded.layout.resources / "big.bin").read_bytes() == data
+    cp_up_arrives_whole(seeded, served, tmp_path, data, partial=os.urandom(len(data) + 10))
 
 
 def test_a_body_shorter_than_announced_fails_at_once(seeded: Api, served: str) -> None:
