@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
-from api.deps import ApiContext
-from api.users import User
-from resources.errors import ManifestError, NotFoundError
-from resources.project import Project
+from winslow.api.deps import ApiContext
+from winslow.api.users import User
+from winslow.resources.errors import ManifestError, NotFoundError
+from winslow.resources.project import Project
 
 
 def may_access(user: User, project: Project | None) -> bool:

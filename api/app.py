@@ -10,9 +10,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from api import errors
-from api.deps import ApiContext
-from api.routes import actions, files, manifests, metrics, nodes, settings, stageruns, whoami
+from winslow.api import errors
+from winslow.api.deps import ApiContext
+from winslow.api.routes import actions, files, manifests, metrics, nodes, settings, stageruns, whoami
 
 
 def create_app(ctx: ApiContext) -> FastAPI:

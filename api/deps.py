@@ -9,9 +9,9 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 
-from api.users import User, UserDirectory, UsersFileError
-from controller.eventlog import EventLog
-from controller.layout import ShareLayout
+from winslow.api.users import User, UserDirectory, UsersFileError
+from winslow.controller.eventlog import EventLog
+from winslow.controller.layout import ShareLayout
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -9,8 +9,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from resources.errors import ConflictError, ManifestError, NotFoundError
-from resources.manifest import field_path
+from winslow.resources.errors import ConflictError, ManifestError, NotFoundError
+from winslow.resources.manifest import field_path
 
 log = logging.getLogger(__name__)
 

@@ -15,21 +15,21 @@ from pathlib import Path
 
 import uvicorn
 
-from api import clientconfig, fastpath, users
-from api.app import create_app
-from api.deps import ApiContext
-from controller.capacity import detect
-from controller.context import NodeConfig, NodeContext
-from controller.daemon import Daemon
-from controller.eventlog import EventLog
-from controller.events import Request
-from controller.layout import ShareLayout
-from controller.leases import Locks
-from controller.loop import WorkQueue
-from controller.metrics import ShareCollector
-from reconcilers import project as project_reconciler
-from reconcilers import stagerun as stagerun_reconciler
-from resources.quantity import parse_memory
+from winslow.api import clientconfig, fastpath, users
+from winslow.api.app import create_app
+from winslow.api.deps import ApiContext
+from winslow.controller.capacity import detect
+from winslow.controller.context import NodeConfig, NodeContext
+from winslow.controller.daemon import Daemon
+from winslow.controller.eventlog import EventLog
+from winslow.controller.events import Request
+from winslow.controller.layout import ShareLayout
+from winslow.controller.leases import Locks
+from winslow.controller.loop import WorkQueue
+from winslow.controller.metrics import ShareCollector
+from winslow.reconcilers import project as project_reconciler
+from winslow.reconcilers import stagerun as stagerun_reconciler
+from winslow.resources.quantity import parse_memory
 
 log = logging.getLogger("winslow")
 SHUTDOWN_SECONDS = 10  # requests still open then (a stalled upload) are cut; uploads resume later
@@ -187,7 +187,7 @@ def run_node(args: argparse.Namespace) -> int:
     )
     runtime = None
     if config.executes:
-        from controller.docker_runtime import DockerRuntime
+        from winslow.controller.docker_runtime import DockerRuntime
 
         runtime = DockerRuntime()
     ctx = NodeContext(

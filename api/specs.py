@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from api.deps import ApiContext
-from controller.eventlog import Rejected
-from controller.events import Command
-from resources.errors import ConflictError, ManifestError, NotFoundError
-from resources.manifest import USER_KINDS, dump, parse
-from resources.pipeline import Pipeline
-from resources.project import Project
+from winslow.api.deps import ApiContext
+from winslow.controller.eventlog import Rejected
+from winslow.controller.events import Command
+from winslow.resources.errors import ConflictError, ManifestError, NotFoundError
+from winslow.resources.manifest import USER_KINDS, dump, parse
+from winslow.resources.pipeline import Pipeline
+from winslow.resources.project import Project
 
 Spec = Pipeline | Project
 CREATED_BY = "winslow/created-by"

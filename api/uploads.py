@@ -30,9 +30,9 @@ from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from api.errors import ApiError
-from api.fastpath import FastPath, RawBody
-from api.ranges import ByteRange
+from winslow.api.errors import ApiError
+from winslow.api.fastpath import FastPath, RawBody
+from winslow.api.ranges import ByteRange
 
 BUFFER = 1 << 20  # bytes gathered before one write: large writes, bounded memory
 SOCKET_BUFFER = 4 << 20  # per buffer of the socket path: fewer hand-offs to the hashing thread

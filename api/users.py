@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from resources.store import atomic_write, dump_yaml
+from winslow.resources.store import atomic_write, dump_yaml
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
 HASH_PREFIX = "sha256:"

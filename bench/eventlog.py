@@ -28,8 +28,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import median, percentile, table
 
-from controller.eventlog import EventLog, Rejected
-from controller.events import Command
+from winslow.controller.eventlog import EventLog, Rejected
+from winslow.controller.events import Command
 
 PAYLOAD = (
     b'{"issuer":"node-x","command":"LOCK","subject":"bench-0-000000",'

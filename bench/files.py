@@ -50,8 +50,8 @@ import httpx
 import yaml
 from _util import median, table
 
-from api.winsctl.bulk import BulkTransport
 from tests.harness import NodeProcess
+from winslow.api.winsctl.bulk import BulkTransport
 
 REPS = 5
 CHUNK = 1 << 20
@@ -143,7 +143,7 @@ def main() -> int:
         node, token = start_node(base)
         url = node.url
         auth = f"Authorization: Bearer {token}"
-        winsctl = [sys.executable, "-m", "api.winsctl", "cp", "-q"]
+        winsctl = [sys.executable, "-m", "winslow.api.winsctl", "cp", "-q"]
 
         def cp() -> None:
             subprocess.run(["cp", str(src), str(copy)], check=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _util import median, table
 
-from controller.workspace import prepare
+from winslow.controller.workspace import prepare
 
 SMALL = 64 * 1024
 PER_DIR = 64

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from controller.capacity import Capacity
-from controller.eventlog import EventLog
-from controller.events import Request
-from controller.layout import ShareLayout
-from controller.leases import Locks
-from controller.loop import WorkQueue
-from controller.runtime import Runtime
-from controller.stagelogs import Streamer
+from winslow.controller.capacity import Capacity
+from winslow.controller.eventlog import EventLog
+from winslow.controller.events import Request
+from winslow.controller.layout import ShareLayout
+from winslow.controller.leases import Locks
+from winslow.controller.loop import WorkQueue
+from winslow.controller.runtime import Runtime
+from winslow.controller.stagelogs import Streamer
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,14 @@ import logging
 import threading
 from datetime import UTC, datetime
 
-from controller.context import NodeContext
-from controller.elector import perform
-from controller.events import Command, Event
-from controller.housekeeping import expired
-from controller.loop import Handler, LoopRunner
-from controller.monitor import NodeDirectory, node_status, publish
-from resources.errors import NotFoundError
-from resources.store import FileStamp
+from winslow.controller.context import NodeContext
+from winslow.controller.elector import perform
+from winslow.controller.events import Command, Event
+from winslow.controller.housekeeping import expired
+from winslow.controller.loop import Handler, LoopRunner
+from winslow.controller.monitor import NodeDirectory, node_status, publish
+from winslow.resources.errors import NotFoundError
+from winslow.resources.store import FileStamp
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,13 @@ import docker
 import docker.errors
 from docker.types import DeviceRequest
 
-from controller.runtime import ContainerInfo, ContainerSpec, ContainerState, ImageNotFound, RuntimeFailure
+from winslow.controller.runtime import (
+    ContainerInfo,
+    ContainerSpec,
+    ContainerState,
+    ImageNotFound,
+    RuntimeFailure,
+)
 
 _STATES = {
     "created": ContainerState.CREATED,

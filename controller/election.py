@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controller.events import Ballot, Command, Event, Request
+from winslow.controller.events import Ballot, Command, Event, Request
 
 CATEGORIES = ("cpu", "memory", "gpu")
 _UNITS = {"cpu": "CPUs", "memory": "bytes of memory", "gpu": "GPUs"}

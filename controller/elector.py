@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.election import ElectionTable, ballot, winner
-from controller.eventlog import EventLog, Rejected
-from controller.events import Ballot, Command, Request
+from winslow.controller.election import ElectionTable, ballot, winner
+from winslow.controller.eventlog import EventLog, Rejected
+from winslow.controller.events import Ballot, Command, Request
 
 
 @dataclass(frozen=True)

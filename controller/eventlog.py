@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from controller.events import Ballot, Command, Event, Request
-from controller.logstate import LogState
+from winslow.controller.events import Ballot, Command, Event, Request
+from winslow.controller.logstate import LogState
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from controller.runtime import ContainerInfo, ContainerState
+from winslow.controller.runtime import ContainerInfo, ContainerState
 
 
 def expired(

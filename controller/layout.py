@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from resources.store import Store, atomic_write, dump_yaml
+from winslow.resources.store import Store, atomic_write, dump_yaml
 
 
 class ShareLayout:

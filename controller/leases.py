@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from controller.eventlog import EventLog, Rejected
-from controller.events import Command
+from winslow.controller.eventlog import EventLog, Rejected
+from winslow.controller.events import Command
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from controller.events import Command, Event
+from winslow.controller.events import Command, Event
 
 
 @dataclass(frozen=True)

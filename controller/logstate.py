@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.election import Election, ElectionTable
-from controller.events import Ballot, Command, Event, Request
-from controller.locks import Lease, LockTable
+from winslow.controller.election import Election, ElectionTable
+from winslow.controller.events import Ballot, Command, Event, Request
+from winslow.controller.locks import Lease, LockTable
 
 LOCK_COMMANDS = (Command.LOCK, Command.EXTEND, Command.RELEASE)
 ELECTION_COMMANDS = (Command.ELECTION_START, Command.ELECTION_PARTICIPATE, Command.ELECTION_STOP)

@@ -16,9 +16,9 @@ import psutil
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from controller.capacity import gpu_utilisation
-from controller.context import NodeContext
-from resources.stagerun import StageRun
+from winslow.controller.capacity import gpu_utilisation
+from winslow.controller.context import NodeContext
+from winslow.resources.stagerun import StageRun
 
 WORK_START, WORK_END = 8, 18  # local hours, Monday to Friday
 BUCKETS = (10.0, 60.0, 300.0, 1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 24 * 3600.0, 72 * 3600.0)

@@ -10,10 +10,10 @@ from pathlib import Path
 import psutil
 import yaml
 
-from controller.capacity import gpu_utilisation
-from controller.context import NodeContext
-from resources.node import Amounts, Gpu, Multipliers, Node, NodeStatus, Utilisation
-from resources.store import FileStamp, atomic_write, dump_yaml, load_yaml, yaml_stamps
+from winslow.controller.capacity import gpu_utilisation
+from winslow.controller.context import NodeContext
+from winslow.resources.node import Amounts, Gpu, Multipliers, Node, NodeStatus, Utilisation
+from winslow.resources.store import FileStamp, atomic_write, dump_yaml, load_yaml, yaml_stamps
 
 log = logging.getLogger(__name__)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from resources.pipeline import Pipeline, StageSpec, WorkspaceMode
-from resources.project import PipelineSnapshot, Project, ProjectPhase, StageRunRef
-from resources.stagerun import StageRun, StageRunPhase, Trigger
+from winslow.resources.pipeline import Pipeline, StageSpec, WorkspaceMode
+from winslow.resources.project import PipelineSnapshot, Project, ProjectPhase, StageRunRef
+from winslow.resources.stagerun import StageRun, StageRunPhase, Trigger
 
 
 @dataclass(frozen=True)

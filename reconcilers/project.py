@@ -13,18 +13,18 @@ from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from controller.context import NodeContext
-from controller.election import Election, ElectionTable
-from controller.eventlog import Rejected
-from controller.events import Command, Request
-from controller.stagelogs import append_system_line
-from reconcilers import stagerun
-from reconcilers.plan import NextRun, Plan, plan, refs
-from reconcilers.subjects import lease_subject, lock_subject
-from resources.errors import ManifestError, NotFoundError
-from resources.pipeline import Pipeline
-from resources.project import PipelineSnapshot, Project, ProjectPhase, ProjectStatus
-from resources.stagerun import (
+from winslow.controller.context import NodeContext
+from winslow.controller.election import Election, ElectionTable
+from winslow.controller.eventlog import Rejected
+from winslow.controller.events import Command, Request
+from winslow.controller.stagelogs import append_system_line
+from winslow.reconcilers import stagerun
+from winslow.reconcilers.plan import NextRun, Plan, plan, refs
+from winslow.reconcilers.subjects import lease_subject, lock_subject
+from winslow.resources.errors import ManifestError, NotFoundError
+from winslow.resources.pipeline import Pipeline
+from winslow.resources.project import PipelineSnapshot, Project, ProjectPhase, ProjectStatus
+from winslow.resources.stagerun import (
     RunMetadata,
     StageRun,
     StageRunPhase,

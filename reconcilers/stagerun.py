@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeGuard
 
-from controller.context import NodeContext
-from controller.events import Event, Request
-from controller.runtime import (
+from winslow.controller.context import NodeContext
+from winslow.controller.events import Event, Request
+from winslow.controller.runtime import (
     ContainerInfo,
     ContainerSpec,
     ContainerState,
@@ -22,11 +22,11 @@ from controller.runtime import (
     Mount,
     RuntimeFailure,
 )
-from controller.stagelogs import Streamer, append_system_line, tail
-from controller.workspace import prepare
-from reconcilers.subjects import lease_subject
-from resources.errors import NotFoundError
-from resources.stagerun import StageRun, StageRunPhase
+from winslow.controller.stagelogs import Streamer, append_system_line, tail
+from winslow.controller.workspace import prepare
+from winslow.reconcilers.subjects import lease_subject
+from winslow.resources.errors import NotFoundError
+from winslow.resources.stagerun import StageRun, StageRunPhase
 
 log = logging.getLogger(__name__)
 

@@ -7,12 +7,12 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from resources.base import API_VERSION
-from resources.errors import ManifestError
-from resources.node import Node
-from resources.pipeline import Pipeline
-from resources.project import Project
-from resources.stagerun import StageRun
+from winslow.resources.base import API_VERSION
+from winslow.resources.errors import ManifestError
+from winslow.resources.node import Node
+from winslow.resources.pipeline import Pipeline
+from winslow.resources.project import Project
+from winslow.resources.stagerun import StageRun
 
 Manifest = Pipeline | Project | StageRun | Node
 KINDS: dict[str, type[Manifest]] = {

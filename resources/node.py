@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from resources.base import Metadata, Model
+from winslow.resources.base import Metadata, Model
 
 
 class Gpu(Model):

@@ -7,8 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from resources.base import DnsLabel, Env, Metadata, Model
-from resources.quantity import parse_cpu, parse_memory
+from winslow.resources.base import DnsLabel, Env, Metadata, Model
+from winslow.resources.quantity import parse_cpu, parse_memory
 
 
 def _memory(value: str | int) -> str | int:

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from resources.base import DnsLabel, Env, Metadata, Model
-from resources.pipeline import StageList, StageSpec
+from winslow.resources.base import DnsLabel, Env, Metadata, Model
+from winslow.resources.pipeline import StageList, StageSpec
 
 
 class StageRequest(Model):

@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from resources.base import Env, Metadata, Model
-from resources.pipeline import Resources, WorkspaceMode
+from winslow.resources.base import Env, Metadata, Model
+from winslow.resources.pipeline import Resources, WorkspaceMode
 
 
 class StageRunPhase(StrEnum):

@@ -15,11 +15,11 @@ from typing import Any, TypeVar
 
 import yaml
 
-from resources.errors import ManifestError, NotFoundError
-from resources.manifest import Manifest, dump, parse
-from resources.pipeline import Pipeline
-from resources.project import Project, ProjectStatus
-from resources.stagerun import StageRun, project_of
+from winslow.resources.errors import ManifestError, NotFoundError
+from winslow.resources.manifest import Manifest, dump, parse
+from winslow.resources.pipeline import Pipeline
+from winslow.resources.project import Project, ProjectStatus
+from winslow.resources.stagerun import StageRun, project_of
 
 M = TypeVar("M", bound=Manifest)
 

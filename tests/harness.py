@@ -59,7 +59,7 @@ class NodeProcess:
         cmd = [
             sys.executable,
             "-m",
-            "api.node_cli",
+            "winslow.api.node_cli",
             "node",
             "--share",
             str(self.share),
@@ -107,7 +107,7 @@ def winsctl(
     server: str, *args: str, check: bool = True, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "api.winsctl", "--server", server, *args],
+        [sys.executable, "-m", "winslow.api.winsctl", "--server", server, *args],
         capture_output=True,
         text=True,
         timeout=timeout,

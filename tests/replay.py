@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
-from controller.events import Command, Event
-from controller.logstate import LogState
+from winslow.controller.events import Command, Event
+from winslow.controller.logstate import LogState
 
 
 @dataclass(frozen=True)

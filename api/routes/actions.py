@@ -12,15 +12,15 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import BaseModel, Field
 
-from api import specs
-from api.access import check_project
-from api.deps import ApiContext, context, current_user
-from api.names import Name
-from api.routes.manifests import project_view
-from api.routes.stageruns import kill_stagerun
-from api.users import User
-from resources.project import ProjectPhase
-from resources.stagerun import StageRunPhase
+from winslow.api import specs
+from winslow.api.access import check_project
+from winslow.api.deps import ApiContext, context, current_user
+from winslow.api.names import Name
+from winslow.api.routes.manifests import project_view
+from winslow.api.routes.stageruns import kill_stagerun
+from winslow.api.users import User
+from winslow.resources.project import ProjectPhase
+from winslow.resources.stagerun import StageRunPhase
 
 
 def allowed(name: Name, ctx: ApiContext = Depends(context), user: User = Depends(current_user)) -> User:

@@ -20,11 +20,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from api import fastpath, ranges, sharepaths, uploads
-from api.access import Visibility, check_project
-from api.deps import ApiContext, context, current_user
-from api.sharepaths import Located, TreePath, translated
-from api.users import User
+from winslow.api import fastpath, ranges, sharepaths, uploads
+from winslow.api.access import Visibility, check_project
+from winslow.api.deps import ApiContext, context, current_user
+from winslow.api.sharepaths import Located, TreePath, translated
+from winslow.api.users import User
 
 router = APIRouter(prefix="/api/v1/files", tags=["files"], dependencies=[Depends(current_user)])
 CHUNK = 1 << 20

@@ -12,14 +12,14 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api import specs
-from api.access import check_project, may_access, refuse
-from api.deps import ApiContext, context, current_user
-from api.names import Name
-from api.users import User
-from resources.errors import ManifestError, NotFoundError
-from resources.pipeline import Pipeline
-from resources.project import Project
+from winslow.api import specs
+from winslow.api.access import check_project, may_access, refuse
+from winslow.api.deps import ApiContext, context, current_user
+from winslow.api.names import Name
+from winslow.api.users import User
+from winslow.resources.errors import ManifestError, NotFoundError
+from winslow.resources.pipeline import Pipeline
+from winslow.resources.project import Project
 
 router = APIRouter(prefix="/api/v1", tags=["manifests"], dependencies=[Depends(current_user)])
 

@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from api.deps import ApiContext, context, current_user
-from api.users import User
+from winslow.api.deps import ApiContext, context, current_user
+from winslow.api.users import User
 
 router = APIRouter(tags=["metrics"])
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from api.deps import ApiContext, context, current_user
-from api.routes.manifests import as_list
-from controller.monitor import NodeDirectory
-from resources.errors import NotFoundError
+from winslow.api.deps import ApiContext, context, current_user
+from winslow.api.routes.manifests import as_list
+from winslow.controller.monitor import NodeDirectory
+from winslow.resources.errors import NotFoundError
 
 router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"], dependencies=[Depends(current_user)])
 

@@ -8,8 +8,8 @@ import yaml
 from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import StringConstraints
 
-from api.deps import ApiContext, admin_user, context
-from resources.store import atomic_write, dump_yaml
+from winslow.api.deps import ApiContext, admin_user, context
+from winslow.resources.store import atomic_write, dump_yaml
 
 router = APIRouter(prefix="/api/v1/settings", tags=["settings"], dependencies=[Depends(admin_user)])
 

@@ -12,14 +12,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from api.access import Visibility, check_project
-from api.deps import ApiContext, context, current_user
-from api.names import DNS_LABEL, RunName
-from api.routes.manifests import as_list
-from api.users import User
-from controller.events import Command
-from resources.errors import NotFoundError
-from resources.stagerun import StageRun, project_of
+from winslow.api.access import Visibility, check_project
+from winslow.api.deps import ApiContext, context, current_user
+from winslow.api.names import DNS_LABEL, RunName
+from winslow.api.routes.manifests import as_list
+from winslow.api.users import User
+from winslow.controller.events import Command
+from winslow.resources.errors import NotFoundError
+from winslow.resources.stagerun import StageRun, project_of
 
 router = APIRouter(prefix="/api/v1/stageruns", tags=["stageruns"], dependencies=[Depends(current_user)])
 CHUNK = 1 << 16

@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from api.deps import current_user
-from api.users import User
+from winslow.api.deps import current_user
+from winslow.api.users import User
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 

@@ -4,7 +4,7 @@ Nothing here touches the share directly: every node serves the same API, and kee
 the wire means it works from a laptop as well as from a node, with the node's access control.
 """
 
-from api.winsctl.cli import main
-from api.winsctl.client import Client
+from winslow.api.winsctl.cli import main
+from winslow.api.winsctl.client import Client
 
 __all__ = ["Client", "main"]

@@ -1,5 +1,5 @@
 import sys
 
-from api.winsctl.cli import main
+from winslow.api.winsctl.cli import main
 
 sys.exit(main())

@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from api.winsctl.client import DEFAULT_SERVER, Client, CliError, connection
-from api.winsctl.commands import (
+from winslow.api.winsctl.client import DEFAULT_SERVER, Client, CliError, connection
+from winslow.api.winsctl.commands import (
     cmd_apply,
     cmd_delete,
     cmd_describe,
@@ -24,7 +24,7 @@ from api.winsctl.commands import (
     cmd_version,
     kind_arg,
 )
-from api.winsctl.files import cmd_cp
+from winslow.api.winsctl.files import cmd_cp
 
 
 def global_options(suppress: bool) -> argparse.ArgumentParser:

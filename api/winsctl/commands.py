@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 import yaml
 
-from api.winsctl.client import (
+from winslow.api.winsctl.client import (
     KINDS,
     MAX_RECONNECTS,
     SINGULAR,
@@ -23,7 +23,7 @@ from api.winsctl.client import (
     CliError,
     Unreachable,
 )
-from api.winsctl.render import (
+from winslow.api.winsctl.render import (
     DESCRIBE,
     HISTORY,
     NAME,

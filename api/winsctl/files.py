@@ -25,8 +25,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from api.winsctl.client import REMOTE_ROOTS, Client, CliError
-from api.winsctl.render import human_bytes
+from winslow.api.winsctl.client import REMOTE_ROOTS, Client, CliError
+from winslow.api.winsctl.render import human_bytes
 
 CHUNK = 1 << 20  # bounded memory for files of tens of GB
 OVERLAP_MIN = 8 << 20  # from this size on a file is hashed while it is sent, not before

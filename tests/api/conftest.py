@@ -20,13 +20,13 @@ import yaml
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api import fastpath, users
-from api.app import create_app
-from api.deps import ApiContext
-from controller.eventlog import EventLog
-from controller.layout import ShareLayout
-from resources.stagerun import StageRun
 from tests.harness import free_port, pipeline, project, stage, wait_for
+from winslow.api import fastpath, users
+from winslow.api.app import create_app
+from winslow.api.deps import ApiContext
+from winslow.controller.eventlog import EventLog
+from winslow.controller.layout import ShareLayout
+from winslow.resources.stagerun import StageRun
 
 CAST = ("admin", "alice", "bob", "carol")
 

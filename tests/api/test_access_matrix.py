@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from api.app import create_app
-from api.deps import ApiContext
-from controller.eventlog import EventLog
-from controller.layout import ShareLayout
 from tests.api.conftest import Api
 from tests.harness import pipeline, project, stage
+from winslow.api.app import create_app
+from winslow.api.deps import ApiContext
+from winslow.controller.eventlog import EventLog
+from winslow.controller.layout import ShareLayout
 
 ROLES = (None, "carol", "bob", "alice", "admin")  # anonymous, other user, member, owner, admin
 ALLOWED = {
@@ -193,7 +193,7 @@ def test_an_invalid_token_is_401_and_says_what_to_do(api: Api) -> None:
 
 
 def test_the_users_file_is_reread_when_it_changes(api: Api) -> None:
-    from api import users
+    from winslow.api import users
 
     token = users.add(api.layout.users_file, "dave")
     assert (

@@ -19,9 +19,9 @@ import httpx
 import pytest
 import uvicorn
 
-from api import fastpath
 from tests.api.conftest import Api
 from tests.harness import free_port, wait_for
+from winslow.api import fastpath
 
 URL = "/api/v1/files/resources/clip.bin"
 

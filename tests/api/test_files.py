@@ -16,9 +16,9 @@ import pytest
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
-from api import uploads
-from api.ranges import content_range
 from tests.api.conftest import Api
+from winslow.api import uploads
+from winslow.api.ranges import content_range
 
 F = "/api/v1/files"
 

@@ -17,8 +17,8 @@ import psutil
 import pytest
 import yaml
 
-from api import clientconfig, users, winsctl
 from tests.harness import NodeProcess, free_port, wait_for
+from winslow.api import clientconfig, users, winsctl
 
 MIB = 1 << 20
 SIZE = 2 << 30
@@ -135,7 +135,7 @@ def test_the_first_node_on_a_share_makes_an_admin_whose_token_winsctl_uses(
         "admin", True
     )
     who = subprocess.run(
-        [sys.executable, "-m", "api.winsctl", "--server", node.url, "get", "nodes"],
+        [sys.executable, "-m", "winslow.api.winsctl", "--server", node.url, "get", "nodes"],
         capture_output=True,
         text=True,
     )
@@ -170,7 +170,7 @@ def test_a_node_given_a_certificate_serves_https_and_files_travel_over_it(
     command = [
         sys.executable,
         "-m",
-        "api.node_cli",
+        "winslow.api.node_cli",
         "node",
         "--share",
         str(share),

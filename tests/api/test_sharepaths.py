@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from fastapi import HTTPException
 
-from api import sharepaths
 from tests.api.conftest import Api
 from tests.harness import project
+from winslow.api import sharepaths
 
 F = "/api/v1/files"
 METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]

@@ -9,10 +9,10 @@ import time
 import httpx
 import pytest
 
-from api.routes import stageruns
-from controller.stagelogs import append_system_line
-from resources.stagerun import StageRunPhase
 from tests.api.conftest import Api, write_run
+from winslow.api.routes import stageruns
+from winslow.controller.stagelogs import append_system_line
+from winslow.resources.stagerun import StageRunPhase
 
 
 def writer(api: Api, name: str, lines: int) -> threading.Thread:

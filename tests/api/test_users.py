@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from api import clientconfig, node_cli, users
-from controller.layout import ShareLayout
+from winslow.api import clientconfig, node_cli, users
+from winslow.controller.layout import ShareLayout
 
 
 def test_only_the_hash_of_a_token_is_stored(tmp_path: Path) -> None:

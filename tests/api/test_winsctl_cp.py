@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from api import uploads, winsctl
-from api.winsctl import bulk, files
-from api.winsctl.client import Client, CliError
 from tests.api.conftest import Api
+from winslow.api import uploads, winsctl
+from winslow.api.winsctl import bulk, files
+from winslow.api.winsctl.client import Client, CliError
 
 
 def cp(served: str, token: str, *args: str) -> int:

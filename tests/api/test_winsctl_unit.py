@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api import winsctl
-from api.winsctl import commands, files
+from winslow.api import winsctl
+from winslow.api.winsctl import commands, files
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from controller import capacity
+from winslow.controller import capacity
 
 
 class FakeNvml:

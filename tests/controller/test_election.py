@@ -1,8 +1,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.election import ElectionTable, ballot, winner
-from controller.events import Ballot, Command, Event, Request
+from winslow.controller.election import ElectionTable, ballot, winner
+from winslow.controller.events import Ballot, Command, Event, Request
 
 GI = 1 << 30
 # The thesis's worked example (Tables 6.2-6.4): free (cpu, memory, gpu) per node.

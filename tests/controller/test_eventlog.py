@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.eventlog import EventLog, Rejected
-from controller.events import Command, Event
-from controller.logstate import LogState
+from winslow.controller.eventlog import EventLog, Rejected
+from winslow.controller.events import Command, Event
+from winslow.controller.logstate import LogState
 
 
 class Clock:

@@ -1,6 +1,6 @@
-from controller.docker_runtime import _timestamp
-from controller.housekeeping import expired
-from controller.runtime import ContainerInfo, ContainerState
+from winslow.controller.docker_runtime import _timestamp
+from winslow.controller.housekeeping import expired
+from winslow.controller.runtime import ContainerInfo, ContainerState
 
 
 def box(cid, state=ContainerState.EXITED, finished=0.0, run="p.1.a"):

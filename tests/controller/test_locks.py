@@ -1,8 +1,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.events import Command, Event
-from controller.locks import LockTable
+from winslow.controller.events import Command, Event
+from winslow.controller.locks import LockTable
 
 
 def ev(command, issuer, t, duration=10.0, subject="s"):

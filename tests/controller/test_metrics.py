@@ -3,14 +3,14 @@ from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from controller.capacity import Capacity
-from controller.context import NodeConfig, NodeContext
-from controller.eventlog import EventLog
-from controller.layout import ShareLayout
-from controller.leases import Locks
-from controller.loop import WorkQueue
-from controller.metrics import ShareCollector, split_working_hours
-from resources.stagerun import StageRun
+from winslow.controller.capacity import Capacity
+from winslow.controller.context import NodeConfig, NodeContext
+from winslow.controller.eventlog import EventLog
+from winslow.controller.layout import ShareLayout
+from winslow.controller.leases import Locks
+from winslow.controller.loop import WorkQueue
+from winslow.controller.metrics import ShareCollector, split_working_hours
+from winslow.resources.stagerun import StageRun
 
 
 def test_working_hours_split():

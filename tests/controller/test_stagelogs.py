@@ -1,6 +1,6 @@
 import threading
 
-from controller.stagelogs import Streamer, append_system_line, container_bytes, tail
+from winslow.controller.stagelogs import Streamer, append_system_line, container_bytes, tail
 
 
 def test_container_bytes_excludes_system_lines(tmp_path):

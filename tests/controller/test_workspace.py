@@ -1,6 +1,6 @@
 import os
 
-from controller.workspace import copy_file, prepare
+from winslow.controller.workspace import copy_file, prepare
 
 
 def test_prepare_copies_tree_with_links_and_modes(tmp_path):

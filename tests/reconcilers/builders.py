@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.election import Election
-from controller.events import Ballot, Request
-from reconcilers import project as pr
-from resources.pipeline import Pipeline
-from resources.project import Project, ProjectStatus
-from resources.stagerun import StageRun
+from winslow.controller.election import Election
+from winslow.controller.events import Ballot, Request
+from winslow.reconcilers import project as pr
+from winslow.resources.pipeline import Pipeline
+from winslow.resources.project import Project, ProjectStatus
+from winslow.resources.stagerun import StageRun
 
 T0 = 1_800_000_000.0
 FREE = Request(4, 8 << 30, 0)

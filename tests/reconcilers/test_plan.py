@@ -1,7 +1,7 @@
-from reconcilers.plan import current_line, plan
-from resources.project import ProjectPhase
-from resources.stagerun import Trigger
 from tests.reconcilers.builders import T0, make_pipeline, make_project, make_run, ts
+from winslow.reconcilers.plan import current_line, plan
+from winslow.resources.project import ProjectPhase
+from winslow.resources.stagerun import Trigger
 
 
 def test_new_project_starts_its_first_stage_as_a_user_action():

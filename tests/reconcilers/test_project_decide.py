@@ -1,10 +1,10 @@
-from controller.election import Election, ElectionTable
-from controller.events import Ballot, Request
-from reconcilers import project as pr
-from reconcilers.plan import refs
-from resources.project import ProjectPhase, ProjectStatus
-from resources.stagerun import StageRunPhase
 from tests.reconcilers.builders import T0, make_pipeline, make_project, make_run, observation, ts, won
+from winslow.controller.election import Election, ElectionTable
+from winslow.controller.events import Ballot, Request
+from winslow.reconcilers import project as pr
+from winslow.reconcilers.plan import refs
+from winslow.resources.project import ProjectPhase, ProjectStatus
+from winslow.resources.stagerun import StageRunPhase
 
 PIPE = make_pipeline("a", "b")
 

@@ -1,8 +1,8 @@
-from controller.events import Command, Event
-from controller.runtime import ContainerInfo, ContainerState
-from reconcilers import stagerun as sr
-from resources.stagerun import StageRunPhase
 from tests.reconcilers.builders import T0, make_run
+from winslow.controller.events import Command, Event
+from winslow.controller.runtime import ContainerInfo, ContainerState
+from winslow.reconcilers import stagerun as sr
+from winslow.resources.stagerun import StageRunPhase
 
 
 def obs(run, container=None, *, lease=True, kill=None, watching=False, node="a"):

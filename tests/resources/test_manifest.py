@@ -1,9 +1,9 @@
 import pytest
 
-from resources.errors import ManifestError
-from resources.manifest import parse_text
-from resources.pipeline import Pipeline
-from resources.project import Project
+from winslow.resources.errors import ManifestError
+from winslow.resources.manifest import parse_text
+from winslow.resources.pipeline import Pipeline
+from winslow.resources.project import Project
 
 PIPELINE = """
 apiVersion: winslow/v1

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from resources.quantity import format_memory, parse_cpu, parse_memory
+from winslow.resources.quantity import format_memory, parse_cpu, parse_memory
 
 
 @pytest.mark.parametrize(
