@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from winslow.api.users import User, UserDirectory, UsersFileError
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
+from winslow.controller.leases import Locks
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -25,11 +26,14 @@ class ApiContext:
     events: EventLog
     node: str
     clock: Callable[[], float]
+    grace_seconds: float = 5.0
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
     users: UserDirectory = field(init=False)
+    locks: Locks = field(init=False)
 
     def __post_init__(self) -> None:
         self.users = UserDirectory(self.layout.users_file)
+        self.locks = Locks(self.events, lease_seconds=30.0, grace_seconds=self.grace_seconds)
 
 
 def context(request: Request) -> ApiContext:

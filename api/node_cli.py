@@ -25,9 +25,10 @@ from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Request
 from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Locks
-from winslow.controller.loop import WorkQueue
+from winslow.controller.loop import WorkQueue, every
 from winslow.controller.metrics import ShareCollector
 from winslow.reconcilers import project as project_reconciler
+from winslow.reconcilers import runfiles
 from winslow.reconcilers import stagerun as stagerun_reconciler
 from winslow.resources.quantity import parse_memory
 
@@ -182,9 +183,7 @@ def run_node(args: argparse.Namespace) -> int:
         multipliers=_multipliers(args.multiplier),
     )
     clock = time.time
-    events = EventLog(
-        layout.events, args.name, clock, grace=args.grace_seconds, compact_every=args.compact_every
-    )
+    events = EventLog(layout.events, args.name, clock, compact_every=args.compact_every)
     runtime = None
     if config.executes:
         from winslow.controller.docker_runtime import DockerRuntime
@@ -194,12 +193,12 @@ def run_node(args: argparse.Namespace) -> int:
         config=config,
         layout=layout,
         events=events,
-        locks=Locks(events, clock, args.lease_seconds),
+        locks=Locks(events, args.lease_seconds, args.grace_seconds),
         runtime=runtime,
         clock=clock,
         queue=WorkQueue(clock),
     )
-    events.poll()
+    events.catch_up()
     adopt = stagerun_reconciler.adopt_all(ctx) if config.executes else []
     daemon = Daemon(
         ctx,
@@ -211,9 +210,12 @@ def run_node(args: argparse.Namespace) -> int:
         tick=args.tick,
         scan_interval=args.scan_seconds,
         keep_containers=args.keep_containers * 3600,
+        duties=[every(1.0, lambda: runfiles.reproject(ctx), time.monotonic)],
     )
     daemon.start(adopt)
-    api_ctx = ApiContext(layout=layout, events=events, node=args.name, clock=clock)
+    api_ctx = ApiContext(
+        layout=layout, events=events, node=args.name, clock=clock, grace_seconds=args.grace_seconds
+    )
     api_ctx.registry.register(ShareCollector(ctx))
     app = create_app(api_ctx)
     server = uvicorn.Server(

@@ -46,24 +46,29 @@ def subject(kind: str, name: str) -> str:
 
 
 @contextmanager
-def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[None]:
-    """The request holds the lock under its own name, never the node's: the node's reconciler
-    (and a concurrent request) must not pass it as if it were theirs."""
+def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[str]:
+    """The request holds the lock under its own name (yielded), never the node's: the node's
+    reconciler (and a concurrent request) must not pass it as if it were theirs."""
     issuer = f"{ctx.node}/api/{secrets.token_hex(4)}"
     deadline = time.monotonic() + LOCK_WAIT
-    while True:
-        try:
-            ctx.events.publish(Command.LOCK, subject(kind, name), duration=LOCK_SECONDS, issuer=issuer)
-            break
-        except Rejected as exc:
-            if time.monotonic() > deadline:
-                raise ConflictError(f"{kind} {name!r} is busy ({exc}); try again in a moment") from None
-            time.sleep(0.05)
+    while not ctx.locks.acquire(subject(kind, name), LOCK_SECONDS, issuer=issuer):
+        if time.monotonic() > deadline:
+            holder = ctx.events.state.locks.holder(subject(kind, name))
+            raise ConflictError(f"{kind} {name!r} is busy (held by {holder}); try again in a moment")
+        time.sleep(0.05)
     try:
-        yield
+        yield issuer
     finally:
         with suppress(Rejected):
             ctx.events.publish(Command.RELEASE, subject(kind, name), issuer=issuer)
+
+
+def announce(ctx: ApiContext, kind: str, name: str, issuer: str, generation: int) -> None:
+    """The log names the spec version just written (-1: deleted), so that every node waits for
+    that version instead of deciding on an older copy its share client still shows."""
+    ctx.events.publish(
+        Command.VERSION, subject(kind, name), issuer=issuer, payload={"file": "spec", "version": generation}
+    )
 
 
 def current(ctx: ApiContext, kind: str, name: str) -> Spec | None:
@@ -112,16 +117,27 @@ def parse_documents(documents: list[Any], source: str) -> list[Spec]:
     return specs
 
 
+def pipeline_exists(ctx: ApiContext, name: str) -> bool:
+    """Asked by exact name and of the log, never of a listing: a pipeline applied through another
+    node a moment ago is known to the log before this node's share client lists it."""
+    return (
+        ctx.events.state.version(subject("Pipeline", name), "spec") > 0
+        or ctx.layout.store.spec_path("Pipeline", name).exists()
+    )
+
+
 def check_references(ctx: ApiContext, specs: list[Spec], source: str) -> None:
     batch = {s.metadata.name for s in specs if isinstance(s, Pipeline)}
-    known = set(ctx.layout.store.names("Pipeline")) | batch
+    ctx.events.poll()
     problems = []
     for spec in specs:
-        if isinstance(spec, Project) and spec.spec.pipeline and spec.spec.pipeline not in known:
+        wanted = spec.spec.pipeline if isinstance(spec, Project) else None
+        if wanted and wanted not in batch and not pipeline_exists(ctx, wanted):
+            known = set(ctx.layout.store.names("Pipeline")) | batch
             problems.append(
                 (
                     f"project {spec.metadata.name}: spec.pipeline",
-                    f"pipeline {spec.spec.pipeline!r} does not exist; apply it first or fix the name "
+                    f"pipeline {wanted!r} does not exist; apply it first or fix the name "
                     f"(known: {', '.join(sorted(known)) or 'none'})",
                 )
             )
@@ -200,7 +216,7 @@ def write(
     expected_generation: int | None = None,
 ) -> Spec:
     """Read-modify-write under the object's lock, refusing a stale generation."""
-    with locked(ctx, kind, name):
+    with locked(ctx, kind, name) as issuer:
         old = current(ctx, kind, name)
         if (
             expected_generation is not None
@@ -217,6 +233,7 @@ def write(
             return old
         stamped = _stamp(new, old, ctx.clock())
         ctx.layout.store.write_spec(stamped)
+        announce(ctx, kind, name, issuer, stamped.metadata.generation or 1)
         return stamped
 
 

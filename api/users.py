@@ -121,8 +121,10 @@ def create_first_admin(path: Path, name: str = "admin") -> str | None:
     atomic_write(tmp, dump_yaml(data.model_dump()))
     try:
         os.link(tmp, path)
-    except FileExistsError:
-        return None
+    except (FileExistsError, PermissionError):  # sshfs: EPERM when another node linked first
+        if path.exists():
+            return None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return token

@@ -53,16 +53,11 @@ class Reservations:
             gpu=max(0, len(capacity.gpus) - used.gpu),
         )
 
-    def grant(
-        self, run: str, request: Request, capacity: Capacity, gpus: list[int] | None = None
-    ) -> list[int]:
-        """Reserve for `run`; `gpus` re-grants the devices a re-adopted run already uses."""
+    def grant(self, run: str, request: Request, gpus: list[int]) -> None:
+        """Reserve for `run` the GPUs its record names: chosen once, when the run was created."""
         with self._lock:
-            taken = {g for granted in self.gpus.values() for g in granted}
-            granted = gpus if gpus is not None else [g.index for g in capacity.gpus if g.index not in taken]
             self.requests[run] = request
-            self.gpus[run] = granted[: request.gpu]
-            return self.gpus[run]
+            self.gpus[run] = list(gpus)
 
     def drop(self, run: str) -> None:
         with self._lock:
@@ -87,6 +82,9 @@ class NodeContext:
     watchers: dict[str, Streamer] = field(default_factory=dict)
     starting: set[str] = field(default_factory=set)
     quiet: dict[str, tuple[object, ...]] = field(default_factory=dict)
+    stale_since: dict[str, float] = field(default_factory=dict)
+    unprojected: dict[str, int] = field(default_factory=dict)
+    """StageRuns whose file lags their record, by the record's position on the log."""
     workers: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="start")
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from winslow.controller.context import NodeContext
@@ -17,7 +18,6 @@ from winslow.controller.events import Command, Event
 from winslow.controller.housekeeping import expired
 from winslow.controller.loop import Handler, LoopRunner
 from winslow.controller.monitor import NodeDirectory, node_status, publish
-from winslow.resources.errors import NotFoundError
 from winslow.resources.store import FileStamp
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ class Daemon:
         scan_interval: float = 1.0,
         resync_interval: float = 10.0,
         keep_containers: float = 24 * 3600.0,
+        duties: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.ctx = ctx
         self.api = api
@@ -51,7 +52,7 @@ class Daemon:
         self.runner = LoopRunner(
             ctx.queue,
             handlers,
-            [self._poll, self._scan, self._elect, self._sweep],
+            [self._poll, self._scan, self._elect, self._sweep, *duties],
             tick=tick,
             after_each=self._elect_now,
         )
@@ -123,7 +124,15 @@ class Daemon:
             return
         now = ctx.clock()
         live = self.nodes.live(now, ctx.config.lease_seconds + ctx.config.grace_seconds)
-        perform(ctx.events, ctx.name, ctx.config.executes, ctx.free(), ctx.config.multipliers, live, now)
+        perform(
+            ctx.events,
+            ctx.name,
+            ctx.config.executes,
+            ctx.free(),
+            ctx.config.multipliers,
+            live,
+            ctx.config.grace_seconds,
+        )
 
     def _sweep(self) -> None:
         ctx = self.ctx
@@ -136,22 +145,27 @@ class Daemon:
             ctx.runtime.remove(container_id)
 
     def _finished(self, run: str) -> bool:
-        try:
-            return not self.ctx.layout.store.stagerun(run).status.phase.active
-        except (NotFoundError, ValueError):
-            return True
+        record = self.ctx.events.state.runs.get(run)
+        return record is None or not record.phase.active
 
     def _on_event(self, event: Event) -> None:
         kind, _, name = event.subject.partition("/")
         if kind == "project":
             self.ctx.quiet.pop(name, None)
-        if kind == "project" and (event.issuer != self.ctx.name or event.command is Command.ELECTION_STOP):
+        if kind == "project" and (
+            event.issuer != self.ctx.name or event.command in (Command.ELECTION_STOP, Command.VERSION)
+        ):
             self.ctx.queue.add(f"project:{name}")
         elif kind == "stagerun":
+            project = name.partition(".")[0]
             if event.command is Command.KILL or name in self.ctx.reservations.requests:
                 self.ctx.queue.add(f"stagerun:{name}")
+            if event.command is Command.RECORD:
+                self.ctx.quiet.pop(project, None)
+                if event.issuer != self.ctx.name:
+                    self.ctx.queue.add(f"project:{project}")
             if event.command is Command.RELEASE:
-                self.ctx.queue.add(f"project:{name.partition('.')[0]}")
+                self.ctx.queue.add(f"project:{project}")
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -49,12 +49,22 @@ def winner(ballots: dict[str, Ballot]) -> str | None:
 class Election:
     subject: str
     starter: str
+    seq: int
     started: float
-    deadline: float
+    duration: float
     request: Request
     ballots: dict[str, Ballot] = field(default_factory=dict)
     winner: str | None = None
     stopped: float | None = None
+    stop_seq: int | None = None
+    observed: float = field(default=0.0, compare=False)
+    """This node's monotonic time when it learnt of the start: local, never in a snapshot."""
+    stop_observed: float = field(default=0.0, compare=False)
+
+    @property
+    def deadline(self) -> float:
+        """On the starter's wall clock: for people, never for a decision."""
+        return self.started + self.duration
 
     def shortage(self) -> str:
         """Why nobody fits, naming the resource that is short on each node."""
@@ -64,21 +74,22 @@ class Election:
 
 @dataclass
 class ElectionTable:
-    """Open elections and the last result per subject, as the log implies them."""
+    """Open elections and the last result per subject, as the log implies them.
 
-    grace: float
+    Like the lock fold, it never reads a clock: an election whose starter died is replaced by an
+    ELECTION_START that names it in `supersedes`, once the new starter judges it expired on its
+    own monotonic clock. A vote or a stop refers to whichever election is open for the subject.
+    """
+
     open: dict[str, Election] = field(default_factory=dict)
     results: dict[str, Election] = field(default_factory=dict)
-
-    def expired(self, election: Election, now: float) -> bool:
-        return now > election.deadline + self.grace
 
     def check(self, event: Event) -> str | None:
         current = self.open.get(event.subject)
         if event.command is Command.ELECTION_START:
             if event.request is None or event.duration <= 0:
                 return "an election needs a request and a window"
-            if current is not None and not self.expired(current, event.timestamp):
+            if current is not None and event.supersedes != current.seq:
                 return f"an election for {event.subject} is open (started by {current.starter})"
             return None
         if current is None:
@@ -88,12 +99,8 @@ class ElectionTable:
                 return "a participation needs a ballot"
             if event.issuer in current.ballots:
                 return f"{event.issuer} already took part"
-            if self.expired(current, event.timestamp):
-                return "the election has expired"
             return None
         if event.command is Command.ELECTION_STOP:
-            if self.expired(current, event.timestamp):
-                return "the election has expired"
             if event.issuer != current.starter:
                 return f"only {current.starter} can stop this election"
             if event.winner is not None and not (
@@ -103,15 +110,17 @@ class ElectionTable:
             return None
         raise ValueError(f"{event.command} is not an election command")
 
-    def apply(self, event: Event) -> None:
+    def apply(self, event: Event, observed: float = 0.0) -> None:
         if event.command is Command.ELECTION_START:
             assert event.request is not None
             self.open[event.subject] = Election(
                 subject=event.subject,
                 starter=event.issuer,
+                seq=event.seq,
                 started=event.timestamp,
-                deadline=event.timestamp + event.duration,
+                duration=event.duration,
                 request=event.request,
+                observed=observed,
             )
         elif event.command is Command.ELECTION_PARTICIPATE:
             assert event.ballot is not None
@@ -120,10 +129,6 @@ class ElectionTable:
             election = self.open.pop(event.subject)
             election.winner = event.winner
             election.stopped = event.timestamp
+            election.stop_seq = event.seq
+            election.stop_observed = observed
             self.results[event.subject] = election
-
-    def prune(self, now: float, keep: float) -> None:
-        for subject in [s for s, e in self.results.items() if (e.stopped or 0) + keep < now]:
-            del self.results[subject]
-        for subject in [s for s, e in self.open.items() if self.expired(e, now - keep)]:
-            del self.open[subject]

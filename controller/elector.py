@@ -2,6 +2,7 @@
 
 The starter closes its election as soon as every live executing node has voted, so on a healthy
 cluster an election takes milliseconds; the window only bounds the wait for a dead or slow node.
+Windows are measured on this node's monotonic clock from when it learnt of the election.
 """
 
 from __future__ import annotations
@@ -33,24 +34,33 @@ def duties(
     multipliers: Request,
     live: set[str],
     now: float,
+    grace: float,
 ) -> list[Vote | Close]:
     actions: list[Vote | Close] = []
     for subject, election in list(table.open.items()):
         ballots = dict(election.ballots)
-        if executes and me not in ballots and now <= election.deadline + table.grace:
+        age = now - election.observed
+        if executes and me not in ballots and age <= election.duration + grace:
             ballots[me] = ballot(free, election.request, multipliers)
             actions.append(Vote(subject, ballots[me]))
-        if election.starter == me and (live <= set(ballots) or now >= election.deadline):
+        if election.starter == me and (live <= set(ballots) or age >= election.duration):
             actions.append(Close(subject, winner(ballots)))
     return actions
 
 
 def perform(
-    events: EventLog, me: str, executes: bool, free: Request, multipliers: Request, live: set[str], now: float
+    events: EventLog,
+    me: str,
+    executes: bool,
+    free: Request,
+    multipliers: Request,
+    live: set[str],
+    grace: float,
 ) -> bool:
     """Publish this node's duties; True when anything was published."""
     acted = False
-    for duty in duties(events.state.elections, me, executes, free, multipliers, live, now):
+    now = events.monotonic()
+    for duty in duties(events.state.elections, me, executes, free, multipliers, live, now, grace):
         try:
             if isinstance(duty, Vote):
                 events.publish(Command.ELECTION_PARTICIPATE, duty.subject, ballot=duty.ballot)

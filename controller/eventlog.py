@@ -1,33 +1,110 @@
-"""The ordered event log on the share (thesis 6.4), with publish, follow and compaction.
+"""The ordered event log on the share (thesis 6.4): publish, follow and compaction.
 
 An event becomes visible whole: it is written to a temporary file and hard-linked to the next
-sequence number. `link` fails when the name exists, which makes the sequence a consensus: on a
-conflict the publisher reads the event that won, applies it, re-checks its own and tries the next
-number. Followers open `<seq+1>` directly; they never list the directory.
+sequence number. `link` fails when the name exists, atomically at the server even on NFS,
+which makes the sequence a consensus: on a conflict the publisher reads the event that won,
+applies it, re-checks its own and tries the next number.
+
+What a network share does not promise shapes the rest:
+- A client caches "no such file" answers, and directory listings. A follower that kept asking
+  for `<seq+1>` would be told it is absent for as long as that answer is cached (seconds) after
+  it exists. So a follower never asks for a name before it knows the name exists: every node
+  keeps a small file `heads/<node>` with the last number it published, and raises `head`, the
+  highest number anyone published, both rewritten in place (a file of fixed size read after
+  open is fresh under close-to-open consistency); followers read forward up to the highest
+  head of the nodes the log has shown them, and of `head`, which is how a new node is first
+  seen. A failed `link` to a name makes the client look the name up again, so where a name is
+  known to exist but still looks absent, the node links a NOOP event there: it fails (the name
+  exists, and is now seen) or, if the hint was wrong, adds a harmless NOOP. A listing of the
+  folder, when nothing else moves, only wakes a node whose peer died between link and head.
+- A retried `link` whose first reply was lost reports "exists" although it made the name. Each
+  event carries a nonce, so the publisher recognises its own event instead of losing to itself.
+- Anything may sit at a number (garbage, a directory): it is skipped after a bounded wait, on
+  every node alike, and reported once.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import secrets
+import stat
 import threading
+import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from winslow.controller.events import Ballot, Command, Event, Request
 from winslow.controller.logstate import LogState
+from winslow.controller.skew import SkewTracker
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
 DIGITS = 12
+EVENT_LIMIT = 1 << 20
+_HEAD = b"%020d %020d\n"
+_SKIPPED = object()
 
 
 class Rejected(Exception):
     """The event is not valid against the state the log implies (for example: lock held)."""
+
+
+class Unavailable(Rejected):
+    """The log cannot be read or written just now (a number not yet visible, the share full)."""
+
+
+class _Unreadable(Exception):
+    """Something sits at an event number that is not a readable event file."""
+
+
+def read_small_file(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, never blocking on a FIFO and never following a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise FileNotFoundError(exc.errno, exc.strerror, str(path)) from None
+        raise _Unreadable(f"cannot open it ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Unreadable("it is not a regular file")
+        if info.st_size > limit:
+            raise _Unreadable(f"it holds {info.st_size} bytes, more than {limit}")
+        chunks = []
+        while len(data := os.read(fd, limit + 1)) > 0:
+            chunks.append(data)
+            if sum(map(len, chunks)) > limit:
+                raise _Unreadable(f"it holds more than {limit} bytes")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise _Unreadable(f"cannot read it ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+
+
+def _create_in_place(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    try:
+        if os.fstat(fd).st_size == 0:
+            os.pwrite(fd, _HEAD % (-1, -1), 0)
+    finally:
+        os.close(fd)
+
+
+def _write_in_place(path: Path, seq: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    try:
+        os.pwrite(fd, _HEAD % (seq, seq), 0)
+    finally:
+        os.close(fd)
 
 
 class EventLog:
@@ -39,23 +116,44 @@ class EventLog:
         node: str,
         clock: Clock,
         *,
-        grace: float = 5.0,
+        monotonic: Clock = time.monotonic,
         compact_every: int = 1000,
         corrupt_wait: float = 2.0,
+        fallback_interval: float = 2.0,
+        discover_interval: float = 2.0,
+        skew: SkewTracker | None = None,
     ) -> None:
         self.folder = folder
         self.snapshot_path = folder.parent / "events.snapshot"
+        self.heads = folder.parent / "heads"
+        self.shared_head = folder.parent / "head"
         self.node = node
         self.clock = clock
-        self.grace = grace
+        self.monotonic = monotonic
         self.compact_every = compact_every
         self.corrupt_wait = corrupt_wait
-        self.state = LogState(grace=grace)
-        self._snapshot_stamp: tuple[int, int] | None = None
-        self._unreadable_since: dict[int, float] = {}
-        self._lock = threading.RLock()
+        self.fallback_interval = fallback_interval
+        self.discover_interval = discover_interval
+        self.skew = skew or SkewTracker()
+        self.state = LogState()
         self.listeners: list[Callable[[Event], None]] = []
+        self._lock = threading.RLock()
+        self._peers: set[str] = {node}
+        self._wrong_hints: dict[str, int] = {}
+        self._last_discover = self._last_fallback = float("-inf")
+        self._last_progress = time.monotonic()
+        self._unreadable_since: dict[int, float] = {}
+        self._invisible_since: dict[int, float] = {}
+        self._head_warned = False
+        self._probe_won = -1
         folder.mkdir(parents=True, exist_ok=True)
+        self.heads.mkdir(parents=True, exist_ok=True)
+        for path in (self.shared_head, self.heads / node):
+            # Created now, at their fixed size: a name asked for before it exists stays "absent"
+            # to this node's share client for seconds after another node creates it, and a
+            # client that cached a smaller size reads only that much of the file.
+            with suppress(OSError):
+                _create_in_place(path)
 
     def path(self, seq: int) -> Path:
         return self.folder / f"{seq:0{DIGITS}d}"
@@ -63,58 +161,177 @@ class EventLog:
     # -- following -------------------------------------------------------------------------------
 
     def poll(self) -> list[Event]:
-        """Apply every event published since the last poll; returns the valid ones."""
+        """Apply every event published since the last poll that this node can know of."""
         with self._lock:
             applied: list[Event] = []
-            while True:
+            target, source = self._target()
+            while self.state.seq < target:
                 seq = self.state.seq + 1
-                event = self._read(seq)
-                if event is None:
-                    if self._load_newer_snapshot(seq):
-                        continue
-                    return applied
-                if self.state.apply(event):
-                    applied.append(event)
-                    for listener in self.listeners:
-                        listener(event)
-                else:
-                    log.debug("skipped invalid event %s: %s", seq, self.state.check(event))
+                got = self._next(seq, known=True)
+                if got is None:
+                    break
+                if got is _SKIPPED:
+                    continue
+                assert isinstance(got, Event)
+                if self._probe_won == seq:
+                    # Our own NOOP landed: the hint that sent us here named a number nobody had.
+                    self._wrong_hints[source] = target
+                if self._apply(got, near_head=target - seq < 8):
+                    applied.append(got)
+            return applied
 
-    def _read(self, seq: int) -> Event | None:
+    def catch_up(self) -> list[Event]:
+        """At start: up to the last number the folder holds, whatever the heads say."""
+        with self._lock:
+            self._last_fallback = float("-inf")
+            self._last_progress = float("-inf")
+            return self.poll()
+
+    def _apply(self, event: Event, *, near_head: bool, observed: float | None = None) -> bool:
+        if observed is None:
+            observed = self._observed(event)
+        if event.node != self.node:
+            self._peers.add(event.node)  # it wrote its head after linking this
+            if near_head:
+                self.skew.sample(event.node, event.timestamp, self.clock())
+        self._last_progress = time.monotonic()
+        if not self.state.apply(event, observed):
+            log.debug("skipped invalid event %s: %s", event.seq, self.state.check(event))
+            return False
+        for listener in self.listeners:
+            listener(event)
+        return True
+
+    def _observed(self, event: Event) -> float:
+        """When this node learnt of `event`, on its monotonic clock. Another node's event counts
+        from now (it cannot have been published later). Our own, found in the log after a
+        restart, counts from its timestamp, our own clock: a lease we held before the restart
+        must not look younger to us than it does to the others."""
+        now = self.monotonic()
+        if event.node != self.node:
+            return now
+        return now - max(0.0, self.clock() - event.timestamp)
+
+    def _target(self) -> tuple[int, str]:
+        """The highest number some head (or, when nothing moves, a listing) says exists."""
+        now = time.monotonic()
+        if now - self._last_discover >= self.discover_interval:
+            self._last_discover = now  # a listing may be stale: it only adds peers, sooner or later
+            try:
+                self._peers |= {n for n in os.listdir(self.heads) if not n.startswith(".")}
+            except OSError as exc:
+                log.debug("cannot list %s: %s", self.heads, exc)
+        best, source = self.state.seq, ""
+        for peer in [*sorted(self._peers), ""]:
+            hint = self._read_head(self.heads / peer if peer else self.shared_head)
+            if hint is not None and hint > best and self._wrong_hints.get(peer) != hint:
+                best, source = hint, peer
+        if (
+            best == self.state.seq
+            and now - max(self._last_progress, self._last_fallback) >= self.fallback_interval
+        ):
+            self._last_fallback = now
+            listed = self._highest_listed()
+            if listed > best and self._wrong_hints.get("/") != listed:
+                best, source = listed, "/"
+        return best, source
+
+    def _read_head(self, path: Path) -> int | None:
         try:
-            raw = self.path(seq).read_bytes()
-        except FileNotFoundError:
+            raw = read_small_file(path, 64)
+        except (FileNotFoundError, _Unreadable):
             return None
+        parts = raw.split()
+        if len(parts) != 2 or parts[0] != parts[1] or not parts[0].isdigit():
+            return None  # torn, or not ours
+        return int(parts[0])
+
+    def _highest_listed(self) -> int:
+        try:
+            names = os.listdir(self.folder)
+        except OSError:
+            return -1
+        return max((int(n) for n in names if n.isdigit()), default=-1)
+
+    def _next(self, seq: int, *, known: bool) -> Event | object | None:
+        """The event at `seq`; _SKIPPED when garbage there was skipped; None for "not yet"."""
+        try:
+            raw = read_small_file(self.path(seq), EVENT_LIMIT)
+        except FileNotFoundError:
+            behind = seq == 0 or not self.path(seq - 1).exists()
+            if behind and self._load_snapshot(seq):
+                return _SKIPPED
+            return self._look_again(seq) if known else None
+        except _Unreadable as exc:
+            return self._corrupt(seq, str(exc))
         try:
             event = Event.decode(raw, seq)
         except Exception as exc:  # any shape of garbage: the log must go on
-            first = self._unreadable_since.setdefault(seq, self.clock())
-            if self.clock() - first < self.corrupt_wait:
-                return None
-            log.error("event %s is unreadable (%s); skipping it", self.path(seq), exc)
-            self._unreadable_since.pop(seq, None)
-            self.state.seq = seq
-            return self._read(seq + 1)
+            return self._corrupt(seq, f"not an event ({exc})")
         self._unreadable_since.pop(seq, None)
+        self._invisible_since.pop(seq, None)
         return event
 
-    def _load_newer_snapshot(self, wanted: int) -> bool:
-        """True when a snapshot covers `wanted`: the events we need were compacted away."""
+    def _look_again(self, seq: int) -> Event | object | None:
+        """`seq` exists, but this client may still believe it absent: linking a NOOP there
+        makes it ask the server. If the link succeeds, the hint was wrong and a NOOP fills it."""
+        noop = Event(
+            issuer=self.node,
+            command=Command.NOOP,
+            subject="log",
+            timestamp=self.clock(),
+            nonce=secrets.token_hex(8),
+            seq=seq,
+        )
         try:
-            st = self.snapshot_path.stat()
+            won = self._link(noop, seq)
+        except OSError as exc:
+            log.debug("could not look again at event %s: %s", seq, exc)
+            won = False
+        if won:
+            self._probe_won = seq
+            self._write_head(seq)
+            return noop
+        for attempt in range(3):
+            try:
+                raw = read_small_file(self.path(seq), EVENT_LIMIT)
+                return Event.decode(raw, seq) if raw else self._corrupt(seq, "it is empty")
+            except FileNotFoundError:
+                with_listing = attempt == 0
+                if with_listing:
+                    self._highest_listed()  # an NFS client revalidates the folder on a listing
+            except _Unreadable as exc:
+                return self._corrupt(seq, str(exc))
+            except Exception as exc:
+                return self._corrupt(seq, f"not an event ({exc})")
+        first = self._invisible_since.setdefault(seq, time.monotonic())
+        if time.monotonic() - first > 10:
+            log.warning("event %s exists on the share but this node still cannot see it", self.path(seq))
+            self._invisible_since[seq] = time.monotonic()
+        return None
+
+    def _corrupt(self, seq: int, why: str) -> object | None:
+        first = self._unreadable_since.setdefault(seq, self.monotonic())
+        if self.monotonic() - first < self.corrupt_wait:
+            return None
+        log.error("%s is unreadable: %s; every node skips it", self.path(seq), why)
+        self._unreadable_since.pop(seq, None)
+        self.state.seq = max(self.state.seq, seq)
+        return _SKIPPED
+
+    def _load_snapshot(self, wanted: int) -> bool:
+        """True when the snapshot covers `wanted`: the events we need were compacted away."""
+        try:
+            data = json.loads(read_small_file(self.snapshot_path, 1 << 30))
+            if int(data["seq"]) < wanted:
+                return False
+            state = LogState.from_snapshot(data, observed=self.monotonic())
         except FileNotFoundError:
             return False
-        stamp = (st.st_mtime_ns, st.st_ino)
-        if stamp == self._snapshot_stamp:
+        except Exception as exc:
+            log.warning("cannot use the log snapshot %s: %s", self.snapshot_path, exc)
             return False
-        self._snapshot_stamp = stamp
-        try:
-            data = json.loads(self.snapshot_path.read_bytes())
-        except (FileNotFoundError, ValueError):
-            return False
-        if int(data["seq"]) < wanted:
-            return False
-        self.state = LogState.from_snapshot(data, self.grace)
+        self.state = state
         log.info("caught up from the log snapshot at %s", data["seq"])
         return True
 
@@ -131,6 +348,8 @@ class EventLog:
         winner: str | None = None,
         message: str = "",
         issuer: str | None = None,
+        supersedes: int | None = None,
+        payload: dict[str, Any] | None = None,
     ) -> Event:
         """Append an event that is valid at the head of the log, or raise Rejected.
 
@@ -146,40 +365,69 @@ class EventLog:
             ballot=ballot,
             winner=winner,
             message=message,
+            supersedes=supersedes,
+            payload=payload,
         )
+        deadline = time.monotonic() + max(10.0, 2 * self.corrupt_wait)
         with self._lock:
-            rechecked = False
             while True:
                 self.poll()
                 seq = self.state.seq + 1
-                event = replace(template, timestamp=self.clock(), seq=seq)
+                event = replace(template, timestamp=self.clock(), seq=seq, nonce=secrets.token_hex(8))
                 reason = self.state.check(event)
                 if reason is not None:
                     raise Rejected(reason)
-                if seq > 0 and not rechecked and not self.path(seq - 1).exists():
-                    # Our predecessor is gone: compaction passed us by, so we are behind the head.
-                    rechecked = True
-                    self._snapshot_stamp = None
-                    self._load_newer_snapshot(seq)
-                    continue
+                observed = self.monotonic()  # before the link: others learn of it no earlier
                 if self._link(event, seq):
-                    self.state.apply(event)
-                    for listener in self.listeners:
-                        listener(event)
-                    if seq % self.compact_every == 0 and seq > 0:
-                        self.compact()
-                    return event
+                    return self._won(event, observed)
+                got = self._next(seq, known=True)
+                if isinstance(got, Event) and got.nonce == event.nonce and got.issuer == event.issuer:
+                    return self._won(event, observed)  # our link made it; its reply was lost
+                if isinstance(got, Event):
+                    self._apply(got, near_head=True)
+                elif got is None:
+                    if time.monotonic() > deadline:
+                        raise Unavailable(f"event {seq} exists but cannot be read yet; try again")
+                    time.sleep(0.01)
+
+    def _won(self, event: Event, observed: float) -> Event:
+        self._apply(event, near_head=True, observed=observed)
+        self._write_head(event.seq)
+        if event.seq % self.compact_every == 0 and event.seq > 0:
+            self.compact()
+        return event
 
     def _link(self, event: Event, seq: int) -> bool:
         tmp = self.folder / f".{self.node}.{secrets.token_hex(6)}.tmp"
-        tmp.write_bytes(event.encode())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, event.encode())
+        finally:
+            os.close(fd)
         try:
             os.link(tmp, self.path(seq))
             return True
-        except FileExistsError:
+        except (FileExistsError, PermissionError):
+            # sshfs reports a name taken between its lookup and the link as EPERM; the caller
+            # reads the number and finds out which it was
             return False
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _write_head(self, seq: int) -> None:
+        """In place, fixed size: readers that open it after this see the new number. The shared
+        head is only raised; two nodes raising it at once may leave the lower number, which
+        their own heads correct for every node that has seen them once."""
+        try:
+            _write_in_place(self.heads / self.node, seq)
+            shared = self._read_head(self.shared_head)
+            if shared is None or shared < seq:
+                _write_in_place(self.shared_head, seq)
+            self._head_warned = False
+        except OSError as exc:
+            if not self._head_warned:
+                log.warning("cannot write %s (%s); other nodes see this node's events later", self.heads, exc)
+                self._head_warned = True
 
     # -- compaction ------------------------------------------------------------------------------
 
@@ -190,7 +438,7 @@ class EventLog:
         behind load it. Deletion goes upwards, so a file that exists proves all above it exist.
         """
         with self._lock:
-            self.state.compact(self.clock())
+            self.state.compact()
             data = json.dumps(self.state.to_snapshot()).encode()
             tmp = self.snapshot_path.with_name(f".events.snapshot.{secrets.token_hex(4)}")
             tmp.write_bytes(data)
@@ -201,6 +449,7 @@ class EventLog:
             self.path(seq).unlink(missing_ok=True)
 
     def _oldest(self) -> int:
-        """Only compaction lists the directory, once per window."""
+        """Only compaction lists the directory for a decision, once per window: a number it
+        misses is deleted by the next compaction."""
         numbers = [int(n) for n in os.listdir(self.folder) if n.isdigit()]
         return min(numbers, default=0)

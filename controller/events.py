@@ -1,4 +1,11 @@
-"""The events of the coordination log (thesis 6.4) and their file encoding."""
+"""The events of the coordination log (thesis 6.4) and their file encoding.
+
+Besides the thesis's lock and election commands the log carries what a decision under a lock
+must know and a network share cannot be trusted to show in time: every StageRun's state
+(RECORD) and the versions of files written under a lock (VERSION). NOOP is what a node writes
+when it forces a fresh look at a sequence number that its share client may still believe
+absent (see `controller.eventlog`); PROBE asks every node to time what it sees (`winslow doctor`).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +23,10 @@ class Command(StrEnum):
     ELECTION_START = "ELECTION_START"
     ELECTION_PARTICIPATE = "ELECTION_PARTICIPATE"
     ELECTION_STOP = "ELECTION_STOP"
+    RECORD = "RECORD"
+    VERSION = "VERSION"
+    PROBE = "PROBE"
+    NOOP = "NOOP"
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,10 @@ class Ballot:
 
 @dataclass(frozen=True)
 class Event:
+    """One log entry. `supersedes` names the lease or election event a LOCK or ELECTION_START
+    takes over, so that taking over never depends on comparing two nodes' clocks; `nonce` lets
+    a publisher recognise its own event when the share's reply to its `link` was lost."""
+
     issuer: str
     command: Command
     subject: str
@@ -49,7 +64,15 @@ class Event:
     ballot: Ballot | None = None
     winner: str | None = None
     message: str = ""
+    supersedes: int | None = None
+    payload: dict[str, Any] | None = None
+    nonce: str = ""
     seq: int = field(default=-1, compare=False)
+
+    @property
+    def node(self) -> str:
+        """The node behind the issuer: API requests lock as `<node>/api/<id>`."""
+        return self.issuer.partition("/")[0]
 
     def encode(self) -> bytes:
         data: dict[str, Any] = {
@@ -77,6 +100,12 @@ class Event:
             data["winner"] = self.winner
         if self.message:
             data["message"] = self.message
+        if self.supersedes is not None:
+            data["supersedes"] = self.supersedes
+        if self.payload is not None:
+            data["payload"] = self.payload
+        if self.nonce:
+            data["nonce"] = self.nonce
         return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod
@@ -84,6 +113,10 @@ class Event:
         data: dict[str, Any] = json.loads(raw)
         request = data.pop("request", None)
         ballot = data.pop("ballot", None)
+        payload = data.pop("payload", None)
+        supersedes = data.pop("supersedes", None)
+        if payload is not None and not isinstance(payload, dict):
+            raise ValueError("payload must be a mapping")
         return cls(
             issuer=str(data.pop("issuer")),
             command=Command(data.pop("command")),
@@ -94,5 +127,8 @@ class Event:
             ballot=Ballot(**ballot) if ballot else None,
             winner=data.pop("winner", None),
             message=str(data.pop("message", "")),
+            supersedes=int(supersedes) if supersedes is not None else None,
+            payload=payload,
+            nonce=str(data.pop("nonce", "")),
             seq=seq,
         )

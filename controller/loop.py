@@ -96,3 +96,18 @@ class LoopRunner:
         while not self.stopping.is_set():
             self.run_once()
             self.queue.wait(self.tick)
+
+
+def every(seconds: float, duty: Callable[[], None], clock: Callable[[], float]) -> Callable[[], None]:
+    """`duty`, run at most once per `seconds` however often the loop calls it."""
+    last = float("-inf")
+
+    def run() -> None:
+        nonlocal last
+        now = clock()
+        if now - last >= seconds:
+            last = now
+            duty()
+
+    run.__name__ = getattr(duty, "__name__", "duty")
+    return run

@@ -1,7 +1,8 @@
 """Where a project stands and what it should run next: a pure function of spec and history.
 
-History is the StageRun files (authoritative); the project status is derived from them and is
-only a cache for readers, so a node that dies between two writes leaves nothing inconsistent.
+History is the StageRuns as the event log records them (`controller.records`), never a listing
+of their files; the project status is derived from them and is only a cache for readers, so a
+node that dies between two writes leaves nothing inconsistent.
 """
 
 from __future__ import annotations
@@ -9,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from winslow.controller.records import RunRecord
 from winslow.resources.pipeline import Pipeline, StageSpec, WorkspaceMode
 from winslow.resources.project import PipelineSnapshot, Project, ProjectPhase, StageRunRef
-from winslow.resources.stagerun import StageRun, StageRunPhase, Trigger
+from winslow.resources.stagerun import StageRunPhase, Trigger
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Plan:
     snapshot: PipelineSnapshot | None = None
     next: NextRun | None = None
     gated: bool = False
-    active: list[StageRun] = field(default_factory=list)
+    active: list[RunRecord] = field(default_factory=list)
 
 
 def snapshot_for(
@@ -55,29 +57,29 @@ def snapshot_for(
     return PipelineSnapshot(name=pipeline.metadata.name, env=pipeline.spec.env, stages=pipeline.spec.stages)
 
 
-def position(run: StageRun, names: list[str]) -> int:
+def position(run: RunRecord, names: list[str]) -> int:
     """Where a run's stage stands in the current stage list: by name, since a project's own
     `stages:` may have been edited since the run (its recorded index is only a fallback)."""
-    if run.spec.stage in names:
-        return names.index(run.spec.stage)
-    return min(run.spec.index, len(names) - 1)
+    if run.stage in names:
+        return names.index(run.stage)
+    return min(run.index, len(names) - 1)
 
 
-def current_line(runs: list[StageRun], names: list[str]) -> dict[int, StageRun]:
+def current_line(runs: list[RunRecord], names: list[str]) -> dict[int, RunRecord]:
     """The latest successful run of each stage that no later rerun of an earlier stage superseded."""
-    line: dict[int, StageRun] = {}
+    line: dict[int, RunRecord] = {}
     for run in runs:
-        if run.spec.stage not in names:
+        if run.stage not in names:
             continue
         index = position(run, names)
         for later in [i for i in line if i >= index]:
             del line[later]
-        if run.status.phase is StageRunPhase.SUCCEEDED:
+        if run.phase is StageRunPhase.SUCCEEDED:
             line[index] = run
     return line
 
 
-def _source(stages: list[StageSpec], index: int, line: dict[int, StageRun]) -> tuple[str | None, str | None]:
+def _source(stages: list[StageSpec], index: int, line: dict[int, RunRecord]) -> tuple[str | None, str | None]:
     """(workspace source run, problem) for a new run of stage `index`."""
     stage = stages[index]
     mode = stage.workspace.mode
@@ -92,7 +94,7 @@ def _source(stages: list[StageSpec], index: int, line: dict[int, StageRun]) -> t
                 f"stage {stage.name!r} continues {names[wanted]!r}, which has no successful run; "
                 f"resume with --from {names[wanted]}"
             )
-        return run.metadata.name, None
+        return run.name, None
     if index == 0:
         return None, None
     previous = line.get(index - 1)
@@ -100,25 +102,24 @@ def _source(stages: list[StageSpec], index: int, line: dict[int, StageRun]) -> t
         before = stages[index - 1].name
         problem = f"stage {before!r} has no successful run to start {stage.name!r} from"
         return None, f"{problem}; resume with --from {before}"
-    return previous.metadata.name, None
+    return previous.name, None
 
 
-def _describe_end(run: StageRun) -> str:
-    phase = run.status.phase
-    if phase is StageRunPhase.FAILED:
-        code = f" with exit code {run.status.exit_code}" if run.status.exit_code is not None else ""
-        detail = f": {run.status.message}" if run.status.message else ""
-        return f"stage {run.spec.stage!r} failed{code}{detail}"
-    if phase is StageRunPhase.KILLED:
-        return f"stage {run.spec.stage!r} was killed{': ' + run.status.message if run.status.message else ''}"
-    return f"stage {run.spec.stage!r} was lost{': ' + run.status.message if run.status.message else ''}"
+def _describe_end(run: RunRecord) -> str:
+    detail = f": {run.message}" if run.message else ""
+    if run.phase is StageRunPhase.FAILED:
+        code = f" with exit code {run.exit_code}" if run.exit_code is not None else ""
+        return f"stage {run.stage!r} failed{code}{detail}"
+    if run.phase is StageRunPhase.KILLED:
+        return f"stage {run.stage!r} was killed{detail}"
+    return f"stage {run.stage!r} was lost{detail}"
 
 
 def plan(
     project: Project,
     pipeline: Pipeline | None,
     snapshot: PipelineSnapshot | None,
-    runs: list[StageRun],
+    runs: list[RunRecord],
     observed_run_from: datetime | None,
     observed_confirm: datetime | None,
 ) -> Plan:
@@ -130,14 +131,13 @@ def plan(
             f"pipeline {spec.pipeline!r} does not exist; apply it (winsctl apply -f PIPELINE.yaml)",
         )
     stages = snap.stages
-    active = [r for r in runs if r.status.phase.active]
+    active = [r for r in runs if r.phase.active]
     if active:
         run = active[-1]
-        where = f" on {run.status.node}" if run.status.node else ""
-        reason = f"stage {run.spec.stage!r} is running{where}"
+        reason = f"stage {run.stage!r} is running on {run.node}"
         if spec.paused:
             reason += "; the project pauses when it ends"
-        return Plan(ProjectPhase.RUNNING, reason, run.spec.stage, snap, active=active)
+        return Plan(ProjectPhase.RUNNING, reason, run.stage, snap, active=active)
 
     names = [s.name for s in stages]
     line = current_line(runs, names)
@@ -162,21 +162,20 @@ def plan(
                     snapshot=snap,
                 )
             index = names.index(request.stage)
-        elif last is None or last.status.phase is not StageRunPhase.SUCCEEDED:
+        elif last is None or last.phase is not StageRunPhase.SUCCEEDED:
             index = last_index
         else:
             index = last_index + 1
         trigger = Trigger.USER
     elif last is None:
         index, trigger = 0, Trigger.USER
-    elif last.status.phase is StageRunPhase.SUCCEEDED:
+    elif last.phase is StageRunPhase.SUCCEEDED:
         index = last_index + 1
     else:
         retry = stages[last_index].retry
-        if last.status.phase is StageRunPhase.FAILED and retry and last.spec.attempt <= retry.count:
-            index, attempt = last_index, last.spec.attempt + 1
-            finished = last.status.finish_time.timestamp() if last.status.finish_time else 0.0
-            not_before = finished + retry.backoff_seconds
+        if last.phase is StageRunPhase.FAILED and retry and last.attempt <= retry.count:
+            index, attempt = last_index, last.attempt + 1
+            not_before = last.observed + retry.backoff_seconds  # this node's monotonic clock
         else:
             index = None
             stopped_reason = _describe_end(last)
@@ -228,5 +227,5 @@ def plan(
     return Plan(ProjectPhase.RUNNING, reason, stage.name, snap, next=nxt)
 
 
-def refs(runs: list[StageRun]) -> list[StageRunRef]:
-    return [StageRunRef(name=r.metadata.name, stage=r.spec.stage, phase=r.status.phase.value) for r in runs]
+def refs(runs: list[RunRecord]) -> list[StageRunRef]:
+    return [StageRunRef(name=r.name, stage=r.stage, phase=r.phase.value) for r in runs]

@@ -3,6 +3,13 @@
 `decide` is pure. Anything that changes the share is decided twice: once without the project
 lock, which can only ask for the lock (or start an election), and again on a fresh observation
 taken under the lock, which is the decision that is applied.
+
+The rule for a decision that must be right (docs/design.md, "The network share"): it depends
+only on the event log and on files whose version the log states, read by exact path and checked
+against that version. A project's StageRuns therefore come from the log (RECORD events), never
+from a listing of their folder; the project's status and spec files are used only once their
+version has caught up with the one the log names (a version not yet visible is waited for).
+Elections and leases are aged on this node's monotonic clock, never by comparing wall clocks.
 """
 
 from __future__ import annotations
@@ -10,15 +17,16 @@ from __future__ import annotations
 import logging
 import secrets
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from winslow.controller.context import NodeContext
-from winslow.controller.election import Election, ElectionTable
+from winslow.controller.election import Election
 from winslow.controller.eventlog import Rejected
 from winslow.controller.events import Command, Request
+from winslow.controller.records import RunRecord
 from winslow.controller.stagelogs import append_system_line
-from winslow.reconcilers import stagerun
+from winslow.reconcilers import runfiles, stagerun
 from winslow.reconcilers.plan import NextRun, Plan, plan, refs
 from winslow.reconcilers.subjects import lease_subject, lock_subject
 from winslow.resources.errors import ManifestError, NotFoundError
@@ -37,6 +45,7 @@ from winslow.resources.stagerun import (
 log = logging.getLogger(__name__)
 
 NO_FIT_RETRY = 5.0
+STALE_WAIT = 30.0  # how long a file the log says is newer is waited for before using what is there
 
 
 @dataclass(frozen=True)
@@ -45,8 +54,11 @@ class Observation:
     project: Project | None
     pipeline: Pipeline | None
     status: ProjectStatus | None
-    runs: list[StageRun]
+    runs: list[RunRecord]
     now: float
+    """Wall clock: only for the timestamps written into files."""
+    mono: float
+    """This node's monotonic clock: every age and deadline of a decision."""
     node: str
     executes: bool
     lock_mine: bool
@@ -74,13 +86,13 @@ class WriteStatus:
 
 @dataclass(frozen=True)
 class MarkLost:
-    run: StageRun
+    run: RunRecord
 
 
 @dataclass(frozen=True)
 class CreateRun:
     run: StageRun
-    gpus: list[int]
+    record: RunRecord
 
 
 @dataclass(frozen=True)
@@ -138,12 +150,31 @@ def merged_env(
 
 
 def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> CreateRun:
-    number = max(obs.next_number, len(obs.runs) + 1)
+    """The GPUs are chosen here, once: the run's record carries them to the reservation, to the
+    container and, after a restart, back to the reservation."""
+    number = max(obs.next_number, (obs.runs[-1].number + 1) if obs.runs else 1)
     name = stagerun_name(obs.name, number, next_run.stage.name)
     gpus = obs.free_gpus[: next_run.stage.resources.gpu]
     stage = next_run.stage
+    created = _ts(obs.now)
+    record = RunRecord(
+        name=name,
+        project=obs.name,
+        number=number,
+        stage=stage.name,
+        index=next_run.index,
+        node=obs.node,
+        created=created,
+        attempt=next_run.attempt,
+        trigger=next_run.trigger,
+        run_from=next_run.run_from,
+        confirmed=next_run.confirm,
+        copy_of=next_run.source,
+        gpus=tuple(gpus),
+        request=request_of(next_run),
+    )
     run = StageRun(
-        metadata=RunMetadata(name=name, uid=secrets.token_hex(8), creation_timestamp=_ts(obs.now)),
+        metadata=RunMetadata(name=name, uid=secrets.token_hex(8), creation_timestamp=created),
         spec=StageRunSpec(
             project=obs.name,
             stage=stage.name,
@@ -159,47 +190,41 @@ def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> Cr
             run_from=next_run.run_from,
             confirmed=next_run.confirm,
         ),
-        status=StageRunStatus(phase=StageRunPhase.PENDING, node=obs.node, trigger=next_run.trigger),
+        status=StageRunStatus(
+            phase=StageRunPhase.PENDING, node=obs.node, trigger=next_run.trigger, gpus=gpus
+        ),
     )
-    return CreateRun(run, gpus)
+    return CreateRun(run, record)
 
 
-def _lost(obs: Observation) -> list[StageRun]:
-    lost = []
-    for run in obs.runs:
-        if run.status.phase.active and obs.run_holders.get(run.metadata.name) is None:
-            status = replace_status(
-                run,
-                phase=StageRunPhase.LOST,
-                finish_time=_ts(obs.now),
-                message=f"node {run.status.node} stopped renewing its lease",
-            )
-            lost.append(status)
-    return lost
+def _lost(obs: Observation) -> list[RunRecord]:
+    return [
+        replace(
+            run,
+            phase=StageRunPhase.LOST,
+            finish_time=_ts(obs.now),
+            message=f"node {run.node} stopped renewing its lease",
+        )
+        for run in obs.runs
+        if run.phase.active and obs.run_holders.get(run.name) is None
+    ]
 
 
-def replace_status(run: StageRun, **changes: object) -> StageRun:
-    return run.model_copy(update={"status": run.status.model_copy(update=changes)})
-
-
-def _fresh_result(obs: Observation, runs: list[StageRun]) -> Election | None:
-    """The last election counts only if it was started after the need for a new run arose."""
+def _fresh_result(obs: Observation, runs: list[RunRecord]) -> Election | None:
+    """The last election counts only if it started after the project's last recorded change:
+    positions in the log order them, whatever the nodes' clocks say."""
     result = obs.result
     if result is None:
         return None
-    if runs:
-        last = runs[-1]
-        anchor = max(
-            (t.timestamp() for t in (last.metadata.creation_timestamp, last.status.finish_time) if t),
-            default=0.0,
-        )
-        if result.started < anchor:
-            return None
+    if runs and result.seq < max(r.seq for r in runs):
+        return None
     return result
 
 
 def _same(a: ProjectStatus | None, b: ProjectStatus) -> bool:
-    return a is not None and a.model_dump(exclude={"updated"}) == b.model_dump(exclude={"updated"})
+    return a is not None and a.model_dump(exclude={"updated", "version"}) == b.model_dump(
+        exclude={"updated", "version"}
+    )
 
 
 def decide(obs: Observation) -> list[Action]:
@@ -207,7 +232,7 @@ def decide(obs: Observation) -> list[Action]:
         lost = _lost(obs)
         if lost:
             return [MarkLost(r) for r in lost] if obs.lock_mine else [AcquireLock()]
-        active = [r.metadata.name for r in obs.runs if r.status.phase.active]
+        active = [r.name for r in obs.runs if r.phase.active]
         kills: list[Action] = [Kill(name) for name in active if name not in obs.killed]
         return [*kills, Requeue(obs.lease_seconds)] if active else []
     old = obs.status
@@ -222,12 +247,12 @@ def decide(obs: Observation) -> list[Action]:
         return _write_or_lock(obs, old, status, [], None)
 
     lost = _lost(obs)
-    lost_names = {r.metadata.name: r for r in lost}
-    runs = [lost_names.get(r.metadata.name, r) for r in obs.runs]
+    lost_names = {r.name: r for r in lost}
+    runs = [lost_names.get(r.name, r) for r in obs.runs]
     # The requests a run consumed are recorded on the run itself (authoritative), so a node that
     # died between writing the run and the status never replays a resume or a confirmation.
-    observed_run_from = _latest(old.observed_run_from if old else None, *(r.spec.run_from for r in runs))
-    observed_confirm = _latest(old.observed_confirm if old else None, *(r.spec.confirmed for r in runs))
+    observed_run_from = _latest(old.observed_run_from if old else None, *(r.run_from for r in runs))
+    observed_confirm = _latest(old.observed_confirm if old else None, *(r.confirmed for r in runs))
     p: Plan = plan(
         obs.project, obs.pipeline, old.pipeline if old else None, runs, observed_run_from, observed_confirm
     )
@@ -243,13 +268,16 @@ def decide(obs: Observation) -> list[Action]:
     )
     create: CreateRun | None = None
     start: Request | None = None
-    wait: float | None = None
+    # A stage running elsewhere is looked at again well within its lease: if its node dies,
+    # the run is marked Lost about when the lease lapses, not at the next resync.
+    wait: float | None = obs.lease_seconds / 3 if any(r.node != obs.node for r in p.active) else None
     nxt = p.next
     if nxt is not None and p.snapshot is not None:
         request = request_of(nxt)
         result = _fresh_result(obs, runs)
-        if obs.now < nxt.not_before:
-            wait = nxt.not_before - obs.now
+        since_stop = obs.mono - result.stop_observed if result is not None else 0.0
+        if obs.mono < nxt.not_before:
+            wait = nxt.not_before - obs.mono
         elif obs.election_open:
             wait = 0.2
             if (
@@ -258,7 +286,7 @@ def decide(obs: Observation) -> list[Action]:
                 and old.reason.startswith("no node fits")
             ):
                 status = status.model_copy(update={"phase": old.phase, "reason": old.reason})
-        elif result is not None and result.winner is None and obs.now < (result.stopped or 0) + NO_FIT_RETRY:
+        elif result is not None and result.winner is None and since_stop < NO_FIT_RETRY:
             status = status.model_copy(
                 update={
                     "phase": ProjectPhase.WAITING,
@@ -266,7 +294,7 @@ def decide(obs: Observation) -> list[Action]:
                     "it starts when one does",
                 }
             )
-            wait = (result.stopped or 0) + NO_FIT_RETRY - obs.now
+            wait = NO_FIT_RETRY - since_stop
         elif result is not None and result.winner == obs.node and obs.executes and fits(obs.free, request):
             create = build_run(obs, p.snapshot, nxt)
             status = status.model_copy(
@@ -274,16 +302,12 @@ def decide(obs: Observation) -> list[Action]:
                     "phase": ProjectPhase.RUNNING,
                     "reason": f"stage {nxt.stage.name!r} is starting on {obs.node}",
                     "pipeline": p.snapshot,
-                    "stage_runs": refs([*runs, create.run]),
+                    "stage_runs": refs([*runs, create.record]),
                     "observed_run_from": nxt.run_from or status.observed_run_from,
                     "observed_confirm": nxt.confirm or status.observed_confirm,
                 }
             )
-        elif (
-            result is not None
-            and result.winner not in (None, obs.node)
-            and obs.now < (result.stopped or 0) + obs.lease_seconds
-        ):
+        elif result is not None and result.winner not in (None, obs.node) and since_stop < obs.lease_seconds:
             wait = 0.5
         else:
             start = request
@@ -297,7 +321,7 @@ def _latest(*times: datetime | None) -> datetime | None:
 def _status_is_mine(obs: Observation) -> bool:
     """Status-only updates fall to the node that ran the latest stage, so that every node does
     not race for the lock to write the same thing; anyone takes over once it looks abandoned."""
-    if not obs.runs or obs.runs[-1].status.node in (None, obs.node):
+    if not obs.runs or obs.runs[-1].node == obs.node:
         return True
     updated = obs.status.updated if obs.status else None
     return updated is None or obs.now - updated.timestamp() > obs.lease_seconds
@@ -307,7 +331,7 @@ def _write_or_lock(
     obs: Observation,
     old: ProjectStatus | None,
     status: ProjectStatus,
-    lost: list[StageRun],
+    lost: list[RunRecord],
     create: CreateRun | None,
     start: Request | None = None,
     wait: float | None = None,
@@ -331,12 +355,18 @@ def _write_or_lock(
     return actions
 
 
-# -- applying ----------------------------------------------------------------------------------
+# -- observing ---------------------------------------------------------------------------------
+
+
+class NotVisibleYet(Exception):
+    """The log names a version of a file that this node's view of the share does not show yet."""
 
 
 def observe(ctx: NodeContext, name: str) -> Observation:
     store = ctx.layout.store
     ctx.events.poll()
+    state = ctx.events.state
+    subject = lock_subject(name)
     spec_error = None
     project: Project | None
     try:
@@ -345,33 +375,36 @@ def observe(ctx: NodeContext, name: str) -> Observation:
         project = None
     except ManifestError as exc:
         project, spec_error = _placeholder(name), f"{exc}; fix the file, nothing runs until then"
+    if project is not None and spec_error is None:
+        _check_version(ctx, name, "spec", project.metadata.generation or 0, state.version(subject, "spec"))
     pipeline = None
     if project is not None and project.spec.pipeline:
         try:
             pipeline = store.pipeline(project.spec.pipeline)
         except (NotFoundError, ManifestError):
             pipeline = None
-    runs = store.stageruns_of(name)
-    now = ctx.clock()
-    state = ctx.events.state
-    subject = lock_subject(name)
+    # Read only once the log says it was written: asking for a name that does not exist yet
+    # makes a network share's client answer "absent" for seconds after another node writes it.
+    logged = state.version(subject, "status")
+    status = store.project_status(name) if logged > 0 else None
+    _check_version(ctx, name, "status", status.version if status else 0, logged)
+    runs = state.runs.of(name)
+    mono = ctx.events.monotonic()
     lock_mine = ctx.locks.held(subject)
+    election = state.elections.open.get(subject)
     return Observation(
         name=name,
         project=project,
         pipeline=pipeline,
-        status=store.project_status(name),
+        status=status,
         runs=runs,
-        now=now,
+        now=ctx.clock(),
+        mono=mono,
         node=ctx.name,
         executes=ctx.config.executes,
         lock_mine=lock_mine,
-        run_holders={
-            r.metadata.name: ctx.locks.holder(lease_subject(r.metadata.name))
-            for r in runs
-            if r.status.phase.active
-        },
-        election_open=_open_election(state.elections.open.get(subject), state.elections, now),
+        run_holders={r.name: ctx.locks.holder(lease_subject(r.name)) for r in runs if r.phase.active},
+        election_open=election is not None and not _expired(ctx, election),
         result=state.elections.results.get(subject),
         free=ctx.free(),
         free_gpus=_free_gpus(ctx),
@@ -379,13 +412,35 @@ def observe(ctx: NodeContext, name: str) -> Observation:
         lease_seconds=ctx.config.lease_seconds,
         spec_error=spec_error,
         killed=frozenset(s.removeprefix("stagerun/") for s in list(state.kills)),
-        next_number=store.next_run_number(name) if lock_mine else 0,  # only a lock holder creates
+        # a listing only ever raises the number: it skips names an older version left behind
+        next_number=max(state.runs.last_number(name) + 1, store.next_run_number(name)) if lock_mine else 0,
     )
 
 
-def _open_election(election: Election | None, table: ElectionTable, now: float) -> bool:
-    """An election whose starter died expires; a new one may then start (ELECTION_START allows it)."""
-    return election is not None and not table.expired(election, now)
+def _check_version(ctx: NodeContext, name: str, file: str, seen: int, logged: int) -> None:
+    """Raise NotVisibleYet while the file is older than the log says it is, for a while."""
+    key = f"{name}#{file}"
+    if seen >= logged:
+        ctx.stale_since.pop(key, None)
+        return
+    first = ctx.stale_since.setdefault(key, ctx.events.monotonic())
+    if ctx.events.monotonic() - first < STALE_WAIT:
+        raise NotVisibleYet(f"{file} of project {name} is at version {seen}, the log says {logged}")
+    if ctx.events.monotonic() - first < STALE_WAIT + 1:
+        log.warning(
+            "the %s file of project %s still shows version %d after %.0fs although version %d was "
+            "written; using it as it is (is the share caching for that long?)",
+            file,
+            name,
+            seen,
+            STALE_WAIT,
+            logged,
+        )
+
+
+def _expired(ctx: NodeContext, election: Election) -> bool:
+    """An election whose starter died expires; a new one then supersedes it."""
+    return ctx.events.monotonic() > election.observed + election.duration + ctx.config.grace_seconds
 
 
 def _free_gpus(ctx: NodeContext) -> list[int]:
@@ -403,26 +458,29 @@ QUIET = (ProjectPhase.SUCCEEDED, ProjectPhase.PAUSED, ProjectPhase.FAILED)
 
 
 def _stamps(ctx: NodeContext, name: str) -> tuple[object, ...]:
-    """What a finished project's next move could come from: its spec (a resume, a run-from, a
-    confirmation), its status and its StageRuns. Three stats instead of parsing them all."""
-    store = ctx.layout.store
-    found: list[object] = []
-    for path in (store.spec_path("Project", name), store.status_dir / f"{name}.yaml", store.stageruns / name):
-        try:
-            st = path.stat()
-            found.append((st.st_mtime_ns, st.st_size, st.st_ino))
-        except FileNotFoundError:
-            found.append(None)
-    return tuple(found)
+    """What a finished project's next move could come from that the log does not announce: a
+    hand edit of its spec. Only saves work: the log wakes the project for everything else."""
+    try:
+        st = ctx.layout.store.spec_path("Project", name).stat()
+        return (st.st_mtime_ns, st.st_size, st.st_ino, ctx.events.state.version(lock_subject(name), "spec"))
+    except FileNotFoundError:
+        return (None,)
+
+
+# -- applying ----------------------------------------------------------------------------------
 
 
 def reconcile(ctx: NodeContext, name: str) -> float | None:
-    """Level-triggered, but a finished project whose files have not changed is not re-read on
+    """Level-triggered, but a finished project whose spec has not changed is not re-read on
     every resync: a share with thousands of finished projects must idle cheaply."""
     stamps = _stamps(ctx, name)
     if ctx.quiet.get(name) == stamps:
         return None
-    obs = observe(ctx, name)
+    try:
+        obs = observe(ctx, name)
+    except NotVisibleYet as exc:
+        log.debug("waiting: %s", exc)
+        return 0.2
     actions = decide(obs)
     if not actions and obs.status is not None and obs.status.phase in QUIET:
         ctx.quiet[name] = stamps
@@ -432,13 +490,7 @@ def reconcile(ctx: NodeContext, name: str) -> float | None:
         if isinstance(action, AcquireLock):
             return _under_lock(ctx, name)
         if isinstance(action, StartElection):
-            with suppress(Rejected):
-                ctx.events.publish(
-                    Command.ELECTION_START,
-                    lock_subject(name),
-                    duration=ctx.config.election_seconds,
-                    request=action.request,
-                )
+            _start_election(ctx, name, action.request)
             return 0.2
         if isinstance(action, Requeue):
             return action.after
@@ -449,12 +501,31 @@ def reconcile(ctx: NodeContext, name: str) -> float | None:
     return None
 
 
+def _start_election(ctx: NodeContext, name: str, request: Request) -> None:
+    subject = lock_subject(name)
+    current = ctx.events.state.elections.open.get(subject)
+    supersedes = current.seq if current is not None and _expired(ctx, current) else None
+    with suppress(Rejected):
+        ctx.events.publish(
+            Command.ELECTION_START,
+            subject,
+            duration=ctx.config.election_seconds,
+            request=request,
+            supersedes=supersedes,
+        )
+
+
 def _under_lock(ctx: NodeContext, name: str) -> float | None:
     subject = lock_subject(name)
     if not ctx.locks.acquire(subject):
         return 0.1 + secrets.randbelow(200) / 1000
     try:
-        for action in decide(observe(ctx, name)):
+        try:
+            obs = observe(ctx, name)
+        except NotVisibleYet as exc:
+            log.debug("waiting under the lock: %s", exc)
+            return 0.2
+        for action in decide(obs):
             if not apply(ctx, action):
                 break  # the run was not created: its status (and the request it consumes) must not be written
     finally:
@@ -464,30 +535,51 @@ def _under_lock(ctx: NodeContext, name: str) -> float | None:
 
 def apply(ctx: NodeContext, action: Action) -> bool:
     """False when a StageRun could not be created after all."""
-    store = ctx.layout.store
     if isinstance(action, WriteStatus):
-        store.write_project_status(action.status.model_copy(update={"updated": _ts(ctx.clock())}))
+        _write_status(ctx, action.status)
     elif isinstance(action, MarkLost):
         run = action.run
-        store.write_stagerun(run)
+        runfiles.record(ctx, run)
+        runfiles.project(ctx, run)
         append_system_line(
-            ctx.layout.log_file(run.spec.project, run.metadata.name),
-            f"marked Lost by {ctx.name}: {run.status.message}",
+            ctx.layout.log_file(run.project, run.name), f"marked Lost by {ctx.name}: {run.message}"
         )
+        log.warning("marked %s Lost: %s", run.name, run.message)
     elif isinstance(action, CreateRun):
-        run = action.run
-        name = run.metadata.name
-        if not ctx.locks.held(lock_subject(run.spec.project)):
-            log.warning("the project lock expired before StageRun %s was created; deciding again", name)
-            return False
-        if store.stagerun_path(name).exists():
-            log.error("StageRun %s exists already (an unreadable file?); not overwriting it", name)
-            return False
-        if not ctx.locks.acquire(lease_subject(name)):
-            log.warning("could not take the lease of new StageRun %s", name)
-            return False
-        res = run.spec.resources
-        ctx.reservations.grant(name, Request(res.cpu, res.memory_bytes, res.gpu), ctx.config.capacity)
-        store.write_stagerun(run)
-        stagerun.start_soon(ctx, run)
+        return _create(ctx, action)
+    return True
+
+
+def _write_status(ctx: NodeContext, status: ProjectStatus) -> None:
+    """The file first, then its version on the log: a reader never waits for a version that was
+    not written; a crash in between leaves a newer file than the log says, which is fine."""
+    store = ctx.layout.store
+    subject = lock_subject(status.project)
+    version = ctx.events.state.version(subject, "status") + 1
+    store.write_project_status(status.model_copy(update={"updated": _ts(ctx.clock()), "version": version}))
+    ctx.events.publish(Command.VERSION, subject, payload={"file": "status", "version": version})
+
+
+def _create(ctx: NodeContext, action: CreateRun) -> bool:
+    run, record = action.run, action.record
+    name = run.metadata.name
+    if not ctx.locks.held(lock_subject(record.project)):
+        log.warning("the project lock expired before StageRun %s was created; deciding again", name)
+        return False
+    if not ctx.locks.acquire(lease_subject(name)):
+        log.warning("could not take the lease of new StageRun %s", name)
+        return False
+    if not ctx.layout.store.create_stagerun(run):
+        log.error("a StageRun file %s exists already; not overwriting it, choosing another number", name)
+        ctx.locks.release(lease_subject(name))
+        return False
+    try:
+        runfiles.record(ctx, record, create=True)
+    except Rejected as exc:
+        log.warning("the log refused StageRun %s (%s); deciding again", name, exc)
+        ctx.layout.store.stagerun_path(name).unlink(missing_ok=True)
+        ctx.locks.release(lease_subject(name))
+        return False
+    ctx.reservations.grant(name, record.request, list(record.gpus))
+    stagerun.start_soon(ctx, run)
     return True

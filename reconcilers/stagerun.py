@@ -2,18 +2,21 @@
 
 Containers are found again by label, so a restarted node re-adopts what runs and records what
 ended while it was down. The container's name is derived from the run, so the engine itself
-refuses a second container for the same run.
+refuses a second container for the same run. The run's state is its record on the event log
+(`controller.records`); its file supplies the frozen spec (image, command, env) and is rewritten
+from the record after every change (`reconcilers.runfiles`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 from winslow.controller.context import NodeContext
-from winslow.controller.events import Event, Request
+from winslow.controller.events import Event
+from winslow.controller.records import RunRecord
 from winslow.controller.runtime import (
     ContainerInfo,
     ContainerSpec,
@@ -24,8 +27,9 @@ from winslow.controller.runtime import (
 )
 from winslow.controller.stagelogs import Streamer, append_system_line, tail
 from winslow.controller.workspace import prepare
+from winslow.reconcilers import runfiles
 from winslow.reconcilers.subjects import lease_subject
-from winslow.resources.errors import NotFoundError
+from winslow.resources.errors import ManifestError, NotFoundError
 from winslow.resources.stagerun import StageRun, StageRunPhase
 
 log = logging.getLogger(__name__)
@@ -34,7 +38,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Observation:
     name: str
+    record: RunRecord | None
+    """The run's state, from the log: the only one decisions read."""
     run: StageRun | None
+    """Its file, for the frozen spec; None while this node cannot read it."""
     node: str
     now: float
     container: ContainerInfo | None
@@ -98,18 +105,18 @@ def _running(container: ContainerInfo | None) -> TypeGuard[ContainerInfo]:
 
 
 def decide(obs: Observation) -> list[Action]:
-    run, container = obs.run, obs.container
-    if run is None or run.status.node != obs.node:
+    record, container = obs.record, obs.container
+    if record is None or record.node != obs.node:
         stop: list[Action] = (
-            [Stop(container.id, "its StageRun is gone or belongs to another node")]
+            [Stop(container.id, "its StageRun is not on the log or belongs to another node")]
             if _running(container)
             else []
         )
-        return [*stop, Forget()] if run is None else stop
-    if not run.status.phase.active:
+        return [*stop, Forget()] if record is None else stop
+    if not record.phase.active:
         actions: list[Action] = [Forget()]
         if _running(container):
-            actions.insert(0, Stop(container.id, f"its StageRun is {run.status.phase.value}"))
+            actions.insert(0, Stop(container.id, f"its StageRun is {record.phase.value}"))
         return actions
     if not obs.lease_mine:
         if _running(container):
@@ -120,8 +127,8 @@ def decide(obs: Observation) -> list[Action]:
         halt: list[Action] = [Stop(container.id, f"killed by {who}")] if _running(container) else []
         return [*halt, Finish(StageRunPhase.KILLED, None, f"killed by {who}")]
     if container is None:
-        if run.status.phase is StageRunPhase.PENDING:
-            return [Start()]
+        if record.phase is StageRunPhase.PENDING:
+            return [Start()] if obs.run is not None else [Requeue(0.5)]  # its file is not visible yet
         return [Finish(StageRunPhase.FAILED, None, "its container disappeared")]
     if container.state is ContainerState.EXITED:
         code = container.exit_code if container.exit_code is not None else -1
@@ -130,8 +137,8 @@ def decide(obs: Observation) -> list[Action]:
         message = "out of memory (killed by the kernel)" if container.oom_killed else ""
         return [Finish(StageRunPhase.FAILED, code, message)]
     actions = []
-    timeout = run.spec.timeout_seconds
-    started = run.status.start_time.timestamp() if run.status.start_time else obs.now
+    timeout = obs.run.spec.timeout_seconds if obs.run is not None else None
+    started = record.start_time.timestamp() if record.start_time else obs.now
     if timeout is not None and obs.now - started > timeout:
         return [
             Stop(container.id, f"it ran past its timeout of {timeout:g}s"),
@@ -139,7 +146,7 @@ def decide(obs: Observation) -> list[Action]:
         ]
     if container.state is ContainerState.CREATED:
         actions.append(StartCreated(container.id))
-    if run.status.phase is StageRunPhase.PENDING:
+    if record.phase is StageRunPhase.PENDING:
         actions.append(MarkRunning(container.id))
     if not obs.watching:
         actions.append(Watch(container.id))
@@ -174,14 +181,18 @@ def find_container(ctx: NodeContext, name: str) -> ContainerInfo | None:
 
 def observe(ctx: NodeContext, name: str) -> Observation:
     ctx.events.poll()
-    try:
-        run: StageRun | None = ctx.layout.store.stagerun(name)
-    except NotFoundError:
-        run = None
+    record = ctx.events.state.runs.get(name)
+    run: StageRun | None = None
+    if record is not None and record.node == ctx.name and record.phase.active:
+        try:
+            run = ctx.layout.store.stagerun(name)
+        except (NotFoundError, ManifestError, ValueError) as exc:
+            log.info("cannot read the file of StageRun %s yet: %s", name, exc)
     kill = ctx.events.state.kills.get(lease_subject(name))
     watcher = ctx.watchers.get(name)
     return Observation(
         name=name,
+        record=record,
         run=run,
         node=ctx.name,
         now=ctx.clock(),
@@ -209,63 +220,65 @@ def reconcile(ctx: NodeContext, name: str) -> float | None:
 
 def _apply(ctx: NodeContext, obs: Observation, action: Action) -> None:
     assert ctx.runtime is not None
-    run = obs.run
+    record = obs.record
     now = datetime.fromtimestamp(ctx.clock(), UTC)
     if isinstance(action, Stop):
         log.info("stopping container %s of %s: %s", action.container_id[:12], obs.name, action.why)
-        if run is not None:
+        if record is not None:
             append_system_line(
-                ctx.layout.log_file(run.spec.project, obs.name), f"stopping the container: {action.why}"
+                ctx.layout.log_file(record.project, obs.name), f"stopping the container: {action.why}"
             )
         ctx.runtime.stop(action.container_id, timeout=5)
         return
     if isinstance(action, Forget):
         _forget(ctx, obs.name)
         return
-    assert run is not None
-    logfile = ctx.layout.log_file(run.spec.project, obs.name)
+    assert record is not None
+    logfile = ctx.layout.log_file(record.project, obs.name)
     if isinstance(action, Start):
-        start_soon(ctx, run)
+        assert obs.run is not None
+        start_soon(ctx, obs.run)
     elif isinstance(action, StartCreated):
         append_system_line(logfile, f"starting the container that {ctx.name} created before it restarted")
         try:
             ctx.runtime.start(action.container_id)
         except RuntimeFailure as exc:
-            _write_status(ctx, run, phase=StageRunPhase.FAILED, finish_time=now, message=str(exc))
+            _record(ctx, obs.name, phase=StageRunPhase.FAILED, finish_time=now, message=str(exc))
             _forget(ctx, obs.name)
-            ctx.queue.add(f"project:{run.spec.project}")
+            ctx.queue.add(f"project:{record.project}")
     elif isinstance(action, MarkRunning):
-        _write_status(ctx, run, phase=StageRunPhase.RUNNING, container_id=action.container_id, start_time=now)
+        _record(ctx, obs.name, phase=StageRunPhase.RUNNING, container_id=action.container_id, start_time=now)
     elif isinstance(action, Watch):
-        _watch(ctx, run, action.container_id)
+        _watch(ctx, record.project, obs.name, action.container_id)
     elif isinstance(action, Finish):
-        _drain_log(ctx, run, obs.container)
+        _drain_log(ctx, record.project, obs.name, obs.container)
         message = action.message
         if action.phase is StageRunPhase.FAILED and action.exit_code is not None:
             last = tail(logfile, 3)
             if last:
                 message = (message + "; " if message else "") + "last log lines: " + " | ".join(last)
-        _write_status(
-            ctx, run, phase=action.phase, exit_code=action.exit_code, finish_time=now, message=message
+        _record(
+            ctx, obs.name, phase=action.phase, exit_code=action.exit_code, finish_time=now, message=message
         )
         code = f" with exit code {action.exit_code}" if action.exit_code is not None else ""
         append_system_line(
             logfile,
             f"{action.phase.value}{code} on {ctx.name}{': ' + action.message if action.message else ''}",
         )
+        log.info("StageRun %s %s%s", obs.name, action.phase.value, code)
         _forget(ctx, obs.name)
-        ctx.queue.add(f"project:{run.spec.project}")
+        ctx.queue.add(f"project:{record.project}")
 
 
-def _drain_log(ctx: NodeContext, run: StageRun, container: ContainerInfo | None) -> None:
+def _drain_log(ctx: NodeContext, project: str, name: str, container: ContainerInfo | None) -> None:
     """The log must be whole before the result is recorded: wait for the streamer, or copy now."""
-    watcher = ctx.watchers.pop(run.metadata.name, None)
+    watcher = ctx.watchers.pop(name, None)
     if watcher is not None:
         watcher.join(timeout=15)
     elif container is not None and ctx.runtime is not None:
         runtime, container_id = ctx.runtime, container.id
         Streamer(
-            ctx.layout.log_file(run.spec.project, run.metadata.name),
+            ctx.layout.log_file(project, name),
             lambda: runtime.logs(container_id),
             lambda: False,
             lambda: None,
@@ -282,11 +295,15 @@ def _forget(ctx: NodeContext, name: str) -> None:
         ctx.locks.release(subject)
 
 
-def _write_status(ctx: NodeContext, run: StageRun, **changes: object) -> None:
-    """Only while this node still holds the lease: after it, another node may have marked it Lost."""
-    if not ctx.locks.held(lease_subject(run.metadata.name)):
-        raise RuntimeError(f"lost the lease of {run.metadata.name} before writing its status")
-    ctx.layout.store.write_stagerun(run.model_copy(update={"status": run.status.model_copy(update=changes)}))
+def _record(ctx: NodeContext, name: str, **changes: Any) -> None:
+    """Only while this node still holds the lease: after it, another node may have marked it Lost,
+    and the log refuses a change to a run that has ended."""
+    current = ctx.events.state.runs.get(name)
+    if current is None or not ctx.locks.held(lease_subject(name)):
+        raise RuntimeError(f"lost the lease of {name} before recording its state")
+    new = replace(current, **changes)
+    runfiles.record(ctx, new)
+    runfiles.project(ctx, new)
 
 
 def start_soon(ctx: NodeContext, run: StageRun) -> None:
@@ -314,7 +331,7 @@ def _fail_start(ctx: NodeContext, run: StageRun, message: str) -> None:
     append_system_line(ctx.layout.log_file(run.spec.project, run.metadata.name), message)
     now = datetime.fromtimestamp(ctx.clock(), UTC)
     try:
-        _write_status(ctx, run, phase=StageRunPhase.FAILED, finish_time=now, message=message)
+        _record(ctx, run.metadata.name, phase=StageRunPhase.FAILED, finish_time=now, message=message)
     finally:
         _forget(ctx, run.metadata.name)
         ctx.queue.add(f"project:{run.spec.project}")
@@ -330,7 +347,7 @@ def _start(ctx: NodeContext, run: StageRun) -> None:
     for folder in (layout.project_input(project), layout.project_output(project), layout.resources):
         folder.mkdir(parents=True, exist_ok=True)
     prepare(workspace, layout.stage_workspace(project, source) if source else None)
-    gpus = ctx.reservations.gpus.get(name, [])
+    gpus = run.status.gpus
     real_gpus = [g.index for g in ctx.config.capacity.gpus if g.index in gpus and g.model != "simulated"]
     spec = ContainerSpec(
         name=container_name(ctx, name),
@@ -360,22 +377,21 @@ def _start(ctx: NodeContext, run: StageRun) -> None:
         _fail_start(ctx, run, str(exc))
         return
     started = datetime.fromtimestamp(ctx.clock(), UTC)  # after any pull: the timeout counts the stage only
-    _write_status(ctx, run, phase=StageRunPhase.RUNNING, container_id=container_id, start_time=started)
-    _watch(ctx, run, container_id)
+    _record(ctx, name, phase=StageRunPhase.RUNNING, container_id=container_id, start_time=started)
+    _watch(ctx, project, name, container_id)
     ctx.queue.add(f"project:{project}")
 
 
-def _watch(ctx: NodeContext, run: StageRun, container_id: str) -> None:
+def _watch(ctx: NodeContext, project: str, name: str, container_id: str) -> None:
     runtime = ctx.runtime
     assert runtime is not None
-    name = run.metadata.name
 
     def running() -> bool:
         info = runtime.inspect(container_id)
         return info is not None and info.state is not ContainerState.EXITED
 
     streamer = Streamer(
-        ctx.layout.log_file(run.spec.project, name),
+        ctx.layout.log_file(project, name),
         lambda: runtime.logs(container_id),
         running,
         lambda: ctx.queue.add(f"stagerun:{name}"),
@@ -385,23 +401,17 @@ def _watch(ctx: NodeContext, run: StageRun, container_id: str) -> None:
 
 
 def adopt_all(ctx: NodeContext) -> list[str]:
-    """At start: every active run this node owns, to re-adopt or to record as ended, and every
-    container of this node's, so that one whose run was marked Lost meanwhile is stopped."""
+    """At start: every active run the log says this node owns, to re-adopt or to record as ended
+    (with the GPUs its record names), and every container of this node's, so that one whose run
+    was marked Lost meanwhile is stopped."""
     assert ctx.runtime is not None
     names = [
         c.labels["winslow.stagerun"]
         for c in ctx.runtime.find({"winslow.share": ctx.layout.uid, "winslow.node": ctx.name})
         if c.state is not ContainerState.EXITED and "winslow.stagerun" in c.labels
     ]
-    for project in ctx.layout.store.stagerun_projects():
-        for run in ctx.layout.store.stageruns_of(project):
-            if run.status.node == ctx.name and run.status.phase.active:
-                res = run.spec.resources
-                ctx.reservations.grant(
-                    run.metadata.name,
-                    Request(res.cpu, res.memory_bytes, res.gpu),
-                    ctx.config.capacity,
-                    [int(g) for g in run.spec.env.get("WINSLOW_GPUS", "").split(",") if g],
-                )
-                names.append(run.metadata.name)
+    for record in list(ctx.events.state.runs.runs.values()):
+        if record.node == ctx.name and record.phase.active:
+            ctx.reservations.grant(record.name, record.request, list(record.gpus))
+            names.append(record.name)
     return names

@@ -82,3 +82,5 @@ class ProjectStatus(Model):
     observed_run_from: datetime | None = None
     observed_confirm: datetime | None = None
     updated: datetime | None = None
+    version: int = 0
+    """Raised by every write; the event log names the latest, so a reader can tell a stale copy."""

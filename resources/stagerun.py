@@ -61,6 +61,8 @@ class StageRunStatus(Model):
     finish_time: datetime | None = None
     message: str = ""
     trigger: Trigger = Trigger.AUTO
+    gpus: list[int] = Field(default_factory=list)
+    """The GPU indices granted to the run: chosen once, when it was created."""
 
 
 _RUN_NAME = re.compile(r"^[a-z0-9-]+\.[0-9]+\.[a-z0-9-]+$")

@@ -56,6 +56,13 @@ def dump_yaml(data: object) -> bytes:
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True).encode()
 
 
+def listdir_or_empty(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 @dataclass(frozen=True)
 class FileStamp:
     """Enough to notice an edit without reading the file (NFS has no inotify)."""
@@ -172,13 +179,32 @@ class Store:
     def write_stagerun(self, run: StageRun) -> None:
         atomic_write(self.stagerun_path(run.metadata.name), dump_yaml(run.to_wire()))
 
+    def create_stagerun(self, run: StageRun) -> bool:
+        """Write a new StageRun's file unless the name exists, decided by the server (`link`), not
+        by this client's possibly stale idea of what exists. False when it does."""
+        path = self.stagerun_path(run.metadata.name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        atomic_write(tmp, dump_yaml(run.to_wire()))
+        try:
+            os.link(tmp, path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _run_files(self, project: str) -> list[str]:
+        """The names in a project's StageRun folder. The folder is looked for in a listing of its
+        parent first: asking a network share for a name that does not exist yet makes its client
+        answer "no such file" for seconds after another node creates it."""
+        if project not in listdir_or_empty(self.stageruns):
+            return []
+        return listdir_or_empty(self.stageruns / project)
+
     def stageruns_of(self, project: str) -> list[StageRun]:
         """In creation order (the number in the name), which is the project's history order."""
-        folder = self.stageruns / project
-        try:
-            names = [p.name[: -len(".yaml")] for p in folder.iterdir() if p.suffix == ".yaml"]
-        except FileNotFoundError:
-            return []
+        names = [n[: -len(".yaml")] for n in self._run_files(project) if n.endswith(".yaml")]
         runs = []
         for name in names:
             if name.startswith("."):
@@ -191,10 +217,7 @@ class Store:
 
     def next_run_number(self, project: str) -> int:
         """One past the highest number in use, counting files that do not parse: a name is never reused."""
-        try:
-            names = os.listdir(self.stageruns / project)
-        except FileNotFoundError:
-            return 1
+        names = self._run_files(project)
         numbers = [int(parts[1]) for n in names if len(parts := n.split(".")) > 2 and parts[1].isdigit()]
         return max(numbers, default=0) + 1
 

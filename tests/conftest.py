@@ -1,10 +1,11 @@
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import rig as sharerig
 from tests.harness import IMAGE, NodeProcess, remove_containers
 
 
@@ -42,3 +43,39 @@ def node(docker_engine: None, share: Path, nodes: list[NodeProcess]) -> NodeProc
     one = NodeProcess(share, "node-a").start()
     nodes.append(one)
     return one
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sharerig.Sshd | None]:
+    if sharerig.available() is not None:
+        yield None
+        return
+    server = sharerig.Sshd(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=list(sharerig.CACHES))
+def rig(request: pytest.FixtureRequest, share: Path, sshd: sharerig.Sshd | None) -> Iterator[sharerig.Rig]:
+    """The share three ways: one local folder for every node, then each node on its own sshfs
+    mount with long (10 s) and with short (1 s) caches, as NFS clients would see it."""
+    kind = request.param
+    if kind != "local" and sshd is None:
+        message = f"no caching network share on this machine: {sharerig.available()}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    share.mkdir(parents=True, exist_ok=True)
+    found = sharerig.Rig(kind, share, sshd)
+    yield found
+    found.unmount_all()
+
+
+@pytest.fixture
+def cluster_node(rig: sharerig.Rig, share: Path) -> Callable[..., NodeProcess]:
+    """`cluster_node(name, *flags)`: a node on its own view of the rig's share (not started)."""
+
+    def make(name: str, *extra: str) -> NodeProcess:
+        return NodeProcess(share, name, *extra, mount=rig.share_for(name))
+
+    return make

@@ -43,8 +43,14 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
 
 
 class NodeProcess:
-    def __init__(self, share: Path, name: str, *extra: str, port: int | None = None) -> None:
+    """A `winslow node` process. `share` is the share as the test sees it (the server's truth);
+    `mount`, where given, is the node's own view of it (a caching network mount, tests/rig.py)."""
+
+    def __init__(
+        self, share: Path, name: str, *extra: str, port: int | None = None, mount: Path | None = None
+    ) -> None:
         self.share = share
+        self.mount = mount or share
         self.name = name
         self.extra = list(extra)
         self.port = port or free_port()
@@ -62,7 +68,7 @@ class NodeProcess:
             "winslow.api.node_cli",
             "node",
             "--share",
-            str(self.share),
+            str(self.mount),
             "--name",
             self.name,
             "--port",

@@ -18,12 +18,12 @@ class Holding:
     end: float
 
 
-def replay(share: Path, grace: float) -> tuple[list[Event], list[Holding]]:
+def replay(share: Path) -> tuple[list[Event], list[Holding]]:
     """All retained events in order, and every interval in which someone held a lock."""
     folder = share / "run" / "events"
     numbers = sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
     assert numbers == list(range(numbers[0], numbers[-1] + 1)), "the retained log has a gap"
-    state = LogState(grace=grace)
+    state = LogState()
     events: list[Event] = []
     open_: dict[str, tuple[str, float]] = {}
     holdings: list[Holding] = []

@@ -85,8 +85,9 @@ def resume(
     stage = body.from_stage if body else None
     if stage is not None:
         _known_stage(ctx, name, stage, "from")
-    runs = ctx.layout.store.stageruns_of(name)
-    stopped = bool(runs) and runs[-1].status.phase in (
+    ctx.events.poll()
+    runs = ctx.events.state.runs.of(name)
+    stopped = bool(runs) and runs[-1].phase in (
         StageRunPhase.FAILED,
         StageRunPhase.KILLED,
         StageRunPhase.LOST,
@@ -145,7 +146,8 @@ def kill(name: Name, ctx: ApiContext = Depends(context), user: User = Depends(al
     """Also pauses the project, so a stage about to start (a retry, an election) does not."""
     specs.update_project(ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/kill")
     killed: list[str] = []
-    for run in ctx.layout.store.stageruns_of(name):
-        if run.status.phase.active:
-            killed += kill_stagerun(ctx, run, user.name)["killed"]
+    ctx.events.poll()
+    for record in ctx.events.state.runs.of(name):
+        if record.phase.active:
+            killed += kill_stagerun(ctx, ctx.layout.store.stagerun(record.name), user.name)["killed"]
     return {"killed": killed}

@@ -182,10 +182,11 @@ def _collection(plural: str) -> None:
             raise HTTPException(403, "pipelines are shared: only admins delete them")
         if kind == "Project":
             check_project(ctx, user, name)
-        with specs.locked(ctx, kind, name):
+        with specs.locked(ctx, kind, name) as issuer:
             if specs.current(ctx, kind, name) is None and not ctx.layout.store.spec_path(kind, name).exists():
                 raise NotFoundError(f"{kind} {name!r} not found")
             ctx.layout.store.delete_spec(kind, name)
+            specs.announce(ctx, kind, name, issuer, -1)
         return {"deleted": name}
 
 

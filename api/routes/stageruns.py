@@ -18,6 +18,7 @@ from winslow.api.names import DNS_LABEL, RunName
 from winslow.api.routes.manifests import as_list
 from winslow.api.users import User
 from winslow.controller.events import Command
+from winslow.reconcilers.runfiles import status_of
 from winslow.resources.errors import NotFoundError
 from winslow.resources.stagerun import StageRun, project_of
 
@@ -26,12 +27,19 @@ CHUNK = 1 << 16
 FOLLOW_POLL = 0.2
 
 
+def current(ctx: ApiContext, run: StageRun) -> StageRun:
+    """The file with the state the event log records, which a file on a network share may lag."""
+    record = ctx.events.state.runs.get(run.metadata.name)
+    return run if record is None else run.model_copy(update={"status": status_of(record)})
+
+
 def runs(ctx: ApiContext, project: str | None) -> list[StageRun]:
     store = ctx.layout.store
     projects = [project] if project else list(store.stagerun_projects())
     if project:
-        return store.stageruns_of(project)  # a project's own order is its run numbers, not clocks
-    found = [r for p in projects for r in store.stageruns_of(p)]
+        # a project's own order is its run numbers, not clocks
+        return [current(ctx, r) for r in store.stageruns_of(project)]
+    found = [current(ctx, r) for p in projects for r in store.stageruns_of(p)]
     return sorted(
         found,
         key=lambda r: (
@@ -47,7 +55,7 @@ def get_run(ctx: ApiContext, user: User, name: str) -> StageRun:
     project = project_of(name)
     run = ctx.layout.store.stagerun(name)
     check_project(ctx, user, project, must_exist=False)
-    return run
+    return current(ctx, run)
 
 
 def kill_stagerun(ctx: ApiContext, run: StageRun, who: str) -> dict[str, Any]:
@@ -103,6 +111,9 @@ async def log(
     path = ctx.layout.log_file(run.spec.project, name)
 
     def finished() -> bool:
+        record = ctx.events.state.runs.get(name)
+        if record is not None:
+            return not record.phase.active
         try:
             return not ctx.layout.store.stagerun(name).status.phase.active
         except NotFoundError:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,8 +26,10 @@ from winslow.api import fastpath, users
 from winslow.api.app import create_app
 from winslow.api.deps import ApiContext
 from winslow.controller.eventlog import EventLog
+from winslow.controller.events import Command
 from winslow.controller.layout import ShareLayout
-from winslow.resources.stagerun import StageRun
+from winslow.controller.records import RunRecord
+from winslow.resources.stagerun import StageRun, StageRunPhase
 
 CAST = ("admin", "alice", "bob", "carol")
 
@@ -99,10 +102,32 @@ def write_run(layout: ShareLayout, name: str, phase: str = "Succeeded", log: byt
         }
     )
     layout.store.write_stagerun(run)
+    record(layout, run)
     path = layout.log_file(project_name, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(log)
     return run
+
+
+def record(layout: ShareLayout, run: StageRun) -> None:
+    """What the node that created and ran `run` would have put on the event log."""
+    events = EventLog(layout.events, "test-node", time.time)
+    project_name, number, stage_name = run.metadata.name.split(".")
+    created = RunRecord(
+        name=run.metadata.name,
+        project=project_name,
+        number=int(number),
+        stage=stage_name,
+        index=0,
+        node="test-node",
+        created=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    events.publish(Command.LOCK, f"project/{project_name}", duration=10)
+    events.publish(Command.RECORD, f"stagerun/{run.metadata.name}", payload=created.creation())
+    if run.status.phase is not StageRunPhase.PENDING:
+        ended = replace(created, phase=run.status.phase)
+        events.publish(Command.RECORD, f"stagerun/{run.metadata.name}", payload=ended.update())
+    events.publish(Command.RELEASE, f"project/{project_name}")
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from datetime import datetime
 import pytest
 
 from tests.harness import (
-    NodeProcess,
     containers,
     pipeline,
     project,
@@ -27,9 +26,11 @@ PROJECTS = 20
 STAGES = ("fetch", "detect", "clean", "report")
 
 
-def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(docker_engine, share, nodes, tmp_path):
+def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(
+    docker_engine, share, nodes, tmp_path, cluster_node
+):
     rng = random.Random(20261128)
-    cluster = [NodeProcess(share, f"node-{c}", "--compact-every", "100000") for c in "abc"]
+    cluster = [cluster_node(f"node-{c}", "--compact-every", "100000") for c in "abc"]
     for node in cluster:
         nodes.append(node.start())
     stages = [
@@ -72,7 +73,7 @@ def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(docker_engine, share
     )
     assert not [c for c in containers(share) if c["State"] == "running"], "nothing left running"
 
-    _, holdings = replay(share, grace=2.0)
+    _, holdings = replay(share)
     assert overlapping(holdings) == [], "two holders of one lock at once"
     for i in range(PROJECTS):
         for run in stageruns(share, f"p{i:02d}"):

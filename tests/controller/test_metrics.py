@@ -29,7 +29,7 @@ def test_collector_reports_capacity_phases_and_auto_off_hours(tmp_path):
         config=NodeConfig(name="n1", capacity=Capacity(cpu=8, memory=16 << 30)),
         layout=layout,
         events=events,
-        locks=Locks(events, time.time, 30),
+        locks=Locks(events, 30),
         runtime=None,
         clock=time.time,
         queue=WorkQueue(time.time),

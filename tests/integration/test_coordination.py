@@ -5,7 +5,6 @@ import time
 import pytest
 
 from tests.harness import (
-    NodeProcess,
     containers,
     pipeline,
     project,
@@ -26,9 +25,11 @@ def run_phase(share, name, index=0):
     return runs[index]["status"]["phase"] if len(runs) > index else None
 
 
-def test_killed_node_loses_its_run_and_stops_the_orphan_when_back(docker_engine, share, nodes, tmp_path):
-    worker = NodeProcess(share, "worker").start()
-    observer = NodeProcess(share, "observer", "--no-execute").start()
+def test_killed_node_loses_its_run_and_stops_the_orphan_when_back(
+    docker_engine, share, nodes, tmp_path, cluster_node
+):
+    worker = cluster_node("worker").start()
+    observer = cluster_node("observer", "--no-execute").start()
     nodes += [worker, observer]
     manifest = write_yaml(
         tmp_path / "long.yaml",
@@ -59,8 +60,8 @@ def test_killed_node_loses_its_run_and_stops_the_orphan_when_back(docker_engine,
     assert len(stageruns(share, "long-1")) == 1
 
 
-def test_restarted_node_readopts_its_running_container(docker_engine, share, nodes, tmp_path):
-    node = NodeProcess(share, "solo").start()
+def test_restarted_node_readopts_its_running_container(docker_engine, share, nodes, tmp_path, cluster_node):
+    node = cluster_node("solo").start()
     nodes.append(node)
     script = "for i in 1 2 3 4 5 6 7 8 9 10; do echo line-$i; sleep 0.5; done"
     manifest = write_yaml(
@@ -77,10 +78,10 @@ def test_restarted_node_readopts_its_running_container(docker_engine, share, nod
     assert lines == [f"line-{i}" for i in range(1, 11)], "the whole log, no gap, no repeat"
 
 
-def test_cpu_stage_avoids_gpu_node_and_unfit_stage_waits(docker_engine, share, nodes, tmp_path):
-    cpu_a = NodeProcess(share, "cpu-a", "--cpus", "4", "--memory", "8Gi", "--gpus", "0").start()
-    cpu_b = NodeProcess(share, "cpu-b", "--cpus", "4", "--memory", "8Gi", "--gpus", "0").start()
-    gpu = NodeProcess(share, "gpu", "--cpus", "4", "--memory", "8Gi", "--gpus", "1").start()
+def test_cpu_stage_avoids_gpu_node_and_unfit_stage_waits(docker_engine, share, nodes, tmp_path, cluster_node):
+    cpu_a = cluster_node("cpu-a", "--cpus", "4", "--memory", "8Gi", "--gpus", "0").start()
+    cpu_b = cluster_node("cpu-b", "--cpus", "4", "--memory", "8Gi", "--gpus", "0").start()
+    gpu = cluster_node("gpu", "--cpus", "4", "--memory", "8Gi", "--gpus", "1").start()
     nodes += [cpu_a, cpu_b, gpu]
     cpu_only = pipeline("cpu", stage("work", "echo cpu work", resources={"cpu": 1, "memory": "64Mi"}))
     manifest = write_yaml(tmp_path / "cpu.yaml", cpu_only, project("cpu-1", "cpu"))
@@ -105,6 +106,6 @@ def test_cpu_stage_avoids_gpu_node_and_unfit_stage_waits(docker_engine, share, n
         "the unfit stage to wait with a reason",
     )
     assert stageruns(share, "big-1") == []
-    nodes.append(NodeProcess(share, "gpu-2x", "--cpus", "4", "--memory", "8Gi", "--gpus", "2").start())
+    nodes.append(cluster_node("gpu-2x", "--cpus", "4", "--memory", "8Gi", "--gpus", "2").start())
     wait_for(lambda: run_phase(share, "big-1") == "Succeeded", 60, "the stage to start on the node that fits")
     assert stageruns(share, "big-1")[0]["status"]["node"] == "gpu-2x"

@@ -7,12 +7,14 @@ from typing import Any
 
 from winslow.controller.election import Election
 from winslow.controller.events import Ballot, Request
+from winslow.controller.records import RunRecord
 from winslow.reconcilers import project as pr
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project, ProjectStatus
-from winslow.resources.stagerun import StageRun
+from winslow.resources.stagerun import StageRunPhase
 
 T0 = 1_800_000_000.0
+MONO = 5_000.0
 FREE = Request(4, 8 << 30, 0)
 
 
@@ -37,24 +39,53 @@ def make_project(**spec: Any) -> Project:
 
 
 def make_run(
-    n: int, stage: str, index: int, phase: str, *, t: float = T0, attempt: int = 1, **status: Any
-) -> StageRun:
-    return StageRun.model_validate(
-        {
-            "metadata": {"name": f"proj.{n}.{stage}", "creationTimestamp": ts(t + n).isoformat()},
-            "spec": {"project": "proj", "stage": stage, "index": index, "image": "img", "attempt": attempt},
-            "status": {"phase": phase, "node": "a", **status},
-        }
+    n: int,
+    stage: str,
+    index: int,
+    phase: str,
+    *,
+    t: float = T0,
+    attempt: int = 1,
+    node: str = "a",
+    observed: float = 0.0,
+    **status: Any,
+) -> RunRecord:
+    """A run as the log records it; its RECORD events come at positions 10n.., in run order."""
+    fields = {
+        "exitCode": "exit_code",
+        "message": "message",
+        "finishTime": "finish_time",
+        "startTime": "start_time",
+        "containerId": "container_id",
+    }
+    extra = {fields[k]: v for k, v in status.items()}
+    for key in ("finish_time", "start_time"):
+        if isinstance(extra.get(key), str):
+            extra[key] = datetime.fromisoformat(extra[key])
+    return RunRecord(
+        name=f"proj.{n}.{stage}",
+        project="proj",
+        number=n,
+        stage=stage,
+        index=index,
+        node=node,
+        created=ts(t + n),
+        phase=StageRunPhase(phase),
+        attempt=attempt,
+        seq=10 * n,
+        observed=observed,
+        **extra,
     )
 
 
 def observation(
     project: Project,
     pipeline: Pipeline | None,
-    runs: list[StageRun] = (),  # type: ignore[assignment]
+    runs: list[RunRecord] = (),  # type: ignore[assignment]
     *,
     status: ProjectStatus | None = None,
     now: float = T0 + 100,
+    mono: float = MONO,
     lock_mine: bool = False,
     result: Election | None = None,
     election_open: bool = False,
@@ -69,12 +100,11 @@ def observation(
         status=status,
         runs=runs,
         now=now,
+        mono=mono,
         node="a",
         executes=True,
         lock_mine=lock_mine,
-        run_holders=holders
-        if holders is not None
-        else {r.metadata.name: "a" for r in runs if r.status.phase.active},
+        run_holders=holders if holders is not None else {r.name: "a" for r in runs if r.phase.active},
         election_open=election_open,
         result=result,
         free=free,
@@ -84,14 +114,20 @@ def observation(
     )
 
 
-def won(node: str = "a", started: float = T0 + 99) -> Election:
+def won(node: str = "a", *, seq: int = 1000, stopped_ago: float = 0.01) -> Election:
+    """An election closed `stopped_ago` seconds ago on this node's clock, started at log
+    position `seq` (after every run the builders make unless told otherwise)."""
     return Election(
         subject="project/proj",
         starter=node,
-        started=started,
-        deadline=started + 1,
+        seq=seq,
+        started=T0 + 99,
+        duration=1.0,
         request=Request(1, 0, 0),
         ballots={node: Ballot(True, 0.1, 0.1)},
         winner=node,
-        stopped=started + 0.01,
+        stopped=T0 + 99.01,
+        stop_seq=seq + 2,
+        observed=MONO - stopped_ago - 0.01,
+        stop_observed=MONO - stopped_ago,
     )

@@ -1,5 +1,7 @@
-from tests.reconcilers.builders import T0, make_pipeline, make_project, make_run, observation, ts, won
-from winslow.controller.election import Election, ElectionTable
+from types import SimpleNamespace
+
+from tests.reconcilers.builders import MONO, T0, make_pipeline, make_project, make_run, observation, ts, won
+from winslow.controller.election import Election
 from winslow.controller.events import Ballot, Request
 from winslow.reconcilers import project as pr
 from winslow.reconcilers.plan import refs
@@ -20,8 +22,7 @@ def test_without_a_winner_a_node_starts_an_election_without_taking_the_lock():
 
 
 def test_status_only_changes_fall_to_the_node_that_ran_the_last_stage():
-    runs = [make_run(1, "a", 0, "Running")]
-    runs[0].status.node = "b"
+    runs = [make_run(1, "a", 0, "Running", node="b")]
     stale = ProjectStatus(project="proj", updated="2027-01-15T08:00:00Z")
     fresh = stale.model_copy(update={"updated": ts(T0 + 99)})
     assert kinds(pr.decide(observation(make_project(), PIPE, runs, status=fresh))) == ["Requeue"]
@@ -54,13 +55,13 @@ def test_another_winner_is_given_time_to_act():
         project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a"
     )
     assert kinds(pr.decide(observation(make_project(), PIPE, status=status, result=won("b")))) == ["Requeue"]
-    late = observation(make_project(), PIPE, status=status, result=won("b"), now=T0 + 200)
+    late = observation(make_project(), PIPE, status=status, result=won("b", stopped_ago=100))
     assert kinds(pr.decide(late)) == ["StartElection"], "a winner that never acted is replaced"
 
 
 def test_stale_result_from_an_earlier_stage_is_ignored():
     runs = [make_run(1, "a", 0, "Succeeded", finishTime="2027-01-15T08:00:00Z")]
-    old = won("a", started=T0 - 50)
+    old = won("a", seq=5)  # before the run's records, whatever the clocks say
     status = ProjectStatus(
         project="proj",
         phase=ProjectPhase.RUNNING,
@@ -76,12 +77,16 @@ def test_nobody_fits_means_waiting_with_the_shortage():
     no_fit = Election(
         subject="project/proj",
         starter="a",
+        seq=100,
         started=T0 + 99,
-        deadline=T0 + 100,
+        duration=1.0,
         request=Request(64, 0, 0),
         ballots={"a": Ballot(False, reason="cpu 64 requested, 4 free")},
         winner=None,
         stopped=T0 + 99.5,
+        stop_seq=102,
+        observed=MONO - 1,
+        stop_observed=MONO - 0.5,
     )
     actions = pr.decide(observation(make_project(), PIPE, result=no_fit, lock_mine=True))
     (write,) = actions
@@ -93,7 +98,7 @@ def test_expired_lease_marks_the_run_lost_and_pauses():
     obs = observation(make_project(), PIPE, runs, holders={"proj.1.a": None}, lock_mine=True)
     actions = pr.decide(obs)
     assert kinds(actions) == ["MarkLost", "WriteStatus"]
-    assert actions[0].run.status.phase is StageRunPhase.LOST and "node a" in actions[0].run.status.message
+    assert actions[0].run.phase is StageRunPhase.LOST and "node a" in actions[0].run.message
     assert actions[1].status.phase is ProjectPhase.PAUSED
 
 
@@ -128,7 +133,7 @@ def test_deleted_project_whose_node_died_gets_its_run_marked_lost():
     )
     assert kinds(pr.decide(gone)) == ["AcquireLock"]
     (lost,) = pr.decide(pr.Observation(**{**gone.__dict__, "lock_mine": True}))
-    assert lost.run.status.phase is StageRunPhase.LOST
+    assert lost.run.phase is StageRunPhase.LOST
 
 
 def test_waiting_reason_is_kept_while_the_next_election_runs():
@@ -148,7 +153,10 @@ def test_run_numbers_are_never_reused():
 
 
 def test_an_expired_election_does_not_block_the_project():
-    table = ElectionTable(grace=1.0)
-    started = won("dead", started=T0)
-    assert pr._open_election(started, table, T0 + 0.5)
-    assert not pr._open_election(started, table, T0 + 10), "its starter died: a new election may start"
+    """Its starter died: on this node's clock the window and the grace have passed."""
+    ctx = SimpleNamespace(
+        events=SimpleNamespace(monotonic=lambda: MONO), config=SimpleNamespace(grace_seconds=1.0)
+    )
+    started = won("dead", stopped_ago=0.5)
+    assert not pr._expired(ctx, started)
+    assert pr._expired(ctx, won("dead", stopped_ago=10)), "a new election may start, superseding it"

@@ -2,13 +2,23 @@ from tests.reconcilers.builders import T0, make_run
 from winslow.controller.events import Command, Event
 from winslow.controller.runtime import ContainerInfo, ContainerState
 from winslow.reconcilers import stagerun as sr
-from winslow.resources.stagerun import StageRunPhase
+from winslow.resources.stagerun import StageRun, StageRunPhase
 
 
-def obs(run, container=None, *, lease=True, kill=None, watching=False, node="a"):
+def spec_file(timeout: float | None = None) -> StageRun:
+    return StageRun.model_validate(
+        {
+            "metadata": {"name": "proj.1.a"},
+            "spec": {"project": "proj", "stage": "a", "index": 0, "image": "img", "timeoutSeconds": timeout},
+        }
+    )
+
+
+def obs(record, container=None, *, lease=True, kill=None, watching=False, node="a", run=None):
     return sr.Observation(
         name="proj.1.a",
-        run=run,
+        record=record,
+        run=run or spec_file(),
         node=node,
         now=T0 + 10,
         container=container,
@@ -66,8 +76,13 @@ def test_kill_stops_and_records_who():
 def test_ended_or_foreign_runs_stop_orphans():
     assert kinds(sr.decide(obs(make_run(1, "a", 0, "Lost"), box()))) == ["Stop", "Forget"]
     assert kinds(sr.decide(obs(make_run(1, "a", 0, "Running"), box(), node="b"))) == ["Stop"]
-    assert kinds(sr.decide(obs(None, box()))) == ["Stop", "Forget"], "a run whose file is gone is let go"
+    assert kinds(sr.decide(obs(None, box()))) == ["Stop", "Forget"], "a run the log does not know is let go"
     assert kinds(sr.decide(obs(None))) == ["Forget"]
+
+
+def test_a_pending_run_whose_file_is_not_visible_yet_is_waited_for():
+    pending = sr.Observation(**{**obs(make_run(1, "a", 0, "Pending")).__dict__, "run": None})
+    assert kinds(sr.decide(pending)) == ["Requeue"]
 
 
 def test_vanished_container_fails_the_run():
@@ -76,7 +91,6 @@ def test_vanished_container_fails_the_run():
 
 
 def test_timeout_stops_and_fails():
-    run = make_run(1, "a", 0, "Running", startTime="2027-01-15T08:00:00Z")
-    run = run.model_copy(update={"spec": run.spec.model_copy(update={"timeout_seconds": 1.0})})
-    actions = sr.decide(obs(run, box()))
+    record = make_run(1, "a", 0, "Running", startTime="2027-01-15T08:00:00Z")
+    actions = sr.decide(obs(record, box(), run=spec_file(timeout=1.0)))
     assert kinds(actions) == ["Stop", "Finish"] and "timed out" in actions[1].message

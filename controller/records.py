@@ -1,0 +1,228 @@
+"""StageRuns as the event log commits them: the history every decision about a project reads.
+
+On a network share a node may list a project's StageRun folder without seeing a file another
+node has just written, or read an old version of a file replaced by rename. So the StageRun
+files are a projection for people and the API; the log is the record. A RECORD event creates a
+run (only the holder of its project's lock may) or changes its state (only the holder of its
+lease or of its project's lock may), and a run that has ended never changes again: a node that
+lost its lease while it was away cannot overwrite what another node recorded meanwhile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from winslow.controller.events import Command, Event, Request
+from winslow.controller.locks import LockTable
+from winslow.resources.stagerun import StageRunPhase, Trigger, project_of
+
+MESSAGE_LIMIT = 2000
+_UPDATABLE = ("phase", "exitCode", "message", "startTime", "finishTime", "containerId")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    name: str
+    project: str
+    number: int
+    stage: str
+    index: int
+    node: str
+    created: datetime
+    phase: StageRunPhase = StageRunPhase.PENDING
+    attempt: int = 1
+    trigger: Trigger = Trigger.AUTO
+    run_from: datetime | None = None
+    confirmed: datetime | None = None
+    copy_of: str | None = None
+    gpus: tuple[int, ...] = ()
+    request: Request = field(default_factory=Request)
+    exit_code: int | None = None
+    message: str = ""
+    start_time: datetime | None = None
+    finish_time: datetime | None = None
+    container_id: str | None = None
+    seq: int = -1
+    """The RECORD event that last changed the run: decisions compare these, never clocks."""
+    observed: float = field(default=0.0, compare=False)
+    """This node's monotonic time when it learnt of that change: local only."""
+
+    def creation(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "number": self.number,
+            "stage": self.stage,
+            "index": self.index,
+            "node": self.node,
+            "created": self.created.isoformat(),
+            "attempt": self.attempt,
+            "trigger": self.trigger.value,
+            "runFrom": _iso(self.run_from),
+            "confirmed": _iso(self.confirmed),
+            "copyOf": self.copy_of,
+            "gpus": list(self.gpus),
+            "request": {"cpu": self.request.cpu, "memory": self.request.memory, "gpu": self.request.gpu},
+            **self.update(),
+        }
+
+    def update(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase.value,
+            "exitCode": self.exit_code,
+            "message": self.message[:MESSAGE_LIMIT],
+            "startTime": _iso(self.start_time),
+            "finishTime": _iso(self.finish_time),
+            "containerId": self.container_id,
+        }
+
+    @classmethod
+    def created_by(cls, name: str, data: dict[str, Any]) -> RunRecord:
+        request = data.get("request") or {}
+        record = cls(
+            name=name,
+            project=str(data["project"]),
+            number=int(data["number"]),
+            stage=str(data["stage"]),
+            index=int(data["index"]),
+            node=str(data["node"]),
+            created=_time(data["created"]) or datetime.fromtimestamp(0),
+            attempt=int(data.get("attempt", 1)),
+            trigger=Trigger(data.get("trigger", Trigger.AUTO.value)),
+            run_from=_time(data.get("runFrom")),
+            confirmed=_time(data.get("confirmed")),
+            copy_of=_optional_str(data.get("copyOf")),
+            gpus=tuple(int(g) for g in data.get("gpus") or ()),
+            request=Request(
+                cpu=float(request.get("cpu", 0.0)),
+                memory=int(request.get("memory", 0)),
+                gpu=int(request.get("gpu", 0)),
+            ),
+        )
+        return record.updated_by(data)
+
+    def updated_by(self, data: dict[str, Any]) -> RunRecord:
+        unknown = set(data) - set(_UPDATABLE) - set(self.creation())
+        if unknown:
+            raise ValueError(f"unknown fields {sorted(unknown)}")
+        code = data.get("exitCode", self.exit_code)
+        return replace(
+            self,
+            phase=StageRunPhase(data.get("phase", self.phase.value)),
+            exit_code=int(code) if code is not None else None,
+            message=str(data.get("message", self.message))[:MESSAGE_LIMIT],
+            start_time=_time(data["startTime"]) if "startTime" in data else self.start_time,
+            finish_time=_time(data["finishTime"]) if "finishTime" in data else self.finish_time,
+            container_id=_optional_str(data.get("containerId", self.container_id)),
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _time(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.fromisoformat(str(value))
+
+
+def _optional_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _allowed(old: StageRunPhase, new: StageRunPhase) -> bool:
+    if not old.active:
+        return False
+    return not (old is StageRunPhase.RUNNING and new is StageRunPhase.PENDING)
+
+
+@dataclass
+class RunTable:
+    runs: dict[str, RunRecord] = field(default_factory=dict)
+    by_project: dict[str, list[str]] = field(default_factory=dict)
+
+    def of(self, project: str) -> list[RunRecord]:
+        """In creation order, which is the project's history order."""
+        return [self.runs[name] for name in self.by_project.get(project, [])]
+
+    def get(self, name: str) -> RunRecord | None:
+        return self.runs.get(name)
+
+    def last_number(self, project: str) -> int:
+        names = self.by_project.get(project)
+        return self.runs[names[-1]].number if names else 0
+
+    def check(self, event: Event, locks: LockTable) -> str | None:
+        try:
+            _, name = _run_subject(event.subject)
+            data = event.payload or {}
+            current = self.runs.get(name)
+            if current is None:
+                record = RunRecord.created_by(name, data)
+                if record.project != project_of(name):
+                    return f"{name} does not belong to project {record.project}"
+                if record.phase is not StageRunPhase.PENDING:
+                    return "a StageRun starts Pending"
+                if locks.holder(f"project/{record.project}") != event.issuer:
+                    return f"{event.issuer} does not hold the lock of project {record.project}"
+                if record.number <= self.last_number(record.project):
+                    return f"run number {record.number} is not after the project's last one"
+                return None
+            new = current.updated_by(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            return f"not a valid StageRun record ({exc})"
+        if event.issuer not in (
+            locks.holder(f"stagerun/{name}"),
+            locks.holder(f"project/{current.project}"),
+        ):
+            return f"{event.issuer} holds neither the lease of {name} nor its project's lock"
+        if not _allowed(current.phase, new.phase):
+            return f"{name} is {current.phase.value}; it cannot become {new.phase.value}"
+        return None
+
+    def apply(self, event: Event, observed: float = 0.0) -> None:
+        _, name = _run_subject(event.subject)
+        data = event.payload or {}
+        current = self.runs.get(name)
+        if current is None:
+            record = RunRecord.created_by(name, data)
+            self.by_project.setdefault(record.project, []).append(name)
+        else:
+            record = current.updated_by(data)
+        self.runs[name] = replace(record, seq=event.seq, observed=observed)
+
+    def to_snapshot(self) -> list[dict[str, Any]]:
+        return [
+            {"name": r.name, "seq": r.seq, **r.creation()}
+            for names in self.by_project.values()
+            for r in (self.runs[n] for n in names)
+        ]
+
+    @classmethod
+    def from_snapshot(cls, items: list[dict[str, Any]], observed: float) -> RunTable:
+        table = cls()
+        for item in items:
+            data = dict(item)
+            name, seq = str(data.pop("name")), int(data.pop("seq"))
+            record = replace(RunRecord.created_by(name, data), seq=seq, observed=observed)
+            table.runs[name] = record
+            table.by_project.setdefault(record.project, []).append(name)
+        return table
+
+
+def _run_subject(subject: str) -> tuple[str, str]:
+    kind, _, name = subject.partition("/")
+    if kind != "stagerun" or not name:
+        raise ValueError(f"{subject!r} is not a StageRun subject")
+    return kind, name
+
+
+def record_event_fields(record: RunRecord, *, create: bool) -> dict[str, Any]:
+    """What `EventLog.publish` needs to record `record`: the whole run, or only its state."""
+    return {
+        "command": Command.RECORD,
+        "subject": f"stagerun/{record.name}",
+        "payload": record.creation() if create else record.update(),
+    }

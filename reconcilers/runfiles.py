@@ -1,0 +1,67 @@
+"""Recording a StageRun's state: on the event log first, then in its file.
+
+The log's RECORD is the commit: a node that lost its lease, or a run that ended meanwhile, is
+refused there, and the file is written only after the log took the change. The file is then a
+projection for people, the API and the UI; whoever holds the run's lease or its project's lock
+rewrites it from the record when it lags.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from winslow.controller.context import NodeContext
+from winslow.controller.events import Command
+from winslow.controller.records import RunRecord
+from winslow.reconcilers.subjects import lease_subject
+from winslow.resources.errors import ManifestError, NotFoundError
+from winslow.resources.stagerun import StageRunStatus
+
+log = logging.getLogger(__name__)
+
+
+def record(ctx: NodeContext, run: RunRecord, *, create: bool = False) -> None:
+    """Raises Rejected when the log refuses the change."""
+    ctx.events.publish(
+        Command.RECORD,
+        lease_subject(run.name),
+        payload=run.creation() if create else run.update(),
+    )
+
+
+def status_of(run: RunRecord) -> StageRunStatus:
+    return StageRunStatus(
+        phase=run.phase,
+        node=run.node,
+        container_id=run.container_id,
+        exit_code=run.exit_code,
+        start_time=run.start_time,
+        finish_time=run.finish_time,
+        message=run.message,
+        trigger=run.trigger,
+        gpus=list(run.gpus),
+    )
+
+
+def project(ctx: NodeContext, run: RunRecord) -> None:
+    """Write the file's status from the record. A file this node cannot read yet (a network
+    share's client may not show it for a while) is tried again later by `reproject`."""
+    store = ctx.layout.store
+    try:
+        spec = store.stagerun(run.name)
+        store.write_stagerun(spec.model_copy(update={"status": status_of(run)}))
+    except (NotFoundError, ManifestError, ValueError, OSError) as exc:
+        log.debug("the file of StageRun %s lags its record for now: %s", run.name, exc)
+        ctx.unprojected[run.name] = run.seq
+        return
+    ctx.unprojected.pop(run.name, None)
+
+
+def reproject(ctx: NodeContext) -> None:
+    """Files left behind their records; one whose record changed since is someone else's."""
+    for name, seq in list(ctx.unprojected.items()):
+        current = ctx.events.state.runs.get(name)
+        if current is None or current.seq != seq:
+            ctx.unprojected.pop(name, None)
+        else:
+            project(ctx, current)
