@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import difflib
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
 from winslow.api.deps import ApiContext
 from winslow.controller.eventlog import Rejected
@@ -48,17 +49,20 @@ def subject(kind: str, name: str) -> str:
 @contextmanager
 def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[None]:
     """The request holds the lock under its own name, never the node's: the node's reconciler
-    (and a concurrent request) must not pass it as if it were theirs."""
+    (and a concurrent request) must not pass it as if it were theirs. A busy lock is asked for
+    again with short jittered waits, so requests that met never retry in step, for LOCK_WAIT."""
     issuer = f"{ctx.node}/api/{secrets.token_hex(4)}"
-    deadline = time.monotonic() + LOCK_WAIT
-    while True:
-        try:
-            ctx.events.publish(Command.LOCK, subject(kind, name), duration=LOCK_SECONDS, issuer=issuer)
-            break
-        except Rejected as exc:
-            if time.monotonic() > deadline:
-                raise ConflictError(f"{kind} {name!r} is busy ({exc}); try again in a moment") from None
-            time.sleep(0.05)
+    try:
+        for attempt in Retrying(
+            retry=retry_if_exception_type(Rejected),
+            stop=stop_after_delay(LOCK_WAIT),
+            wait=wait_random_exponential(multiplier=0.01, max=0.2),
+        ):
+            with attempt:
+                ctx.events.publish(Command.LOCK, subject(kind, name), duration=LOCK_SECONDS, issuer=issuer)
+    except RetryError as exc:
+        busy = exc.last_attempt.exception()
+        raise ConflictError(f"{kind} {name!r} is busy ({busy}); try again in a moment") from None
     try:
         yield
     finally:
