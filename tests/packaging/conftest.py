@@ -5,6 +5,7 @@ copies of the checkout."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -78,3 +79,12 @@ def leftovers() -> Iterator[DockerLeftovers]:
         subprocess.run(["docker", "rm", "-f", *made.containers], capture_output=True, check=False)
     if made.images:
         subprocess.run(["docker", "rmi", "-f", *made.images], capture_output=True, check=False)
+
+
+def readme_block(heading: str, number: int = 0) -> str:
+    """The `number`-th ```sh block under a README heading: the commands the tests run."""
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"\n{heading}\n")
+    end = text.find("\n#", start + len(heading) + 2)
+    blocks = re.findall(r"```sh\n(.*?)```", text[start : end if end > 0 else None], re.S)
+    return str(blocks[number])
