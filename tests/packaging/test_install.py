@@ -76,6 +76,6 @@ def test_readme_install_runs_the_example_then_the_tests_on_a_fresh_debian(
     assert "externally-managed-environment" in refused.stderr, "the system Python is left alone"
 
     assert readme_block("## Quick start (one machine)", 1) == "scripts/test.sh\n"
-    tests = in_container(name, "timeout 900 scripts/test.sh tests/resources -q 2>&1", 960)
+    tests = in_container(name, "timeout 900 scripts/test.sh tests/resources 2>&1", 960)
     assert tests.returncode == 0, f"scripts/test.sh failed:\n{tests.stdout[-6000:]}"
     assert " passed" in tests.stdout.splitlines()[-1]
