@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install Winslow on Debian 12 (or Ubuntu) as root, with nothing but the system Python:
+# Install Winslow on Debian 12 as root, with nothing but the system Python:
 #   1. apt: python3, python3-venv, python3-pip (Debian's python3 refuses root pip installs:
 #      externally-managed-environment, so Winslow gets a virtual environment of its own).
 #   2. the host as scripts/setup-host.sh prepares it: docker.io, busybox-static, the Docker engine
