@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import signal
 import socket
 import ssl
@@ -18,7 +19,7 @@ import uvicorn
 from winslow.api import clientconfig, fastpath, users
 from winslow.api.app import create_app
 from winslow.api.deps import ApiContext
-from winslow.controller.capacity import detect
+from winslow.controller.capacity import Capacity, CapacityError, detect, oversubscribed
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.daemon import Daemon
 from winslow.controller.eventlog import EventLog
@@ -30,25 +31,51 @@ from winslow.controller.metrics import ShareCollector
 from winslow.reconcilers import project as project_reconciler
 from winslow.reconcilers import runfiles
 from winslow.reconcilers import stagerun as stagerun_reconciler
+from winslow.resources.base import check_dns_label
 from winslow.resources.quantity import parse_memory
 
 log = logging.getLogger("winslow")
 SHUTDOWN_SECONDS = 10  # requests still open then (a stalled upload) are cut; uploads resume later
 
 
+def node_name(text: str) -> str:
+    """A node name from what people pass, usually `$(hostname)`: names are DNS labels (they
+    become file names and container labels), so a host name's first label is taken, lowercased,
+    with other characters turned into '-'. What cannot become a name is refused."""
+    label = text.strip().split(".")[0]
+    name = re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")
+    try:
+        return check_dns_label(name)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} cannot be a node name: give --name with at most 63 lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit (for example ws-01)"
+        ) from None
+
+
 def _node_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("node", help="run a node daemon on a share")
     p.add_argument("--share", required=True, type=Path, help="the shared directory (created if missing)")
-    p.add_argument("--name", default=socket.gethostname().split(".")[0].lower(), help="this node's name")
+    p.add_argument(
+        "--name",
+        type=node_name,
+        default=socket.gethostname(),
+        help="this node's name (default: the host name; 'WS-01.lab.example' becomes ws-01)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address the API listens on")
     p.add_argument("--port", type=int, default=8080, help="API port")
     p.add_argument("--no-execute", action="store_true", help="observe and serve only; never run stages")
     p.add_argument("--lease-seconds", type=float, default=30.0)
     p.add_argument("--grace-seconds", type=float, default=5.0)
     p.add_argument("--election-seconds", type=float, default=2.0)
-    p.add_argument("--cpus", type=float, help="override detected CPUs")
-    p.add_argument("--memory", help="override detected memory, e.g. 64Gi")
-    p.add_argument("--gpus", type=int, help="override detected GPUs")
+    p.add_argument("--cpus", type=float, help="override detected CPUs (above the machine: a warning)")
+    p.add_argument("--memory", help="override detected memory, e.g. 64Gi (above the machine: a warning)")
+    p.add_argument("--gpus", type=int, help="offer the first N GPUs NVML finds (more than it finds: refused)")
+    p.add_argument(
+        "--simulate-gpus",
+        action="store_true",
+        help="for tests: --gpus above what NVML finds adds simulated GPUs (their stages get no device)",
+    )
     p.add_argument(
         "--multiplier",
         action="append",
@@ -162,17 +189,28 @@ def _multipliers(items: list[str]) -> Request:
     return Request(cpu=values["cpu"], memory=values["memory"], gpu=values["gpu"])  # type: ignore[arg-type]
 
 
+def _capacity(args: argparse.Namespace) -> Capacity:
+    try:
+        memory = parse_memory(args.memory) if args.memory else None
+        return detect(args.cpus, memory, args.gpus, simulate_gpus=args.simulate_gpus)
+    except (CapacityError, ValueError) as exc:
+        raise SystemExit(f"winslow node: {exc}") from None
+
+
 def run_node(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(),
         format=f"%(asctime)s %(levelname)s node={args.name} %(name)s: %(message)s",
     )
     tls = _tls(args)
+    capacity = _capacity(args)  # a refused --gpus leaves the share untouched
+    notes = oversubscribed(capacity)
+    for note in notes:
+        log.warning("%s: Docker refuses stages that ask for more than the machine has", note)
     url = _server_url(args, tls)
     layout = ShareLayout(args.share)
     layout.ensure()
     seed_access(layout, url)
-    capacity = detect(args.cpus, parse_memory(args.memory) if args.memory else None, args.gpus)
     config = NodeConfig(
         name=args.name,
         executes=not args.no_execute,
@@ -188,7 +226,7 @@ def run_node(args: argparse.Namespace) -> int:
     if config.executes:
         from winslow.controller.docker_runtime import DockerRuntime
 
-        runtime = DockerRuntime()
+        runtime = DockerRuntime(notes=notes)
     ctx = NodeContext(
         config=config,
         layout=layout,
@@ -232,13 +270,14 @@ def run_node(args: argparse.Namespace) -> int:
         )
     )
     log.info(
-        "node %s serving %s on share %s (cpus=%g memory=%d gpus=%d, %s)",
+        "node %s serving %s on share %s (cpus=%g memory=%d gpus=%d%s, %s)",
         args.name,
         url,
         layout.root,
         capacity.cpu,
         capacity.memory,
         len(capacity.gpus),
+        f" [{', '.join(f'{g.index}: {g.model}' for g in capacity.gpus)}]" if capacity.gpus else "",
         "executes stages" if config.executes else "observer",
     )
     stop = threading.Event()

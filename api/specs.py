@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import difflib
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_random_exponential
 
 from winslow.api.deps import ApiContext
 from winslow.controller.eventlog import Rejected
@@ -48,14 +49,19 @@ def subject(kind: str, name: str) -> str:
 @contextmanager
 def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[str]:
     """The request holds the lock under its own name (yielded), never the node's: the node's
-    reconciler (and a concurrent request) must not pass it as if it were theirs."""
+    reconciler (and a concurrent request) must not pass it as if it were theirs. A busy lock is
+    asked for again with short jittered waits, so requests that met never retry in step, for
+    LOCK_WAIT; a lock whose holder died is taken over once it has expired here."""
     issuer = f"{ctx.node}/api/{secrets.token_hex(4)}"
-    deadline = time.monotonic() + LOCK_WAIT
-    while not ctx.locks.acquire(subject(kind, name), LOCK_SECONDS, issuer=issuer):
-        if time.monotonic() > deadline:
-            holder = ctx.events.state.locks.holder(subject(kind, name))
-            raise ConflictError(f"{kind} {name!r} is busy (held by {holder}); try again in a moment")
-        time.sleep(0.05)
+    retrying = Retrying(
+        retry=retry_if_result(lambda acquired: not acquired),
+        stop=stop_after_delay(LOCK_WAIT),
+        wait=wait_random_exponential(multiplier=0.01, max=0.2),
+        retry_error_callback=lambda _: False,
+    )
+    if not retrying(ctx.locks.acquire, subject(kind, name), LOCK_SECONDS, issuer=issuer):
+        holder = ctx.events.state.locks.holder(subject(kind, name))
+        raise ConflictError(f"{kind} {name!r} is busy (held by {holder}); try again in a moment")
     try:
         yield issuer
     finally:

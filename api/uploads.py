@@ -17,7 +17,6 @@ import itertools
 import os
 import stat
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +28,13 @@ import anyio
 from fastapi import HTTPException
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_random_exponential,
+)
 
 from winslow.api.errors import ApiError
 from winslow.api.fastpath import FastPath, RawBody
@@ -49,17 +55,20 @@ def is_partial(name: str) -> bool:
 
 
 async def _lock(fd: int, mode: int) -> None:
-    deadline = time.monotonic() + LOCK_WAIT
-    while True:
-        try:
-            fcntl.flock(fd, mode | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise HTTPException(
-                    409, "another upload of this file is in progress; try again when it ends"
-                ) from None
-            await asyncio.sleep(0.05)
+    """Waits for another request's lock with short jittered polls (flock has no timeout), for
+    LOCK_WAIT at most: a client that reconnects may arrive while its old request still flushes."""
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(BlockingIOError),
+            stop=stop_after_delay(LOCK_WAIT),
+            wait=wait_random_exponential(multiplier=0.01, max=0.2),
+        ):
+            with attempt:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+    except RetryError:
+        raise HTTPException(
+            409, "another upload of this file is in progress; try again when it ends"
+        ) from None
 
 
 async def _open_locked(parent: int, name: str, flags: int, mode: int) -> int:

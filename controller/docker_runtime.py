@@ -1,14 +1,25 @@
-"""The Docker adapter behind the runtime port."""
+"""The Docker adapter behind the runtime port.
+
+The engine can fail for a moment (a restarting daemon, a dropped socket, a 5xx while it is
+busy): pulls, creates, starts and inspections are tried again a few times with jittered
+exponential back-off. A refusal (no such image, a name conflict, a bad request, no GPU driver)
+is never retried; it fails the start at once with Docker's words.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import docker
 import docker.errors
+import requests.exceptions
 from docker.types import DeviceRequest
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from winslow.controller.runtime import (
     ContainerInfo,
@@ -18,12 +29,44 @@ from winslow.controller.runtime import (
     RuntimeFailure,
 )
 
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ATTEMPTS = 4  # with the waits below, a call gives up after about 7 s of waiting at most
+WAIT_MULTIPLIER = 0.5  # the n-th wait is random in [0, 0.5 * 2**n] seconds
+WAIT_MAX = 4.0
+# Words of a 5xx that is a refusal, not a hiccup: trying again would get the same answer.
+REFUSALS = (
+    "no such",
+    "not found",
+    "conflict",
+    "already in use",
+    "denied",
+    "unauthorized",
+    "manifest unknown",
+    "invalid",
+    "device driver",
+    "capabilities",
+)
+
 _STATES = {
     "created": ContainerState.CREATED,
     "running": ContainerState.RUNNING,
     "paused": ContainerState.RUNNING,
     "restarting": ContainerState.RUNNING,
 }
+
+
+def transient(exc: BaseException) -> bool:
+    """Worth another try: no connection, no answer in time, or a server error that is no refusal."""
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return True
+    if isinstance(exc, docker.errors.NotFound) or not isinstance(exc, docker.errors.APIError):
+        return False
+    if not exc.is_server_error():
+        return False
+    text = str(exc.explanation or exc).lower()
+    return not any(word in text for word in REFUSALS)
 
 
 def _timestamp(text: object) -> float | None:
@@ -37,26 +80,102 @@ def _timestamp(text: object) -> float | None:
         return None
 
 
+def _why(exc: BaseException) -> str:
+    explanation = getattr(exc, "explanation", None)
+    return str(explanation or exc)
+
+
 class DockerRuntime:
-    def __init__(self, client: docker.DockerClient | None = None, *, pull: bool = True) -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient | None = None,
+        *,
+        pull: bool = True,
+        notes: Sequence[str] = (),
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """`notes` are the node's overrides above the machine, named when Docker refuses a
+        container (it refuses more CPUs than the machine has); `sleep` is the back-off's clock."""
         self.client = client or docker.from_env(timeout=120)
         self.pull = pull
+        self.notes = list(notes)
+        self._sleep = sleep
+
+    def _call(self, what: str, call: Callable[[], T]) -> T:
+        def before_sleep(state: RetryCallState) -> None:
+            failed = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            log.warning(
+                "docker %s failed for a moment (%s); try %d of %d in %.1fs",
+                what,
+                _why(failed) if failed else "?",
+                state.attempt_number + 1,
+                ATTEMPTS,
+                wait,
+            )
+
+        retrying = Retrying(
+            stop=stop_after_attempt(ATTEMPTS),
+            wait=wait_random_exponential(multiplier=WAIT_MULTIPLIER, max=WAIT_MAX),
+            retry=retry_if_exception(transient),
+            sleep=self._sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        return retrying(call)
 
     def _ensure_image(self, image: str) -> None:
         try:
-            self.client.images.get(image)
+            self._call(f"inspect image {image}", lambda: self.client.images.get(image))
             return
         except docker.errors.ImageNotFound:
             if not self.pull:
                 raise ImageNotFound(f"image {image!r} is not on this node") from None
-        except docker.errors.APIError as exc:
-            raise RuntimeFailure(f"cannot inspect image {image!r}: {exc.explanation or exc}") from None
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise RuntimeFailure(f"cannot inspect image {image!r}: {_why(exc)}") from None
         try:
-            self.client.images.pull(image)
-        except docker.errors.APIError as exc:
+            self._call(f"pull {image}", lambda: self.client.images.pull(image))
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
             raise ImageNotFound(
-                f"image {image!r} is not on this node and pulling it failed: {exc.explanation or exc}"
+                f"image {image!r} is not on this node and pulling it failed: {_why(exc)}"
             ) from None
+
+    def _refusal(self, spec: ContainerSpec, exc: BaseException, action: str) -> str:
+        why = _why(exc)
+        if not isinstance(exc, docker.errors.APIError):  # APIError is a requests error too
+            message = f"docker did not answer ({ATTEMPTS} tries) to {action}: {why}"
+        else:
+            message = f"docker refused to {action}: {why}"
+        if spec.gpus and any(word in why.lower() for word in ("gpu", "device driver", "nvidia")):
+            message += (
+                f"; the stage was given GPUs {','.join(map(str, spec.gpus))}, which needs the NVIDIA "
+                "Container Toolkit on this node (`docker run --gpus all IMAGE nvidia-smi` must work)"
+            )
+        if self.notes:
+            message += f"; this node's overrides: {'; '.join(self.notes)}"
+        return message
+
+    def _create(self, spec: ContainerSpec, kwargs: dict[str, Any]) -> str:
+        """A create whose answer was lost may have happened: the retry then meets our own
+        container under the run's name, recognised by its labels, and takes it."""
+        hiccup = False
+
+        def attempt() -> str:
+            nonlocal hiccup
+            try:
+                return str(self.client.containers.create(spec.image, **kwargs).id)
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409 and hiccup:
+                    attrs = self.client.api.inspect_container(spec.name)
+                    if (attrs.get("Config") or {}).get("Labels") == spec.labels:
+                        return str(attrs["Id"])
+                hiccup = hiccup or transient(exc)
+                raise
+            except requests.exceptions.RequestException:
+                hiccup = True
+                raise
+
+        return self._call(f"create {spec.name}", attempt)
 
     def run(self, spec: ContainerSpec) -> str:
         self._ensure_image(spec.image)
@@ -69,7 +188,6 @@ class DockerRuntime:
             "volumes": {
                 str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts
             },
-            "detach": True,
         }
         if spec.cpu > 0:
             kwargs["nano_cpus"] = int(spec.cpu * 1e9)
@@ -80,20 +198,30 @@ class DockerRuntime:
                 DeviceRequest(device_ids=[str(g) for g in spec.gpus], capabilities=[["gpu"]])
             ]
         try:
-            container = self.client.containers.run(spec.image, **kwargs)
+            container_id = self._create(spec, kwargs)
         except docker.errors.ImageNotFound as exc:
-            raise ImageNotFound(f"image {spec.image!r} not found: {exc.explanation or exc}") from None
-        except docker.errors.APIError as exc:
-            raise RuntimeFailure(f"docker refused the container: {exc.explanation or exc}") from None
-        return str(container.id)
+            raise ImageNotFound(f"image {spec.image!r} not found: {_why(exc)}") from None
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise RuntimeFailure(self._refusal(spec, exc, "create the container")) from None
+        try:
+            self._call(f"start {spec.name}", lambda: self.client.api.start(container_id))
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            with suppress(docker.errors.APIError, requests.exceptions.RequestException):
+                self.remove(container_id)  # never started: nothing in it to keep
+            raise RuntimeFailure(self._refusal(spec, exc, "start the container")) from None
+        return container_id
 
     def find(self, labels: dict[str, str]) -> list[ContainerInfo]:
         filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
-        return [self._info(c.attrs) for c in self.client.containers.list(all=True, filters=filters)]
+        found = self._call("list containers", lambda: self.client.containers.list(all=True, filters=filters))
+        return [self._info(c.attrs) for c in found]
 
     def inspect(self, container_id: str) -> ContainerInfo | None:
         try:
-            return self._info(self.client.api.inspect_container(container_id))
+            attrs = self._call(
+                f"inspect {container_id[:12]}", lambda: self.client.api.inspect_container(container_id)
+            )
+            return self._info(attrs)
         except docker.errors.NotFound:
             return None
 
@@ -116,9 +244,9 @@ class DockerRuntime:
 
     def start(self, container_id: str) -> None:
         try:
-            self.client.api.start(container_id)
-        except docker.errors.APIError as exc:
-            raise RuntimeFailure(f"docker could not start the container: {exc.explanation or exc}") from None
+            self._call(f"start {container_id[:12]}", lambda: self.client.api.start(container_id))
+        except (docker.errors.APIError, requests.exceptions.RequestException) as exc:
+            raise RuntimeFailure(f"docker could not start the container: {_why(exc)}") from None
 
     def stop(self, container_id: str, timeout: float = 10) -> None:
         try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
+from winslow.controller.capacity import stage_gpus
 from winslow.controller.context import NodeContext
 from winslow.controller.events import Event
 from winslow.controller.records import RunRecord
@@ -347,8 +348,7 @@ def _start(ctx: NodeContext, run: StageRun) -> None:
     for folder in (layout.project_input(project), layout.project_output(project), layout.resources):
         folder.mkdir(parents=True, exist_ok=True)
     prepare(workspace, layout.stage_workspace(project, source) if source else None)
-    gpus = run.status.gpus
-    real_gpus = [g.index for g in ctx.config.capacity.gpus if g.index in gpus and g.model != "simulated"]
+    devices, with_gpus = stage_gpus(ctx.config.capacity, run.status.gpus, run.spec.resources.gpu)
     spec = ContainerSpec(
         name=container_name(ctx, name),
         image=run.spec.image,
@@ -364,11 +364,11 @@ def _start(ctx: NodeContext, run: StageRun) -> None:
         labels=labels(ctx, run),
         cpu=run.spec.resources.cpu,
         memory=run.spec.resources.memory_bytes,
-        gpus=real_gpus,
+        gpus=devices,
     )
     append_system_line(
         logfile,
-        f"starting {run.spec.image} on {ctx.name} "
+        f"starting {run.spec.image} on {ctx.name}{with_gpus} "
         f"(attempt {run.spec.attempt}, trigger {run.status.trigger.value})",
     )
     try:

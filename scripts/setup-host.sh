@@ -2,7 +2,8 @@
 # Prepare a Debian 12 host (or CI sandbox) for Winslow: Docker engine running, local test image built.
 #
 # Idempotent; run as root. Steps, each skipped when already done:
-#   1. apt: install docker.io, busybox-static, iptables, apparmor (skip with --skip-apt or WINSLOW_SKIP_APT=1).
+#   1. apt: install docker.io, busybox-static, iptables, apparmor (skip with --skip-apt or WINSLOW_SKIP_APT=1);
+#      with --tests also prometheus (the metrics test scrapes a real node with it).
 #   2. dockerd: started in the background (log: $WINSLOW_DOCKERD_LOG, default /tmp/dockerd.log)
 #      unless `docker info` already works. Flag sets are tried in order until a container runs:
 #        (defaults)                                   overlay2 + docker0 bridge with iptables NAT
@@ -23,15 +24,16 @@ IMAGE="${WINSLOW_TEST_IMAGE:-winslow/busybox:latest}"
 DOCKERD_LOG="${WINSLOW_DOCKERD_LOG:-/tmp/dockerd.log}"
 DOCKERD_WAIT="${WINSLOW_DOCKERD_WAIT:-60}"   # seconds to wait for `docker info`
 SKIP_APT="${WINSLOW_SKIP_APT:-0}"
-PACKAGES=(docker.io busybox-static iptables apparmor prometheus)  # apparmor: dockerd needs apparmor_parser on AppArmor kernels; prometheus: the metrics tests scrape a real node
+PACKAGES=(docker.io busybox-static iptables apparmor)  # apparmor: dockerd needs apparmor_parser on AppArmor kernels
 
 usage() {
     sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
-    echo "Usage: $0 [--skip-apt] [--help]"
+    echo "Usage: $0 [--skip-apt] [--tests] [--help]"
 }
 for arg in "$@"; do
     case "$arg" in
         --skip-apt) SKIP_APT=1 ;;
+        --tests) PACKAGES+=(prometheus) ;;
         -h|--help) usage; exit 0 ;;
         *) echo "setup-host: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
     esac
@@ -49,6 +51,7 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'insta
 wait_for_other_apt() {
     # Another apt/dpkg run (e.g. a provisioning step) holds the lock: wait for it, bounded.
     local waited=0
+    command -v pgrep >/dev/null || return 0  # procps is missing on a minimal system: no one to wait for
     while pgrep -x apt-get >/dev/null || pgrep -x apt >/dev/null || pgrep -x dpkg >/dev/null; do
         [ "$waited" -eq 0 ] && say "waiting for another apt/dpkg process to finish"
         [ "$waited" -ge 600 ] && die "apt/dpkg still busy after 600s"

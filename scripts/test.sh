@@ -1,13 +1,33 @@
 #!/usr/bin/env bash
-# The test command (README): static checks, then the whole pytest suite.
-# Needs a running Docker engine and the winslow/busybox image (scripts/setup-host.sh).
+# The test command (README): static checks, then the whole pytest suite; arguments go to pytest.
+# Needs a running Docker engine and the winslow/busybox image (scripts/install.sh or
+# scripts/setup-host.sh); Prometheus for the metrics test (setup-host.sh --tests).
+#
+# The tools run in PYTHON when it is set (CI keeps its own environment); otherwise in .venv/ of
+# this checkout, made on the first run with the test tools (from PyPI, or only from
+# WINSLOW_WHEELS, see scripts/wheelhouse.sh) and brought up to date when pyproject.toml changes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-PYTHON="${PYTHON:-python3}"
+
+if [ -z "${PYTHON:-}" ]; then
+    PYTHON=.venv/bin/python
+    stamp=.venv/.winslow-pyproject
+    if ! cmp -s pyproject.toml "$stamp" 2>/dev/null || ! "$PYTHON" -c 'import sys' 2>/dev/null; then
+        echo "::: venv: installing Winslow and its test tools into .venv"
+        "$PYTHON" -c 'import sys' 2>/dev/null || python3 -m venv .venv
+        pip_opts=(-q --disable-pip-version-check)
+        [ -n "${WINSLOW_WHEELS:-}" ] && pip_opts+=(--no-index --find-links "$WINSLOW_WHEELS")
+        "$PYTHON" -m pip install "${pip_opts[@]}" -e '.[dev]'
+        cp pyproject.toml "$stamp"
+    fi
+fi
+BIN="$(dirname "$PYTHON")"
+lint_imports="$BIN/lint-imports"
+[ -x "$lint_imports" ] || lint_imports=lint-imports
 
 echo "::: ruff";          "$PYTHON" -m ruff check .
 echo "::: mypy";          "$PYTHON" -m mypy
-echo "::: import-linter"; lint-imports
+echo "::: import-linter"; "$lint_imports"
 echo "::: pytest"
 rc=0
 "$PYTHON" -m pytest -q -p no:cacheprovider "$@" || rc=$?

@@ -81,7 +81,7 @@ def test_restarted_node_readopts_its_running_container(docker_engine, share, nod
 def test_cpu_stage_avoids_gpu_node_and_unfit_stage_waits(docker_engine, share, nodes, tmp_path, cluster_node):
     cpu_a = cluster_node("cpu-a", "--cpus", "4", "--memory", "8Gi", "--gpus", "0").start()
     cpu_b = cluster_node("cpu-b", "--cpus", "4", "--memory", "8Gi", "--gpus", "0").start()
-    gpu = cluster_node("gpu", "--cpus", "4", "--memory", "8Gi", "--gpus", "1").start()
+    gpu = cluster_node("gpu", "--cpus", "4", "--memory", "8Gi", "--gpus", "1", "--simulate-gpus").start()
     nodes += [cpu_a, cpu_b, gpu]
     cpu_only = pipeline("cpu", stage("work", "echo cpu work", resources={"cpu": 1, "memory": "64Mi"}))
     manifest = write_yaml(tmp_path / "cpu.yaml", cpu_only, project("cpu-1", "cpu"))
@@ -106,6 +106,8 @@ def test_cpu_stage_avoids_gpu_node_and_unfit_stage_waits(docker_engine, share, n
         "the unfit stage to wait with a reason",
     )
     assert stageruns(share, "big-1") == []
-    nodes.append(cluster_node("gpu-2x", "--cpus", "4", "--memory", "8Gi", "--gpus", "2").start())
+    nodes.append(
+        cluster_node("gpu-2x", "--cpus", "4", "--memory", "8Gi", "--gpus", "2", "--simulate-gpus").start()
+    )
     wait_for(lambda: run_phase(share, "big-1") == "Succeeded", 60, "the stage to start on the node that fits")
     assert stageruns(share, "big-1")[0]["status"]["node"] == "gpu-2x"

@@ -1,0 +1,103 @@
+"""A stage's GPUs from NVML (faked at its boundary) to Docker's device request and the log's
+first line, through the StageRun reconciler's start with a fake runtime."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.controller.test_capacity import FakeNvml
+from winslow.controller.capacity import detect
+from winslow.controller.context import NodeConfig, NodeContext
+from winslow.controller.eventlog import EventLog
+from winslow.controller.events import Request
+from winslow.controller.layout import ShareLayout
+from winslow.controller.leases import Locks
+from winslow.controller.loop import WorkQueue
+from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState
+from winslow.reconcilers import stagerun
+from winslow.reconcilers.subjects import lease_subject
+from winslow.resources.stagerun import StageRun
+
+NAME = "p.1.train"
+
+
+class RecordingRuntime:
+    def __init__(self) -> None:
+        self.specs: list[ContainerSpec] = []
+
+    def run(self, spec: ContainerSpec) -> str:
+        self.specs.append(spec)
+        return "c1"
+
+    def inspect(self, container_id: str) -> ContainerInfo:
+        return ContainerInfo(id=container_id, name=NAME, labels={}, state=ContainerState.EXITED, exit_code=0)
+
+    def logs(self, container_id: str) -> Iterator[bytes]:
+        yield from ()
+
+
+def _start(tmp_path, gpus_found: list[str], gpus_offered: int | None, requested: int, granted: int):
+    layout = ShareLayout(tmp_path / "share")
+    layout.ensure()
+    events = EventLog(layout.events, "ws-01", time.time)
+    simulate = gpus_offered is not None
+    nvml = FakeNvml(gpus_found)
+    capacity = detect(cpus=8, memory=16 << 30, gpus=gpus_offered, nvml=nvml, simulate_gpus=simulate)
+    runtime = RecordingRuntime()
+    ctx = NodeContext(
+        config=NodeConfig(name="ws-01", capacity=capacity),
+        layout=layout,
+        events=events,
+        locks=Locks(events, time.time, 30),
+        runtime=runtime,  # type: ignore[arg-type]
+        clock=time.time,
+        queue=WorkQueue(time.time),
+    )
+    run = StageRun.model_validate(
+        {
+            "metadata": {"name": NAME},
+            "spec": {
+                "project": "p",
+                "stage": "train",
+                "index": 0,
+                "image": "trainer:1",
+                "resources": {"cpu": 1, "memory": "1Gi", "gpu": requested},
+            },
+            "status": {"node": "ws-01"},
+        }
+    )
+    layout.store.write_stagerun(run)
+    assert ctx.locks.acquire(lease_subject(NAME))
+    ctx.reservations.grant(NAME, Request(1, 1 << 30, granted), capacity)
+    stagerun._start(ctx, run)
+    for watcher in ctx.watchers.values():
+        watcher.join(10)
+    first = next(line for line in layout.log_file("p", NAME).read_text().splitlines() if "starting" in line)
+    return runtime.specs, first
+
+
+def test_real_gpus_go_to_docker_by_index_and_are_named(tmp_path):
+    specs, first = _start(tmp_path, ["NVIDIA H100 80GB HBM3"] * 2, None, requested=2, granted=2)
+    assert [s.gpus for s in specs] == [[0, 1]]
+    models = "NVIDIA H100 80GB HBM3, NVIDIA H100 80GB HBM3"
+    assert f"starting trainer:1 on ws-01 with GPUs 0,1 ({models}) (attempt 1" in first
+
+
+def test_simulated_gpus_pass_no_device_and_say_so(tmp_path):
+    specs, first = _start(tmp_path, ["NVIDIA A100"], 2, requested=2, granted=2)
+    assert [s.gpus for s in specs] == [[0]]
+    assert "with GPUs 0 (NVIDIA A100) and simulated GPUs 1 (this node runs with --simulate-gpus" in first
+
+
+def test_a_stage_without_gpus_has_the_plain_line(tmp_path):
+    specs, first = _start(tmp_path, ["NVIDIA A100"], None, requested=0, granted=0)
+    assert [s.gpus for s in specs] == [[]]
+    assert "starting trainer:1 on ws-01 (attempt 1" in first
+
+
+def test_a_stage_short_of_gpus_does_not_start(tmp_path):
+    with pytest.raises(stagerun.RuntimeFailure, match="requests 2 GPU"):
+        _start(tmp_path, ["NVIDIA A100"], None, requested=2, granted=1)
