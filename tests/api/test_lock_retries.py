@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,46 +16,48 @@ import pytest
 from fastapi import HTTPException
 
 from winslow.api import specs, uploads
-from winslow.controller.eventlog import Rejected
+from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command
+from winslow.controller.leases import Locks
 from winslow.resources.errors import ConflictError
 
 
-class BusyLog:
-    """Rejects the first `busy` LOCK requests, as the event log does while another holds it."""
-
-    def __init__(self, busy: int) -> None:
-        self.busy = busy
-        self.published: list[tuple[Command, str, str]] = []
-        self.rejected = 0
-
-    def publish(self, command: Command, subject: str, issuer: str, **_: Any) -> None:
-        if command is Command.LOCK and self.rejected < self.busy:
-            self.rejected += 1
-            raise Rejected(f"lock {subject} held by node-b")
-        self.published.append((command, subject, issuer))
+def _api(tmp_path: Path, holder: str) -> tuple[SimpleNamespace, EventLog]:
+    """An API context on a real event log where `holder` (another node) holds project/p."""
+    folder = tmp_path / "events"
+    other = EventLog(folder, holder, time.time)
+    other.publish(Command.LOCK, "project/p", duration=60)
+    events = EventLog(folder, "node-a", time.time)
+    return SimpleNamespace(node="node-a", events=events, locks=Locks(events, 30)), other
 
 
-def test_a_spec_lock_is_asked_for_again_until_it_is_free():
-    events = BusyLog(busy=5)
-    with specs.locked(SimpleNamespace(node="node-a", events=events), "Project", "p"):  # type: ignore[arg-type]
-        assert [c for c, _, _ in events.published] == [Command.LOCK]
-    assert events.rejected == 5
-    assert [c for c, _, _ in events.published] == [Command.LOCK, Command.RELEASE]
-    issuers = {issuer for _, _, issuer in events.published}
-    assert len(issuers) == 1 and issuers.pop().startswith("node-a/api/"), "the request's own name"
+def test_a_spec_lock_is_asked_for_again_until_it_is_free(tmp_path):
+    ctx, other = _api(tmp_path, "node-b")
+    threading.Timer(0.3, lambda: other.publish(Command.RELEASE, "project/p")).start()
+    with specs.locked(ctx, "Project", "p") as issuer:  # type: ignore[arg-type]
+        assert issuer.startswith("node-a/api/"), "the request's own name"
+        assert ctx.events.state.locks.holder("project/p") == issuer
+    assert ctx.events.state.locks.holder("project/p") is None, "released"
 
 
-def test_a_spec_lock_that_stays_busy_is_a_conflict_after_the_wait(monkeypatch):
+def test_a_spec_lock_that_stays_busy_is_a_conflict_after_the_wait(tmp_path, monkeypatch):
     monkeypatch.setattr(specs, "LOCK_WAIT", 0.3)
-    events = BusyLog(busy=10**6)
+    ctx, _ = _api(tmp_path, "node-b")
+    attempts = 0
+    acquire = ctx.locks.acquire
+
+    def counted(*args: Any, **kwargs: Any) -> bool:
+        nonlocal attempts
+        attempts += 1
+        return acquire(*args, **kwargs)
+
+    ctx.locks.acquire = counted
     with (
-        pytest.raises(ConflictError, match="project 'p' is busy \\(lock project/p held by node-b\\)"),
-        specs.locked(SimpleNamespace(node="node-a", events=events), "project", "p"),  # type: ignore[arg-type]
+        pytest.raises(ConflictError, match="project 'p' is busy \\(held by node-b\\)"),
+        specs.locked(ctx, "project", "p"),  # type: ignore[arg-type]
     ):
         pytest.fail("the body must not run without the lock")
-    assert 3 <= events.rejected < 300, "jittered waits, neither one try nor a busy loop"
-    assert events.published == []
+    assert 3 <= attempts < 300, "jittered waits, neither one try nor a busy loop"
 
 
 def _holder(path: Path) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,8 +17,9 @@ from winslow.controller.events import Request
 from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Locks
 from winslow.controller.loop import WorkQueue
+from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState
-from winslow.reconcilers import stagerun
+from winslow.reconcilers import runfiles, stagerun
 from winslow.reconcilers.subjects import lease_subject
 from winslow.resources.stagerun import StageRun
 
@@ -51,7 +53,7 @@ def _start(tmp_path, gpus_found: list[str], gpus_offered: int | None, requested:
         config=NodeConfig(name="ws-01", capacity=capacity),
         layout=layout,
         events=events,
-        locks=Locks(events, time.time, 30),
+        locks=Locks(events, 30),
         runtime=runtime,  # type: ignore[arg-type]
         clock=time.time,
         queue=WorkQueue(time.time),
@@ -66,12 +68,17 @@ def _start(tmp_path, gpus_found: list[str], gpus_offered: int | None, requested:
                 "image": "trainer:1",
                 "resources": {"cpu": 1, "memory": "1Gi", "gpu": requested},
             },
-            "status": {"node": "ws-01"},
+            "status": {"node": "ws-01", "gpus": list(range(granted))},
         }
     )
     layout.store.write_stagerun(run)
+    record = RunRecord(
+        name=NAME, project="p", number=1, stage="train", index=0, node="ws-01", created=datetime.now(UTC)
+    )
+    assert ctx.locks.acquire("project/p")
+    runfiles.record(ctx, record, create=True)
     assert ctx.locks.acquire(lease_subject(NAME))
-    ctx.reservations.grant(NAME, Request(1, 1 << 30, granted), capacity)
+    ctx.reservations.grant(NAME, Request(1, 1 << 30, granted), list(range(granted)))
     stagerun._start(ctx, run)
     for watcher in ctx.watchers.values():
         watcher.join(10)
