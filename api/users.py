@@ -13,6 +13,8 @@ import hmac
 import os
 import re
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,20 +133,26 @@ def create_first_admin(path: Path, name: str = "admin") -> str | None:
 
 
 class UserDirectory:
-    """Answers "whose token is this?", re-reading the file only when its stamp changes."""
+    """Answers "whose token is this?", re-reading the file when its stamp changes, and once a
+    second at most when a token is not known: on a network share the stamp itself is cached for
+    seconds, and a user just added on another machine must not be refused meanwhile."""
 
-    def __init__(self, path: Path) -> None:
+    RECHECK = 1.0
+
+    def __init__(self, path: Path, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.path = path
+        self.monotonic = monotonic
         self._stamp: tuple[int, int, int] | None = None
         self._users: dict[str, tuple[str, User]] = {}
+        self._rechecked = float("-inf")
 
-    def _load(self) -> dict[str, tuple[str, User]]:
+    def _load(self, *, fresh: bool = False) -> dict[str, tuple[str, User]]:
         try:
             st = self.path.stat()
             stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         except FileNotFoundError:
             stamp = None
-        if stamp != self._stamp or stamp is None:
+        if fresh or stamp != self._stamp or stamp is None:
             parsed = read(self.path)
             self._users = {
                 name: (r.token, User(name, r.admin, frozenset(r.groups))) for name, r in parsed.users.items()
@@ -153,9 +161,17 @@ class UserDirectory:
         return self._users
 
     def authenticate(self, token: str) -> User | None:
+        found = self._find(self._load(), token)
+        if found is None and self.monotonic() - self._rechecked >= self.RECHECK:
+            self._rechecked = self.monotonic()
+            found = self._find(self._load(fresh=True), token)
+        return found
+
+    @staticmethod
+    def _find(users: dict[str, tuple[str, User]], token: str) -> User | None:
         presented = hash_token(token)
         found = None
-        for stored, user in self._load().values():
+        for stored, user in users.values():
             if hmac.compare_digest(stored.encode(), presented.encode()):
                 found = user
         return found

@@ -18,6 +18,7 @@ from winslow.controller.events import Command, Event
 from winslow.controller.housekeeping import expired
 from winslow.controller.loop import Handler, LoopRunner
 from winslow.controller.monitor import NodeDirectory, node_status, publish
+from winslow.controller.skew import SkewWatch, offsets
 from winslow.resources.store import FileStamp
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Daemon:
         self._last_sweep = float("-inf")
         self.heartbeat_interval = max(0.5, min(5.0, ctx.config.lease_seconds / 6))
         self.nodes = NodeDirectory(ctx.layout.nodes)
+        self.skew_watch = SkewWatch(ctx.name)
         self.started = datetime.now(UTC)
         self._stamps: dict[str, dict[str, FileStamp]] = {"Pipeline": {}, "Project": {}}
         self._last_scan = self._last_resync = self._last_heartbeat = float("-inf")
@@ -94,6 +96,10 @@ class Daemon:
             return
         self._last_heartbeat = now
         publish(self.ctx, node_status(self.ctx, self.api, self.started, self.build))
+        theirs = {n.metadata.name: n.status.clock_offsets for n in self.nodes.all()}
+        found = offsets(self.ctx.name, self.ctx.events.skew.estimates(), theirs)
+        for warn, message in self.skew_watch.check(found):
+            (log.warning if warn else log.info)(message)
 
     def _keep(self) -> None:
         """Leases and heartbeats on their own thread: a long container start or workspace copy

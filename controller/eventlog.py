@@ -176,6 +176,8 @@ class EventLog:
                 if self._probe_won == seq:
                     # Our own NOOP landed: the hint that sent us here named a number nobody had.
                     self._wrong_hints[source] = target
+                    self._apply(got, near_head=False)
+                    break
                 if self._apply(got, near_head=target - seq < 8):
                     applied.append(got)
             return applied

@@ -83,6 +83,14 @@ class ShareCollector(Collector):
             gpu_memory.add_metric([node, str(index)], float(used_bytes))
         yield gpu
         yield gpu_memory
+        skew = GaugeMetricFamily(
+            "winslow_node_clock_offset_seconds",
+            "A peer's wall clock minus this node's, estimated from the events it publishes",
+            labels=["node", "peer"],
+        )
+        for peer, offset in sorted(self.ctx.events.skew.estimates().items()):
+            skew.add_metric([self.ctx.name, peer], offset)
+        yield skew
 
     def _work(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
         store = self.ctx.layout.store

@@ -60,6 +60,7 @@ def node_status(ctx: NodeContext, api: str | None, started: datetime, build: str
             build=build,
             started=started,
             heartbeat=datetime.fromtimestamp(ctx.clock(), UTC),
+            clock_offsets={peer: round(v, 3) for peer, v in ctx.events.skew.estimates().items()},
         ),
     )
 

@@ -59,3 +59,45 @@ def combined(ours: float | None, theirs: float | None) -> float | None:
     if theirs is not None:
         return -theirs
     return None
+
+
+def offsets(me: str, ours: dict[str, float], theirs: dict[str, dict[str, float]]) -> dict[str, float]:
+    """Every peer's clock minus ours, from our estimates and each peer's published estimates."""
+    found = {}
+    for peer in set(ours) | set(theirs):
+        if peer == me:
+            continue
+        value = combined(ours.get(peer), theirs.get(peer, {}).get(me))
+        if value is not None:
+            found[peer] = value
+    return found
+
+
+def warning(me: str, peer: str, offset: float) -> str:
+    ahead = "ahead of" if offset > 0 else "behind"
+    return (
+        f"the clock of node {peer} is {abs(offset):.1f}s {ahead} that of node {me}; leases and node "
+        "loss do not depend on it, but timestamps, logs and reports do: run NTP (chrony or "
+        "systemd-timesyncd) on every node"
+    )
+
+
+class SkewWatch:
+    """Logs once when a peer's clock drifts past WARN_SECONDS, and once when it is back."""
+
+    def __init__(self, me: str) -> None:
+        self.me = me
+        self._skewed: set[str] = set()
+
+    def check(self, found: dict[str, float]) -> list[tuple[bool, str]]:
+        """(is a warning, message) for every change of state since the last check."""
+        messages = []
+        for peer, offset in sorted(found.items()):
+            skewed = abs(offset) > WARN_SECONDS
+            if skewed and peer not in self._skewed:
+                self._skewed.add(peer)
+                messages.append((True, warning(self.me, peer, offset)))
+            elif not skewed and peer in self._skewed:
+                self._skewed.discard(peer)
+                messages.append((False, f"the clock of node {peer} agrees with ours again ({offset:+.2f}s)"))
+        return messages

@@ -56,6 +56,8 @@ class NodeStatus(Model):
     build: str = ""
     started: datetime | None = None
     heartbeat: datetime
+    clock_offsets: dict[str, float] = Field(default_factory=dict)
+    """Each peer's wall clock minus this node's, as far as the events it published tell."""
 
 
 class Node(Model):

@@ -146,7 +146,11 @@ WIDE: dict[str, list[tuple[str, Getter]]] = {
         ("ATTEMPT", at("spec.attempt")),
         ("MESSAGE", at("status.message")),
     ],
-    "nodes": [("CPU%", at("status.utilisation.cpuPercentPerCore", mean_percent)), ("API", at("status.api"))],
+    "nodes": [
+        ("CPU%", at("status.utilisation.cpuPercentPerCore", mean_percent)),
+        ("CLOCK", at("status.clockOffsetSeconds", lambda v: "-" if v is None else f"{v:+.1f}s")),
+        ("API", at("status.api")),
+    ],
 }
 
 

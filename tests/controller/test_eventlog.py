@@ -146,3 +146,87 @@ def test_concurrent_publishers_agree_with_the_replayed_log(tmp_path):
         state.apply(event)
         seq += 1
     assert seq > 100 and accepted_locks == len(claimed)
+
+
+def test_a_lost_reply_to_our_own_link_is_not_a_lost_race(tmp_path, monkeypatch):
+    """On NFS a retried link can report "exists" for the name its first try made."""
+    a = make(tmp_path, "a")
+    real_link = os.link
+    calls = []
+
+    def link_then_lose_the_reply(src, dst):
+        real_link(src, dst)
+        calls.append(dst)
+        if len(calls) == 1:
+            raise FileExistsError(dst)
+
+    monkeypatch.setattr(os, "link", link_then_lose_the_reply)
+    event = a.publish(Command.LOCK, "s", duration=10)
+    assert event.seq == 0 and a.state.locks.holder("s") == "a", "recognised by its nonce"
+    assert a.publish(Command.EXTEND, "s", duration=10).seq == 1
+
+
+def test_a_directory_at_the_next_number_is_skipped_by_everyone(tmp_path):
+    clock = Clock()
+    a = make(tmp_path, "a", clock, corrupt_wait=2.0, fallback_interval=0)
+    a.publish(Command.LOCK, "s", duration=10)
+    (tmp_path / "events" / f"{1:012d}").mkdir()
+    a.poll()  # a listing shows it; like garbage, it may still be on its way: wait
+    assert a.state.seq == 0
+    clock.t += 3  # then every node skips it
+    event = a.publish(Command.LOCK, "t", duration=10)
+    assert event.seq >= 2
+    b = make(tmp_path, "b", clock, corrupt_wait=2.0)
+    b.poll()
+    clock.t += 3
+    b.poll()
+    assert b.state.seq == a.state.seq and b.state.locks.holder("t") == "a"
+
+
+def test_a_number_a_head_names_but_this_client_still_thinks_absent_is_looked_up_again(tmp_path, monkeypatch):
+    """A caching share client answers "no such file" until something makes it ask the server;
+    a failed link to the name does (FUSE revalidates, NFS drops the cached answer)."""
+    a, b = make(tmp_path, "a"), make(tmp_path, "b")
+    b.poll()
+    a.publish(Command.LOCK, "s", duration=10)
+    from winslow.controller import eventlog
+
+    real_read = eventlog.read_small_file
+    stale = {a.path(0)}
+    real_link = os.link
+
+    def cached_read(path, limit):
+        if path in stale:
+            raise FileNotFoundError(path)
+        return real_read(path, limit)
+
+    def link(src, dst):
+        stale.discard(Path(dst))  # the client asked the server
+        return real_link(src, dst)
+
+    monkeypatch.setattr(eventlog, "read_small_file", cached_read)
+    monkeypatch.setattr(os, "link", link)
+    assert [e.command for e in b.poll()] == [Command.LOCK]
+    assert b.state.seq == 0 and sorted(n for n in os.listdir(tmp_path / "events") if n.isdigit()) == [
+        f"{0:012d}"
+    ], "no NOOP was needed"
+
+
+def test_a_head_that_names_a_number_nobody_wrote_costs_one_noop(tmp_path):
+    a, b = make(tmp_path, "a"), make(tmp_path, "b")
+    a.publish(Command.LOCK, "s", duration=10)
+    (tmp_path / "heads" / "liar").write_bytes(b"%020d %020d\n" % (50, 50))
+    b.discover_interval = 0
+    for _ in range(5):
+        b.poll()
+    numbers = sorted(int(n) for n in os.listdir(tmp_path / "events") if n.isdigit())
+    assert numbers == [0, 1], "one NOOP fills the number the hint named, then the hint is ignored"
+    assert b.state.seq == 1
+
+
+def test_followers_see_a_new_nodes_first_event_through_the_shared_head(tmp_path):
+    b = make(tmp_path, "b")
+    b.poll()
+    a = make(tmp_path, "a")
+    a.publish(Command.LOCK, "s", duration=10)
+    assert [e.issuer for e in b.poll()] == ["a"], "b had never heard of a"
