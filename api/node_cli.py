@@ -16,7 +16,7 @@ from pathlib import Path
 
 import uvicorn
 
-from winslow.api import clientconfig, fastpath, users
+from winslow.api import clientconfig, doctor_cli, fastpath, users
 from winslow.api.app import create_app
 from winslow.api.deps import ApiContext
 from winslow.controller.capacity import Capacity, CapacityError, detect, oversubscribed
@@ -300,11 +300,14 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     _node_parser(sub)
     _user_parser(sub)
+    doctor_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "node":
         return run_node(args)
     if args.command == "user":
         return run_user(args)
+    if args.command == "doctor":
+        return doctor_cli.run(args)
     parser.print_help()
     return 2
 

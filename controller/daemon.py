@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
+from winslow.controller import probe
 from winslow.controller.context import NodeContext
 from winslow.controller.elector import perform
 from winslow.controller.events import Command, Event
@@ -59,6 +60,7 @@ class Daemon:
             after_each=self._elect_now,
         )
         ctx.events.listeners.append(self._on_event)
+        ctx.events.listeners.append(lambda event: probe.on_event(ctx.events, ctx.layout.root, event))
         self.thread: threading.Thread | None = None
         self.keeper: threading.Thread | None = None
 

@@ -43,6 +43,10 @@ class ShareCollector(Collector):
     def __init__(self, ctx: NodeContext) -> None:
         self.ctx = ctx
 
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """Nothing: registering must not read the share (a node starts even if a file is bad)."""
+        return iter(())
+
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
         yield from self._node()
         yield from self._work()

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 
 WARN_SECONDS = 1.0
-MIN_SAMPLES = 3
+MIN_SAMPLES = 2
 
 
 class SkewTracker:

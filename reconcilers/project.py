@@ -20,6 +20,8 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+import yaml
+
 from winslow.controller.context import NodeContext
 from winslow.controller.election import Election
 from winslow.controller.eventlog import Rejected
@@ -386,7 +388,10 @@ def observe(ctx: NodeContext, name: str) -> Observation:
     # Read only once the log says it was written: asking for a name that does not exist yet
     # makes a network share's client answer "absent" for seconds after another node writes it.
     logged = state.version(subject, "status")
-    status = store.project_status(name) if logged > 0 else None
+    try:
+        status = store.project_status(name) if logged > 0 else None
+    except (ValueError, yaml.YAMLError) as exc:  # half a file, as a network share may show one being replaced
+        raise NotVisibleYet(f"the status of project {name} does not read whole yet ({exc})") from None
     _check_version(ctx, name, "status", status.version if status else 0, logged)
     runs = state.runs.of(name)
     mono = ctx.events.monotonic()
