@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,10 @@ from tests.harness import (
     stage,
     stageruns,
     wait_for,
+    winsctl,
     write_yaml,
 )
+from tests.rig import Rig
 
 
 def inspect(ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -104,12 +107,22 @@ def finished(share: Path, name: str) -> str | None:
 
 
 def scenario(
-    node_names: list[str], projects: list[str], stages: int, keep: bool, log_level: str
+    node_names: list[str],
+    projects: list[str],
+    stages: int,
+    keep: bool,
+    log_level: str,
+    rig: Callable[[Path], Rig] | None = None,
+    via_api: bool = False,
 ) -> dict[str, Any]:
+    """`rig(share)`, where given, puts every node on its own view of the share (bench/network_share.py
+    gives each a caching network mount); the benchmark itself reads the share directly."""
     tmp = Path(tempfile.mkdtemp(prefix="winslow-bench-transition-"))
     os.environ["WINSLOW_CONFIG"] = str(tmp / "winslow-config.yaml")  # never touch the user's own
     share = tmp / "share"
-    nodes = [NodeProcess(share, n, "--log-level", log_level) for n in node_names]
+    share.mkdir()
+    views = rig(share) if rig else Rig("local", share)
+    nodes = [NodeProcess(share, n, "--log-level", log_level, mount=views.share_for(n)) for n in node_names]
     result: dict[str, Any] = {"gaps": [], "detect": [], "schedule": [], "launch": [], "hops": 0}
     try:
         nodes[0].start()
@@ -120,12 +133,16 @@ def scenario(
         # Manifests go straight onto the share (as a user with an editor would), so the benchmark
         # does not depend on the API's authentication; nodes notice them within --scan-seconds.
         t0 = time.perf_counter()
-        put(
-            share / "pipelines" / "bench.yaml",
+        manifests = [
             pipeline("bench", *[stage(f"s{i}", "true") for i in range(1, stages + 1)]),
-        )
-        for p in projects:
-            put(share / "projects" / f"{p}.yaml", project(p, "bench"))
+            *(project(p, "bench") for p in projects),
+        ]
+        if via_api:  # the event log tells every node at once; a hand edit waits for a scan
+            winsctl(nodes[0].url, "apply", "-f", str(write_yaml(tmp / "bench.yaml", *manifests)))
+        else:
+            put(share / "pipelines" / "bench.yaml", manifests[0])
+            for p, doc in zip(projects, manifests[1:], strict=True):
+                put(share / "projects" / f"{p}.yaml", doc)
         phases = {
             p: wait_for(lambda p=p: finished(share, p), 60 + 10 * stages, f"{p} to finish") for p in projects
         }
@@ -162,6 +179,7 @@ def scenario(
         for n in nodes:
             n.stop()
         remove_containers(share)
+        views.unmount_all()
         if keep:
             print(f"[kept {tmp}; node logs are {tmp}/node-*.log]", file=sys.stderr)
         else:

@@ -34,6 +34,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import replace
 from pathlib import Path
@@ -49,6 +50,9 @@ Clock = Callable[[], float]
 DIGITS = 12
 EVENT_LIMIT = 1 << 20
 _HEAD = b"%020d %020d\n"
+PREFETCH_FROM = 16  # events behind the head from which a node reads ahead in parallel
+PREFETCH_BATCH = 256
+_READERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="log-read")
 _SKIPPED = object()
 
 
@@ -146,6 +150,7 @@ class EventLog:
         self._invisible_since: dict[int, float] = {}
         self._head_warned = False
         self._probe_won = -1
+        self._prefetched: dict[int, bytes | BaseException] = {}
         folder.mkdir(parents=True, exist_ok=True)
         self.heads.mkdir(parents=True, exist_ok=True)
         for path in (self.shared_head, self.heads / node):
@@ -167,6 +172,8 @@ class EventLog:
             target, source = self._target()
             while self.state.seq < target:
                 seq = self.state.seq + 1
+                if target - seq >= PREFETCH_FROM and seq not in self._prefetched:
+                    self._prefetch(range(seq, min(target, seq + PREFETCH_BATCH - 1) + 1))
                 got = self._next(seq, known=True)
                 if got is None:
                     break
@@ -255,10 +262,23 @@ class EventLog:
             return -1
         return max((int(n) for n in names if n.isdigit()), default=-1)
 
+    def _prefetch(self, numbers: range) -> None:
+        """Read a run of known numbers at once: on a network share a read waits for a round trip,
+        and a node catching up (after a restart) reads thousands."""
+
+        def read(seq: int) -> bytes | BaseException:
+            try:
+                return read_small_file(self.path(seq), EVENT_LIMIT)
+            except (OSError, _Unreadable) as exc:
+                return exc
+
+        self._prefetched = dict(zip(numbers, _READERS.map(read, numbers), strict=True))
+
     def _next(self, seq: int, *, known: bool) -> Event | object | None:
         """The event at `seq`; _SKIPPED when garbage there was skipped; None for "not yet"."""
         try:
-            raw = read_small_file(self.path(seq), EVENT_LIMIT)
+            fetched = self._prefetched.pop(seq, None)  # a failed read ahead is read again here
+            raw = fetched if isinstance(fetched, bytes) else read_small_file(self.path(seq), EVENT_LIMIT)
         except FileNotFoundError:
             behind = seq == 0 or not self.path(seq - 1).exists()
             if behind and self._load_snapshot(seq):

@@ -18,7 +18,7 @@ from prometheus_client.registry import Collector
 
 from winslow.controller.capacity import gpu_utilisation
 from winslow.controller.context import NodeContext
-from winslow.resources.stagerun import StageRun
+from winslow.controller.records import RunRecord
 
 WORK_START, WORK_END = 8, 18  # local hours, Monday to Friday
 BUCKETS = (10.0, 60.0, 300.0, 1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 24 * 3600.0, 72 * 3600.0)
@@ -99,16 +99,19 @@ class ShareCollector(Collector):
     def _work(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
         store = self.ctx.layout.store
         phases: Counter[str] = Counter()
+        state = self.ctx.events.state
         for name in store.names("Project"):
-            status = store.project_status(name)
+            # read once the log says it exists (a name asked for too early stays "absent" on NFS)
+            written = state.version(f"project/{name}", "status") > 0
+            status = store.project_status(name) if written else None
             phases[status.phase.value if status else "Waiting"] += 1
         projects = GaugeMetricFamily("winslow_projects", "Projects by phase", labels=["phase"])
         for phase in ("Waiting", "Running", "Paused", "Failed", "Succeeded"):
             projects.add_metric([phase], phases[phase])
         yield projects
 
-        runs = [r for p in store.stagerun_projects() for r in store.stageruns_of(p)]
-        by_phase = Counter(r.status.phase.value for r in runs)
+        runs = list(state.runs.runs.values())
+        by_phase = Counter(r.phase.value for r in runs)
         stageruns = GaugeMetricFamily("winslow_stageruns", "StageRuns by phase", labels=["phase"])
         for phase in ("Pending", "Running", "Succeeded", "Failed", "Killed", "Lost"):
             stageruns.add_metric([phase], by_phase[phase])
@@ -116,7 +119,7 @@ class ShareCollector(Collector):
         yield from _durations(runs)
 
 
-def _durations(runs: list[StageRun]) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+def _durations(runs: list[RunRecord]) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
     seconds = CounterMetricFamily(
         "winslow_stage_seconds",
         "Wall-clock seconds of finished StageRuns, by who started them and when they ran",
@@ -128,13 +131,13 @@ def _durations(runs: list[StageRun]) -> Iterator[CounterMetricFamily | Histogram
     )
     per_stage: dict[str, list[float]] = {}
     for run in runs:
-        start, end = run.status.start_time, run.status.finish_time
+        start, end = run.start_time, run.finish_time
         if start is None or end is None or end < start:
             continue
         working, off = split_working_hours(start.astimezone(), end.astimezone())
-        totals[(run.status.trigger.value, "working")] += working
-        totals[(run.status.trigger.value, "off")] += off
-        per_stage.setdefault(run.spec.stage, []).append((end - start).total_seconds())
+        totals[(run.trigger.value, "working")] += working
+        totals[(run.trigger.value, "off")] += off
+        per_stage.setdefault(run.stage, []).append((end - start).total_seconds())
     for trigger in ("auto", "user"):
         for period in ("working", "off"):
             seconds.add_metric([trigger, period], totals[(trigger, period)])

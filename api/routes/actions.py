@@ -16,7 +16,7 @@ from winslow.api import specs
 from winslow.api.access import check_project
 from winslow.api.deps import ApiContext, context, current_user
 from winslow.api.names import Name
-from winslow.api.routes.manifests import project_view
+from winslow.api.routes.manifests import project_status, project_view
 from winslow.api.routes.stageruns import kill_stagerun
 from winslow.api.users import User
 from winslow.resources.project import ProjectPhase
@@ -59,7 +59,7 @@ def pause(name: Name, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
 
 def _stages(ctx: ApiContext, name: str) -> list[str]:
     """The stages the project runs: its snapshot once started, else what it would snapshot."""
-    status = ctx.layout.store.project_status(name)
+    status = project_status(ctx, name)
     if status is not None and status.pipeline is not None:
         return [s.name for s in status.pipeline.stages]
     project = ctx.layout.store.project(name)
@@ -111,7 +111,7 @@ def confirm(
     if stage is not None:
         _known_stage(ctx, name, stage, "stage")
     else:
-        status = ctx.layout.store.project_status(name)
+        status = project_status(ctx, name)
         if status is None or not (status.phase is ProjectPhase.WAITING and "confirmation" in status.reason):
             state = f"{status.phase.value}: {status.reason}" if status else "not started yet"
             raise HTTPException(

@@ -19,7 +19,7 @@ from winslow.api.names import Name
 from winslow.api.users import User
 from winslow.resources.errors import ManifestError, NotFoundError
 from winslow.resources.pipeline import Pipeline
-from winslow.resources.project import Project
+from winslow.resources.project import Project, ProjectStatus
 
 router = APIRouter(prefix="/api/v1", tags=["manifests"], dependencies=[Depends(current_user)])
 
@@ -36,12 +36,21 @@ def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
     return {"apiVersion": "winslow/v1", "kind": "List", "items": items}
 
 
+def project_status(ctx: ApiContext, name: str) -> ProjectStatus | None:
+    """Read only once the log says it was written: asking a network share for a name before it
+    exists makes its client answer "absent" for seconds after it does, to this node's
+    reconcilers too."""
+    if ctx.events.state.version(f"project/{name}", "status") <= 0:
+        return None
+    try:
+        return ctx.layout.store.project_status(name)
+    except ValueError:  # half a file, or a hand-edited one: show the spec anyway
+        return None
+
+
 def project_view(ctx: ApiContext, project: Project) -> dict[str, Any]:
     data = project.to_wire()
-    try:
-        status = ctx.layout.store.project_status(project.metadata.name)
-    except ValueError:  # a half-migrated or hand-edited status file: show the spec anyway
-        status = None
+    status = project_status(ctx, project.metadata.name)
     data["status"] = status.to_wire() if status else {"phase": "Waiting", "reason": "not yet seen by a node"}
     return data
 

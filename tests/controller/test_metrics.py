@@ -1,4 +1,5 @@
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -6,11 +7,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from winslow.controller.capacity import Capacity
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.eventlog import EventLog
+from winslow.controller.events import Command
 from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Locks
 from winslow.controller.loop import WorkQueue
 from winslow.controller.metrics import ShareCollector, split_working_hours
-from winslow.resources.stagerun import StageRun
+from winslow.controller.records import RunRecord
+from winslow.resources.stagerun import StageRunPhase
 
 
 def test_working_hours_split():
@@ -35,20 +38,15 @@ def test_collector_reports_capacity_phases_and_auto_off_hours(tmp_path):
         queue=WorkQueue(time.time),
     )
     start = datetime(2026, 11, 28, 22, 0).astimezone()  # a Saturday night
-    layout.store.write_stagerun(
-        StageRun.model_validate(
-            {
-                "metadata": {"name": "p.1.detect"},
-                "spec": {"project": "p", "stage": "detect", "index": 0, "image": "x"},
-                "status": {
-                    "phase": "Succeeded",
-                    "trigger": "auto",
-                    "startTime": start.isoformat(),
-                    "finishTime": (start + timedelta(hours=1)).isoformat(),
-                },
-            }
-        )
+    record = RunRecord(
+        name="p.1.detect", project="p", number=1, stage="detect", index=0, node="n1", created=start
     )
+    assert ctx.locks.acquire("project/p")
+    events.publish(Command.RECORD, "stagerun/p.1.detect", payload=record.creation())
+    done = replace(
+        record, phase=StageRunPhase.SUCCEEDED, start_time=start, finish_time=start + timedelta(hours=1)
+    )
+    events.publish(Command.RECORD, "stagerun/p.1.detect", payload=done.update())
     registry = CollectorRegistry()
     registry.register(ShareCollector(ctx))
     text = generate_latest(registry).decode()
