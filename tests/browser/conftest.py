@@ -81,14 +81,19 @@ class Cluster:
         context = browser.new_context(viewport=viewport, accept_downloads=True)
         context.set_default_timeout(TIMEOUT_MS)
         self.contexts.append(context)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.js_errors = errors
+        page = track(context.new_page())
         page.goto(self.url + "/")
         if who is not None:
             sign_in(page, who, self.tokens[who])
         return page
+
+
+def track(page: Any) -> Any:
+    """Uncaught script errors of the page collect in `page.js_errors`; tests expect none."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.js_errors = errors
+    return page
 
 
 def sign_in(page: Any, who: str, token: str) -> None:

@@ -154,8 +154,11 @@ export function fileBrowser(container, { path, base, go }) {
     try {
       data = await api.get(filesUrl(here));
     } catch (error) {
-      clear(listing).append(message("error", error.message));
-      return;
+      if (error.status !== 404) {
+        clear(listing).append(message("error", error.message));
+        return;
+      }
+      data = { entries: [], missing: true };
     }
     const entries = data.entries || [];
     const up = here.split("/").length > (base ? base.split("/").length : 1);
@@ -208,7 +211,9 @@ export function fileBrowser(container, { path, base, go }) {
             {},
             up ? h("tr", {}, h("th", { scope: "row" }, h("a", { href: "#", onclick: (ev) => { ev.preventDefault(); open(here.split("/").slice(0, -1).join("/")); } }, "↑ ..")), h("td"), h("td"), h("td")) : null,
             rows,
-            entries.length ? null : h("tr", {}, h("td", { colspan: 4, class: "muted" }, "This folder is empty.")),
+            entries.length
+              ? null
+              : h("tr", {}, h("td", { colspan: 4, class: "muted" }, data.missing ? "This folder does not exist yet: an upload or a new folder creates it." : "This folder is empty.")),
           ),
         ),
       ),

@@ -149,6 +149,12 @@ async function editor({ root }, name) {
       return true;
     } catch (error) {
       if (mine !== checking) return false;
+      if (error.status === 403) {
+        verdict.textContent = `✔ valid, but ${error.message}`;
+        verdict.className = "verdict warn";
+        show([]);
+        return false;
+      }
       verdict.textContent = `✖ ${error.problems.length || 1} problem${error.problems.length > 1 ? "s" : ""}`;
       verdict.className = "verdict bad";
       show(located(error));
