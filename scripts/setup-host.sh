@@ -2,7 +2,8 @@
 # Prepare a Debian 12 host (or CI sandbox) for Winslow: Docker engine running, local test image built.
 #
 # Idempotent; run as root. Steps, each skipped when already done:
-#   1. apt: install docker.io, busybox-static, iptables, apparmor (skip with --skip-apt or WINSLOW_SKIP_APT=1).
+#   1. apt: install docker.io, busybox-static, iptables, apparmor, prometheus, chromium (skip with --skip-apt
+#      or WINSLOW_SKIP_APT=1).
 #   2. dockerd: started in the background (log: $WINSLOW_DOCKERD_LOG, default /tmp/dockerd.log)
 #      unless `docker info` already works. Flag sets are tried in order until a container runs:
 #        (defaults)                                   overlay2 + docker0 bridge with iptables NAT
@@ -23,7 +24,7 @@ IMAGE="${WINSLOW_TEST_IMAGE:-winslow/busybox:latest}"
 DOCKERD_LOG="${WINSLOW_DOCKERD_LOG:-/tmp/dockerd.log}"
 DOCKERD_WAIT="${WINSLOW_DOCKERD_WAIT:-60}"   # seconds to wait for `docker info`
 SKIP_APT="${WINSLOW_SKIP_APT:-0}"
-PACKAGES=(docker.io busybox-static iptables apparmor prometheus)  # apparmor: dockerd needs apparmor_parser on AppArmor kernels; prometheus: the metrics tests scrape a real node
+PACKAGES=(docker.io busybox-static iptables apparmor prometheus chromium)  # apparmor: dockerd needs apparmor_parser on AppArmor kernels; prometheus: the metrics tests scrape a real node; chromium: the browser tests (Playwright drives it, downloads none)
 
 usage() {
     sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'

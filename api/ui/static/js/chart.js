@@ -21,10 +21,11 @@ export function lineChart({ title, series, start, step, max, format }) {
       d += `${pen ? "L" : "M"}${x(i).toFixed(1)},${y(v).toFixed(1)}`;
       pen = true;
     });
-    const single = s.values.filter((v) => v !== null).length === 1;
+    const lastIndex = s.values.length - 1 - [...s.values].reverse().findIndex((v) => v !== null && v !== undefined);
+    const hasLast = lastIndex < s.values.length;
     return [
       svg("path", { d, class: `line s${k}`, fill: "none", "stroke-dasharray": k ? "4 3" : null }),
-      single ? svg("circle", { cx: x(s.values.findIndex((v) => v !== null)), cy: y(s.values.find((v) => v !== null)), r: 2.5, class: `dot s${k}` }) : null,
+      hasLast ? svg("circle", { cx: x(lastIndex).toFixed(1), cy: y(s.values[lastIndex]).toFixed(1), r: 2.5, class: `dot s${k}` }) : null,
     ];
   });
   const minutes = Math.round((slots * step) / 60);

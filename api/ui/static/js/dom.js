@@ -144,3 +144,13 @@ export function toast(text, kind = "info") {
   host.append(el);
   setTimeout(() => el.remove(), kind === "error" ? 8000 : 3500);
 }
+
+// append() that skips null, false and undefined (the DOM's own would print "null") and flattens.
+export function add(el, ...children) {
+  return append(el, children);
+}
+
+export function fill(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}

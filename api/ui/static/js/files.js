@@ -2,7 +2,7 @@
 // with Range), upload by picking or dropping (resumable, checked piece by piece), folders, delete.
 
 import { api, filesUrl } from "./api.js";
-import { bytes, clear, confirmDialog, h, message, rate, toast, when } from "./dom.js";
+import { add, bytes, clear, confirmDialog, fill, h, message, rate, toast, when } from "./dom.js";
 import { link } from "./main.js";
 import { Upload, forget, unfinished } from "./upload.js";
 
@@ -98,7 +98,7 @@ export function fileBrowser(container, { path, base, go }) {
     h("label", { class: "button primary", for: "upload-picker" }, "⇪ Upload files…"),
     h("span", { class: "muted" }, " or drop files here"),
   );
-  clear(container).append(
+  fill(container, 
     crumbs,
     h("div", { class: "toolbar" }, drop, picker, folderForm),
     leftovers,
@@ -113,17 +113,17 @@ export function fileBrowser(container, { path, base, go }) {
     parts.forEach((part, i) => {
       const target = parts.slice(0, i + 1).join("/");
       if (i + 1 < baseDepth) return;
-      if (i + 1 > baseDepth) crumbs.append(" / ");
-      crumbs.append(i === parts.length - 1 ? h("strong", {}, part + "/") : h("a", { href: "#", onclick: (e) => { e.preventDefault(); open(target); } }, part));
+      if (i + 1 > baseDepth) add(crumbs, " / ");
+      add(crumbs, i === parts.length - 1 ? h("strong", {}, part + "/") : h("a", { href: "#", onclick: (e) => { e.preventDefault(); open(target); } }, part));
     });
   }
 
   function drawUploads() {
-    clear(uploads).append(...queue.map(uploadRow));
+    fill(uploads, ...queue.map(uploadRow));
     const mine = Object.entries(unfinished()).filter(
       ([remote]) => remote.startsWith(here + "/") && !remote.slice(here.length + 1).includes("/") && !queue.some((u) => u.remote === remote && u.state !== "failed"),
     );
-    clear(leftovers).append(
+    fill(leftovers, 
       ...mine.map(([remote, f]) =>
         h(
           "div",
@@ -155,7 +155,7 @@ export function fileBrowser(container, { path, base, go }) {
       data = await api.get(filesUrl(here));
     } catch (error) {
       if (error.status !== 404) {
-        clear(listing).append(message("error", error.message));
+        fill(listing, message("error", error.message));
         return;
       }
       data = { entries: [], missing: true };
@@ -197,7 +197,7 @@ export function fileBrowser(container, { path, base, go }) {
         ),
       );
     });
-    clear(listing).append(
+    fill(listing, 
       h(
         "div",
         { class: "table-wrap" },
@@ -276,7 +276,7 @@ export async function render({ root, query }) {
   document.title = "Files · Winslow";
   const path = query.get("path") || "resources";
   const top = path.split("/")[0];
-  root.append(
+  add(root, 
     h("div", { class: "page-head" }, h("h1", {}, "Files")),
     h(
       "nav",
@@ -286,7 +286,7 @@ export async function render({ root, query }) {
     ),
   );
   const body = h("section");
-  root.append(body);
+  add(root, body);
   return fileBrowser(body, {
     path,
     base: top,

@@ -1,7 +1,7 @@
 // The live log of a StageRun: streamed from a byte offset (reconnects continue exactly there), kept
 // at the bottom while the reader is there, left alone when they scroll up, and searchable.
 
-import { clear, h } from "./dom.js";
+import { add, clear, fill, h } from "./dom.js";
 
 const LATEST = "";
 
@@ -15,7 +15,7 @@ export function followLog(container, { runs, chosen, onPick }) {
   const pre = h("pre", { class: "log", tabindex: "0", "aria-label": "Log output" });
   const jump = h("button", { type: "button", class: "jump", hidden: true }, "↓ New output: jump to the end");
   const download = h("a", { class: "button small", download: "" }, "Download");
-  clear(container).append(
+  fill(container, 
     h("div", { class: "log-bar" }, pick, state, h("span", { class: "grow" }), search, count, prev, next, download),
     h("div", { class: "log-wrap" }, pre, jump),
   );
@@ -59,20 +59,20 @@ export function followLog(container, { runs, chosen, onPick }) {
   function highlight(fragmentText, into) {
     const q = search.value;
     if (!q) {
-      into.append(fragmentText);
+      add(into, fragmentText);
       return;
     }
     const lower = fragmentText.toLowerCase();
     const needle = q.toLowerCase();
     let from = 0;
     for (let i = lower.indexOf(needle); i >= 0; i = lower.indexOf(needle, i + needle.length)) {
-      into.append(fragmentText.slice(from, i));
+      add(into, fragmentText.slice(from, i));
       const mark = h("mark", {}, fragmentText.slice(i, i + needle.length));
       marks.push(mark);
-      into.append(mark);
+      add(into, mark);
       from = i + needle.length;
     }
-    into.append(fragmentText.slice(from));
+    add(into, fragmentText.slice(from));
   }
 
   function showCount() {

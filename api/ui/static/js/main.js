@@ -2,7 +2,7 @@
 // Each view's render(ctx) returns a function that stops what it started (polls, streams).
 
 import { api, onSignedOut } from "./api.js";
-import { clear, field, h, message } from "./dom.js";
+import { add, clear, field, fill, h, message } from "./dom.js";
 
 const VIEWS = {
   projects: () => import("./projects.js"),
@@ -55,17 +55,18 @@ async function route() {
   try {
     module = await VIEWS[view]();
   } catch (error) {
-    clear(main()).append(message("error", `cannot load this page: ${error.message}`));
+    fill(main(), message("error", `cannot load this page: ${error.message}`));
     return;
   }
   if (mine !== generation) return;
   const root = clear(main());
+  delete root.dataset.ready;
   const ctx = { root, parts, query, me, alive: () => mine === generation };
   try {
     stop = (await module.render(ctx)) || null;
     if (mine !== generation && stop) stop();
   } catch (error) {
-    root.append(message("error", error.message));
+    add(root, message("error", error.message));
   }
 }
 
@@ -92,11 +93,11 @@ function signIn(problem) {
       me = await api.post("/api/v1/session", { token: token.value, user: user.value || null });
       start();
     } catch (error) {
-      status.append(message("error", error.message));
+      add(status, message("error", error.message));
       token.select();
     }
   });
-  clear(main()).append(h("div", { class: "center" }, form));
+  fill(main(), h("div", { class: "center" }, form));
   (user.value ? token : user).focus();
 }
 

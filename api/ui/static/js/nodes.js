@@ -1,7 +1,7 @@
 // Nodes (thesis C.10, C.11): every node's capacity, reservations, load now and over the last hour.
 
 import { api } from "./api.js";
-import { age, bytes, clear, h, message, rate } from "./dom.js";
+import { add, age, bytes, clear, fill, h, message, rate } from "./dom.js";
 import { lineChart } from "./chart.js";
 import { link } from "./main.js";
 import { every } from "./poll.js";
@@ -84,7 +84,7 @@ export async function render({ root }) {
   document.title = "Nodes · Winslow";
   const list = h("div", { class: "nodes" });
   const problem = h("div");
-  root.append(
+  add(root, 
     h("div", { class: "page-head" }, h("h1", {}, "Nodes")),
     h("p", { class: "muted" }, "Capacity, what running stages reserved, and the load of the last hour, as each node publishes it."),
     problem,
@@ -94,11 +94,11 @@ export async function render({ root }) {
     const data = await api.get("/api/v1/nodes");
     const now = Date.now();
     const items = data.items || [];
-    clear(list).append(...items.map((n) => card(n, now)));
-    if (!items.length) list.append(h("p", { class: "muted" }, "No node has published its status."));
+    fill(list, ...items.map((n) => card(n, now)));
+    if (!items.length) add(list, h("p", { class: "muted" }, "No node has published its status."));
     root.dataset.ready = "true";
   }, (error) => {
     clear(problem);
-    if (error) problem.append(message("error", error.message));
+    if (error) add(problem, message("error", error.message));
   });
 }

@@ -2,7 +2,7 @@
 // error at its line before anything is saved; and the form that creates a project from it.
 
 import { ApiError, api } from "./api.js";
-import { clear, field, h, message, toast } from "./dom.js";
+import { add, clear, field, fill, h, message, toast } from "./dom.js";
 import { link } from "./main.js";
 import { lineOf } from "./yamlpath.js";
 import { dump, load } from "../vendor/js-yaml.mjs";
@@ -64,7 +64,7 @@ async function editor({ root }, name) {
   const problems = h("ul", { class: "problems", "aria-live": "polite" });
   const verdict = h("span", { class: "verdict", "aria-live": "polite" });
   const save = h("button", { type: "button", class: "primary" }, name ? "Save" : "Create");
-  root.append(
+  add(root, 
     h("p", { class: "crumbs" }, h("a", { href: link(["pipelines"]) }, "Pipelines"), " / ", name || "new"),
     h(
       "div",
@@ -100,7 +100,7 @@ async function editor({ root }, name) {
   function show(list) {
     marked = new Map();
     for (const p of list) marked.set(p.line, [...(marked.get(p.line) || []), p.text]);
-    clear(problems).append(
+    fill(problems, 
       ...list.map((p) =>
         h("li", {}, h("button", { type: "button", class: "link", onclick: () => goTo(p.line) }, `line ${p.line}`), `: ${p.text}`),
       ),
@@ -231,7 +231,7 @@ async function newProject({ root, me }, pipeline) {
     status,
     h("div", { class: "actions" }, h("a", { class: "button secondary", href: link(["pipelines"]) }, "Cancel"), h("button", { type: "submit", class: "primary" }, "Create project")),
   );
-  root.append(
+  add(root, 
     h("p", { class: "crumbs" }, h("a", { href: link(["pipelines"]) }, "Pipelines"), " / ", h("a", { href: link(["pipelines", pipeline]) }, pipeline), " / new project"),
     h("div", { class: "page-head" }, h("h1", {}, `New project from ${pipeline}`)),
     h("p", { class: "muted" }, "Stages: ", p.spec.stages.map((s, i) => [i ? " → " : "", s.confirm ? "☛ " : "", s.name])),
@@ -251,7 +251,7 @@ async function newProject({ root, me }, pipeline) {
       toast(`Created project ${manifest.metadata.name}`);
       location.hash = link(["projects", manifest.metadata.name]);
     } catch (error) {
-      status.append(message("error", error.message));
+      add(status, message("error", error.message));
     }
   });
   projectName.focus();

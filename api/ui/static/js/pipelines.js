@@ -1,14 +1,14 @@
 // Pipelines (thesis C.8): the list, with links to view or edit each and to start a project.
 
 import { api } from "./api.js";
-import { age, h } from "./dom.js";
+import { add, age, h } from "./dom.js";
 import { link } from "./main.js";
 
 export async function render({ root }) {
   document.title = "Pipelines · Winslow";
   const data = await api.get("/api/v1/pipelines");
   const items = data.items || [];
-  root.append(
+  add(root, 
     h("div", { class: "page-head" }, h("h1", {}, "Pipelines"), h("a", { class: "button", href: link(["pipelines", "_new"]) }, "New pipeline…")),
     h("p", { class: "muted" }, "A project runs a pipeline's stages in order on the best-fitting node. Pick one to start a project."),
     h(

@@ -1,7 +1,7 @@
 // One project (thesis C.2-C.7): controls, env, StageRun history, the live log, files, pipeline.
 
 import { api } from "./api.js";
-import { age, bytes, clear, confirmDialog, duration, h, message, needsHuman, phaseBadge, toast, when } from "./dom.js";
+import { add, age, bytes, confirmDialog, duration, fill, h, message, needsHuman, phaseBadge, toast, when } from "./dom.js";
 import { fileBrowser } from "./files.js";
 import { followLog } from "./log.js";
 import { link } from "./main.js";
@@ -40,7 +40,7 @@ export async function render(ctx) {
       h("a", { href: link(["projects", name, t]), "aria-current": t === tab ? "page" : null }, label),
     ),
   );
-  root.append(
+  add(root, 
     h("p", { class: "crumbs" }, h("a", { href: link(["projects"]) }, "Projects"), " / ", name),
     head,
     tabs,
@@ -63,7 +63,7 @@ export async function render(ctx) {
   function renderHead() {
     const p = state.project;
     const s = p.status || {};
-    clear(head).append(
+    fill(head, 
       h("div", { class: "page-head" }, h("h1", {}, name), phaseBadge(s.phase, s)),
       needsHuman(s) ? h("div", { class: "notice human", role: "status" }, `☛ ${s.reason}`) : null,
       h(
@@ -83,7 +83,7 @@ export async function render(ctx) {
   try {
     await load();
   } catch (error) {
-    clear(head).append(h("h1", {}, name), message("error", error.message));
+    fill(head, h("h1", {}, name), message("error", error.message));
     tabs.remove();
     return () => {};
   }
@@ -100,7 +100,7 @@ export async function render(ctx) {
   function overview() {
     const controls = h("div", { class: "controls", role: "group", "aria-label": "Project controls" });
     const env = h("div");
-    clear(body).append(h("h2", {}, "Controls"), controls, h("h2", {}, "Environment"), env);
+    fill(body, h("h2", {}, "Controls"), controls, h("h2", {}, "Environment"), env);
     const from = h("select", { "aria-label": "Stage to resume from" });
     let stagesKey = "";
 
@@ -133,7 +133,7 @@ export async function render(ctx) {
         if (names.includes(keep)) from.value = keep;
       }
       const waiting = needsHuman(s);
-      clear(controls).append(
+      fill(controls, 
         h("button", { type: "button", disabled: p.spec.paused, onclick: () => act("Pause", "pause") }, "❚❚ Pause"),
         h("button", { type: "button", onclick: () => act("Resume", "resume") }, "▶ Resume"),
         h(
@@ -179,7 +179,7 @@ export async function render(ctx) {
         act(`Set ${key.value}`, "env", { set: { [key.value]: value.value }, unset: [] });
       });
       const entries = Object.entries(vars).sort();
-      clear(env).append(
+      fill(env, 
         h("p", { class: "muted" }, "Applies from the next StageRun on."),
         entries.length
           ? h(
@@ -220,7 +220,7 @@ export async function render(ctx) {
   // ---------------------------------------------------------------- history of StageRuns
   function history() {
     const tbody = h("tbody");
-    clear(body).append(
+    fill(body, 
       h("h2", {}, "StageRuns"),
       h(
         "div",
@@ -234,7 +234,7 @@ export async function render(ctx) {
       ),
     );
     body.refresh = () => {
-      clear(tbody).append(
+      fill(tbody, 
         ...state.runs.map((run) => {
           const s = run.status || {};
           return h(
@@ -252,7 +252,7 @@ export async function render(ctx) {
           );
         }),
       );
-      if (!state.runs.length) tbody.append(h("tr", {}, h("td", { colspan: 9, class: "muted" }, "No StageRun yet.")));
+      if (!state.runs.length) add(tbody, h("tr", {}, h("td", { colspan: 9, class: "muted" }, "No StageRun yet.")));
     };
     body.refresh();
   }
@@ -290,7 +290,7 @@ export async function render(ctx) {
       if (k === key) return;
       key = k;
       const stages = snapshot ? snapshot.stages : state.project.spec.stages || [];
-      clear(body).append(
+      fill(body, 
         h("h2", {}, snapshot ? `Pipeline ${snapshot.name || ""} as snapshotted when the project started` : "Pipeline (not started yet)"),
         !snapshot && state.project.spec.pipeline
           ? h("p", { class: "muted" }, "The project snapshots ", h("a", { href: link(["pipelines", state.project.spec.pipeline]) }, state.project.spec.pipeline), " when it starts.")

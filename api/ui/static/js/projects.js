@@ -3,7 +3,7 @@
 // table of a thousand projects stays cheap; filters only hide rows.
 
 import { api } from "./api.js";
-import { age, clear, h, message, needsHuman, phaseBadge } from "./dom.js";
+import { add, age, clear, h, message, needsHuman, phaseBadge } from "./dom.js";
 import { link } from "./main.js";
 import { every } from "./poll.js";
 
@@ -38,18 +38,17 @@ function facts(project, where) {
 }
 
 function rowOf(f) {
-  const tr = h(
+  return h(
     "tr",
     { class: f.bad ? "row-bad" : f.human ? "row-human" : "", dataset: { name: f.name } },
     h("th", { scope: "row" }, h("a", { href: link(["projects", f.name]) }, f.name)),
-    h("td", {}, phaseBadge(f.phase, f.status)),
-    h("td", {}, f.stage || "–"),
-    h("td", { class: "reason" }, f.reason),
-    h("td", {}, f.node || "–"),
-    h("td", {}, f.tags.map((t) => h("span", { class: "tag" }, t))),
-    h("td", { class: "num", dataset: { created: f.created || "" } }, age(f.created)),
+    h("td", { dataset: { label: "Phase" } }, phaseBadge(f.phase, f.status)),
+    h("td", { dataset: { label: "Stage" } }, f.stage || "–"),
+    h("td", { class: "reason", dataset: { label: "Reason" } }, f.reason),
+    h("td", { dataset: { label: "Node" } }, f.node || "–"),
+    h("td", { dataset: { label: "Tags" } }, f.tags.length ? h("span", {}, f.tags.map((t) => h("span", { class: "tag" }, t))) : null),
+    h("td", { class: "num", dataset: { label: "Age" } }, age(f.created)),
   );
-  return tr;
 }
 
 function signature(f) {
@@ -76,7 +75,7 @@ export async function render({ root, query }) {
     ),
     tbody,
   );
-  root.append(
+  add(root, 
     h(
       "div",
       { class: "page-head" },
@@ -133,7 +132,7 @@ export async function render({ root, query }) {
       attention += f.bad || f.human ? 1 : 0;
     }
     clear(summary);
-    summary.append(
+    add(summary, 
       h("span", {}, `${all.length} project${all.length === 1 ? "" : "s"}`),
       ...Object.entries(counts).sort().map(([p, n]) =>
         h("button", { type: "button", class: "chip", onclick: () => { phase.value = p; applyFilters(); } }, phaseBadge(p), ` ${n}`),
@@ -161,7 +160,7 @@ export async function render({ root, query }) {
       if (!entry) {
         entry = { tr: rowOf(f), sig, facts: f };
         rows.set(f.name, entry);
-        if (first) fragment.append(entry.tr);
+        if (first) add(fragment, entry.tr);
         else if (previous) previous.after(entry.tr);
         else tbody.prepend(entry.tr);
       } else if (entry.sig !== sig) {
@@ -175,7 +174,7 @@ export async function render({ root, query }) {
       entry.tr.hidden = !visible(f);
       previous = entry.tr;
     }
-    if (first) tbody.append(fragment);
+    if (first) add(tbody, fragment);
     for (const [name, entry] of rows) {
       if (!seen.has(name)) {
         entry.tr.remove();
@@ -196,6 +195,6 @@ export async function render({ root, query }) {
   for (const el of [text, phase, tag]) el.addEventListener("input", applyFilters);
   return every(1000, refresh, (error) => {
     clear(problem);
-    if (error) problem.append(message("error", `cannot refresh: ${error.message}`));
+    if (error) add(problem, message("error", `cannot refresh: ${error.message}`));
   });
 }

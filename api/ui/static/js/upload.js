@@ -9,7 +9,7 @@
 
 import { ApiError, csrf, filesUrl } from "./api.js";
 
-export const PIECE = 64 * 1024 * 1024;
+export const PIECE = 128 * 1024 * 1024;
 const EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 const STORE = "winslow.uploads";
 const RETRIES = 20;

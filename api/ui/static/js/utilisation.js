@@ -2,7 +2,7 @@
 // figures 7.2-7.5, from GET /api/v1/reports/utilisation (the numbers of `winsctl report utilisation`).
 
 import { api } from "./api.js";
-import { clear, field, h, message } from "./dom.js";
+import { add, field, fill, h, message } from "./dom.js";
 import { link } from "./main.js";
 
 const MAPS = {
@@ -37,11 +37,11 @@ function heatmap(report, which) {
   const values = report.heatmap[which];
   const max = Math.max(1e-9, ...values.flat());
   const grid = h("div", { class: "heat", role: "table", "aria-label": `${MAPS[which][0]} by weekday and hour` });
-  grid.append(
+  add(grid, 
     h("div", { class: "heat-row", role: "row" }, h("span", { class: "heat-day", role: "columnheader" }, ""), [...Array(24).keys()].map((hh) => h("span", { class: "heat-hour", role: "columnheader" }, String(hh)))),
   );
   report.heatmap.days.forEach((day, d) => {
-    grid.append(
+    add(grid, 
       h(
         "div",
         { class: "heat-row", role: "row" },
@@ -90,7 +90,7 @@ export async function render({ root, query }) {
     field("Count", weight),
     h("button", { type: "submit", class: "primary" }, "Show"),
   );
-  root.append(
+  add(root, 
     h("div", { class: "page-head" }, h("h1", {}, "Utilisation")),
     h("p", { class: "muted" }, "Compute hours from the StageRun history on the share (running stages count until now), as in the thesis's Table 7.1. The gain is how much more ran than would have without automatic starts. The same figures: ", h("code", {}, "winsctl report utilisation"), "."),
     form,
@@ -100,7 +100,7 @@ export async function render({ root, query }) {
 
   function draw() {
     const r = last;
-    clear(out).append(
+    fill(out, 
       h("p", { class: "muted" }, `${r.runs} StageRun${r.runs === 1 ? "" : "s"} · ${r.unit} · working hours ${r.workDays.join(", ")} ${r.workHours} (${r.tz})`),
       h(
         "div",
@@ -141,7 +141,7 @@ export async function render({ root, query }) {
       last = await api.get(`/api/v1/reports/utilisation?${new URLSearchParams(params)}`);
       draw();
     } catch (error) {
-      clear(out).append(message("error", error.message));
+      fill(out, message("error", error.message));
     }
   }
 
