@@ -98,13 +98,22 @@ export function fileBrowser(container, { path, base, go }) {
     h("label", { class: "button primary", for: "upload-picker" }, "⇪ Upload files…"),
     h("span", { class: "muted" }, " or drop files here"),
   );
-  fill(container, 
+  const tools = h("div", { class: "toolbar" }, drop, picker, folderForm);
+  const hint = h("p", { class: "muted" }, "The workspaces of the projects you may see: input/, output/ and one folder per StageRun.");
+  fill(container,
     crumbs,
-    h("div", { class: "toolbar" }, drop, picker, folderForm),
+    tools,
+    hint,
     leftovers,
     uploads,
     listing,
   );
+
+  function drawTools() {
+    const root = here === "workspaces";
+    tools.hidden = root;
+    hint.hidden = !root;
+  }
 
   function drawCrumbs() {
     const parts = here.split("/");
@@ -144,6 +153,7 @@ export function fileBrowser(container, { path, base, go }) {
   async function open(target) {
     here = target.replace(/\/+$/, "");
     go(here);
+    drawTools();
     drawCrumbs();
     drawUploads();
     await list();
@@ -222,6 +232,7 @@ export function fileBrowser(container, { path, base, go }) {
   }
 
   function send(files) {
+    if (here === "workspaces") return toast("Open a project's folder first, e.g. its input/", "error");
     for (const file of files) enqueue(file, `${here}/${file.name}`);
   }
 
@@ -266,6 +277,7 @@ export function fileBrowser(container, { path, base, go }) {
     }
   };
   watchers.add(watcher);
+  drawTools();
   drawCrumbs();
   drawUploads();
   list();

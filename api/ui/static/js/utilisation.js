@@ -20,11 +20,17 @@ function pct(v) {
   return `${(v * 100).toFixed(1)}%`;
 }
 
-function hours(v) {
-  if (v >= 100) return `${Math.round(v)} h`;
-  if (v >= 0.1 || v === 0) return `${v.toFixed(1)} h`;
-  if (v >= 1 / 60) return `${(v * 60).toFixed(1)} min`;
-  return `${Math.round(v * 3600)} s`;
+// One unit for the whole table, chosen by its largest figure: 2003 h, 12.5 min or 17 s.
+function unitFor(total) {
+  if (total >= 0.1) return [1, "h", 1];
+  if (total >= 1 / 60) return [60, "min", 1];
+  return [3600, "s", 0];
+}
+
+function hours(v, unit = unitFor(v)) {
+  const [scale, name, digits] = unit;
+  const x = v * scale;
+  return `${x >= 100 ? Math.round(x) : x.toFixed(digits)} ${name}`;
 }
 
 function cell(v) {
@@ -100,6 +106,7 @@ export async function render({ root, query }) {
 
   function draw() {
     const r = last;
+    const unit = unitFor(r.rows[0].hours);
     fill(out, 
       h("p", { class: "muted" }, `${r.runs} StageRun${r.runs === 1 ? "" : "s"} · ${r.unit} · working hours ${r.workDays.join(", ")} ${r.workHours} (${r.tz})`),
       h(
@@ -118,7 +125,7 @@ export async function render({ root, query }) {
                 "tr",
                 { dataset: { key: row.key } },
                 h("th", { scope: "row" }, row.label),
-                h("td", { class: "num" }, hours(row.hours)),
+                h("td", { class: "num" }, hours(row.hours, unit)),
                 h("td", { class: "num" }, pct(row.share)),
                 h("td", { class: "num" }, row.gain === null ? "" : `+${(row.gain * 100).toFixed(0)}%`),
               ),
