@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import psutil
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -19,24 +19,15 @@ from prometheus_client.registry import Collector
 from winslow.controller.capacity import gpu_utilisation
 from winslow.controller.context import NodeContext
 from winslow.controller.records import RunRecord
+from winslow.controller.utilisation import WorkingHours
 
-WORK_START, WORK_END = 8, 18  # local hours, Monday to Friday
 BUCKETS = (10.0, 60.0, 300.0, 1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 24 * 3600.0, 72 * 3600.0)
 
 
 def split_working_hours(start: datetime, end: datetime) -> tuple[float, float]:
-    """Seconds of [start, end) inside and outside working hours (local time, Mon-Fri 8-18)."""
-    working = off = 0.0
-    cursor = start
-    while cursor < end:
-        boundary = min(end, (cursor + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0))
-        seconds = (boundary - cursor).total_seconds()
-        if cursor.weekday() < 5 and WORK_START <= cursor.hour < WORK_END:
-            working += seconds
-        else:
-            off += seconds
-        cursor = boundary
-    return working, off
+    """Seconds of [start, end) inside and outside working hours (local time, Mon-Fri 8-18): the
+    rule of the utilisation report, so both say the same."""
+    return WorkingHours().split(start, end)
 
 
 class ShareCollector(Collector):
@@ -134,7 +125,7 @@ def _durations(runs: list[RunRecord]) -> Iterator[CounterMetricFamily | Histogra
         start, end = run.start_time, run.finish_time
         if start is None or end is None or end < start:
             continue
-        working, off = split_working_hours(start.astimezone(), end.astimezone())
+        working, off = split_working_hours(start, end)
         totals[(run.trigger.value, "working")] += working
         totals[(run.trigger.value, "off")] += off
         per_stage.setdefault(run.stage, []).append((end - start).total_seconds())

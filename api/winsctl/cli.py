@@ -25,6 +25,7 @@ from winslow.api.winsctl.commands import (
     kind_arg,
 )
 from winslow.api.winsctl.files import cmd_cp
+from winslow.api.winsctl.report import add_parser as add_report_parser
 
 
 def global_options(suppress: bool) -> argparse.ArgumentParser:
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("version", cmd_version, "print client and server versions")
     p.add_argument("--client", action="store_true", help="do not ask the server")
+    add_report_parser(sub, common)
     return parser
 
 
