@@ -161,8 +161,10 @@ class Daemon:
         kind, _, name = event.subject.partition("/")
         if kind == "project":
             self.ctx.quiet.pop(name, None)
-        if kind == "project" and event.command not in (Command.LOCK, Command.EXTEND) and (
-            event.issuer != self.ctx.name or event.command in (Command.ELECTION_STOP, Command.VERSION)
+        if (
+            kind == "project"
+            and event.command not in (Command.LOCK, Command.EXTEND)
+            and (event.issuer != self.ctx.name or event.command in (Command.ELECTION_STOP, Command.VERSION))
         ):
             # not on a LOCK: the holder is about to write; looking now could only find the old
             # file, or make a network share's client remember that a new one is absent

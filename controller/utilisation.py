@@ -17,7 +17,8 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from winslow.resources.stagerun import StageRun, StageRunPhase, Trigger
+from winslow.controller.records import RunRecord
+from winslow.resources.stagerun import StageRunPhase, Trigger
 
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 HOUR = timedelta(hours=1)
@@ -128,26 +129,24 @@ class Interval:
     weight: float = 1.0
 
 
-def intervals(runs: Iterable[StageRun], now: datetime, weight: Weight = Weight.NONE) -> list[Interval]:
+def intervals(runs: Iterable[RunRecord], now: datetime, weight: Weight = Weight.NONE) -> list[Interval]:
     """Runs that started; one still running counts until `now`, one that ended without a recorded
     finish (a lost node's run) is left out, since nobody knows how long it ran."""
     found = []
     for run in runs:
-        status = run.status
-        start, end = status.start_time, status.finish_time
+        start, end = run.start_time, run.finish_time
         if start is None:
             continue
         if end is None:
-            if status.phase is not StageRunPhase.RUNNING:
+            if run.phase is not StageRunPhase.RUNNING:
                 continue
             end = now
         if end <= start:
             continue
-        resources = run.spec.resources
-        amount = {Weight.NONE: 1.0, Weight.GPU: float(resources.gpu), Weight.CPU: float(resources.cpu)}[
+        amount = {Weight.NONE: 1.0, Weight.GPU: float(run.request.gpu), Weight.CPU: float(run.request.cpu)}[
             weight
         ]
-        found.append(Interval(start, end, status.trigger, amount))
+        found.append(Interval(start, end, run.trigger, amount))
     return found
 
 
@@ -232,7 +231,7 @@ class Report:
 
 
 def report(
-    runs: Iterable[StageRun],
+    runs: Iterable[RunRecord],
     *,
     now: datetime,
     start: datetime | None = None,

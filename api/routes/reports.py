@@ -51,8 +51,8 @@ def utilisation_report(
         raise HTTPException(422, str(exc)) from None
     if since is not None and until is not None and until <= since:
         raise HTTPException(422, f"to ({end}) must come after from ({start})")
-    store = ctx.layout.store
     visible = Visibility(ctx, user)
-    runs = [r for p in store.stagerun_projects() if visible(p) for r in store.stageruns_of(p)]
+    ctx.events.poll()
+    runs = [r for r in list(ctx.events.state.runs.runs.values()) if visible(r.project)]
     now = datetime.fromtimestamp(ctx.clock(), UTC)
     return utilisation.report(runs, now=now, start=since, end=until, hours=hours, weight=weight).wire()

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Api
+from tests.api.conftest import Api, record
 from winslow.api import winsctl
 from winslow.resources.stagerun import StageRun
 
@@ -28,6 +28,7 @@ def finished_run(api: Api, name: str, start: str, end: str, trigger: str = "auto
         }
     )
     api.layout.store.write_stagerun(run)
+    record(api.layout, run)
 
 
 @pytest.fixture

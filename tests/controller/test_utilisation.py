@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from winslow.controller.events import Request
+from winslow.controller.records import RunRecord
 from winslow.controller.utilisation import (
     Weight,
     WorkingHours,
@@ -19,7 +21,7 @@ from winslow.controller.utilisation import (
     parse_zone,
     report,
 )
-from winslow.resources.stagerun import StageRun
+from winslow.resources.stagerun import StageRunPhase, Trigger
 
 BERLIN = ZoneInfo("Europe/Berlin")
 UTC_HOURS = WorkingHours(tz=UTC)
@@ -33,24 +35,21 @@ def run(
     phase: str = "Succeeded",
     gpu: int = 0,
     cpu: float = 1.0,
-) -> StageRun:
-    status = {"phase": phase, "trigger": trigger}
-    if start is not None:
-        status["startTime"] = start.isoformat()
-    if end is not None:
-        status["finishTime"] = end.isoformat()
-    return StageRun.model_validate(
-        {
-            "metadata": {"name": name},
-            "spec": {
-                "project": name.split(".")[0],
-                "stage": name.split(".")[2],
-                "index": 0,
-                "image": "busybox",
-                "resources": {"cpu": cpu, "gpu": gpu},
-            },
-            "status": status,
-        }
+) -> RunRecord:
+    project, number, stage = name.split(".")
+    return RunRecord(
+        name=name,
+        project=project,
+        number=int(number),
+        stage=stage,
+        index=0,
+        node="n",
+        created=start or datetime(2026, 1, 1, tzinfo=UTC),
+        phase=StageRunPhase(phase),
+        trigger=Trigger(trigger),
+        request=Request(cpu=cpu, memory=0, gpu=gpu),
+        start_time=start,
+        finish_time=end,
     )
 
 
@@ -164,7 +163,7 @@ workhours = st.builds(
 )
 
 
-def records(items) -> list[StageRun]:
+def records(items) -> list[RunRecord]:
     return [
         run(f"p.{i + 1}.s", start, start + timedelta(seconds=length), trigger=trigger)
         for i, (start, length, trigger) in enumerate(items)
