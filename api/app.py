@@ -1,7 +1,8 @@
 """The FastAPI application every node serves.
 
-Every route under /api/v1 needs a token (api.deps.current_user); `/healthz` and the OpenAPI
-document with its interactive docs stay open, so load balancers and browsers can reach them.
+Every route under /api/v1 needs a token (api.deps.current_user); `/healthz`, the OpenAPI
+document with its interactive docs, and the web UI's files (`/`, `/ui/...`; api.ui) stay open, so
+load balancers and browsers can reach them. The UI's data comes from the same token-checked API.
 """
 
 from __future__ import annotations
@@ -12,7 +13,18 @@ from fastapi import FastAPI
 
 from winslow.api import errors
 from winslow.api.deps import ApiContext
-from winslow.api.routes import actions, files, manifests, metrics, nodes, settings, stageruns, whoami
+from winslow.api.routes import (
+    actions,
+    files,
+    manifests,
+    metrics,
+    nodes,
+    reports,
+    settings,
+    stageruns,
+    whoami,
+)
+from winslow.api.ui import assets, session
 
 
 def create_app(ctx: ApiContext) -> FastAPI:
@@ -30,6 +42,8 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "node": ctx.node}
 
-    for module in (manifests, actions, stageruns, nodes, files, settings, whoami, metrics):
+    for module in (manifests, actions, stageruns, nodes, files, settings, whoami, metrics, reports):
         app.include_router(module.router)
+    app.include_router(session.router)
+    assets.install(app)
     return app

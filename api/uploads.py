@@ -3,7 +3,8 @@
 Bytes go to `.NAME.upload` beside the target and are renamed into place only once the whole
 file arrived (and matched `X-Sha256` when given), so stages and readers never see half a video.
 A dropped connection keeps what arrived: `HEAD ?upload=true` says how much (`Upload-Offset`) and
-a PUT with `Content-Range: bytes OFFSET-END/TOTAL` continues there. An advisory lock on the
+a PUT with `Content-Range: bytes OFFSET-END/TOTAL` continues there. A piece may carry its own
+checksum (`X-Piece-Sha256`): then it is kept only whole and matching. An advisory lock on the
 partial file keeps two uploads of the same file from interleaving.
 """
 
@@ -342,16 +343,21 @@ async def receive(
     piece: ByteRange | None,
     sha256: str | None,
     fast: FastPath | None = None,
+    piece_sha256: str | None = None,
 ) -> dict[str, Any] | None:
     """Writes one request's body; the result says whether the file is complete, None if the client left.
 
     With `fast` (a plain-HTTP connection of the node's own server) the body is read from the socket
-    by a worker thread instead of through `chunks`.
+    by a worker thread instead of through `chunks`. With `piece_sha256` only this body is hashed and
+    checked (`_verified`), and the file's whole digest is neither kept nor checked.
     """
     fd = await _open_locked(parent, name, os.O_RDWR | os.O_CREAT, fcntl.LOCK_EX)
     try:
         have = _resume_at(fd, piece)
-        sink = _Sink(fd, have, DIGESTS.resume(fd) if have else None)
+        if piece_sha256 is not None:
+            sink = _Sink(fd, have, hashlib.sha256())
+        else:
+            sink = _Sink(fd, have, DIGESTS.resume(fd) if have else None)
         if sink.digest is None and (sha256 is not None or (piece is not None and not have)):
             sink.digest = hashlib.sha256()
             if have:
@@ -361,12 +367,37 @@ async def receive(
             arrived = await _take_raw(raw, sink)
         else:
             arrived = await _take(chunks, sink, piece.end + 1 if piece else None)
+        if piece_sha256 is not None:
+            if not _verified(fd, have, sink, piece_sha256, arrived):
+                return None
+            sink.digest = None
         if not arrived or (piece is not None and sink.position < piece.total):
             DIGESTS.keep(fd, sink.digest)
             return {"complete": False, "offset": sink.position} if arrived else None
         return await run_in_threadpool(_finish, fd, parent, name, sink, sha256)
     finally:
         os.close(fd)
+
+
+def _verified(fd: int, start: int, sink: _Sink, expected: str, arrived: bool) -> bool:
+    """A piece with its own checksum is kept whole and matching, or not at all: a piece cut short
+    (False) or one whose bytes differ (422) is cut off again, so every byte before the upload's
+    offset was checked. This is how a browser, which cannot hash a file of tens of GB as it sends
+    it, still gets every byte checked: it hashes each piece before sending it."""
+    if not arrived:
+        os.ftruncate(fd, start)
+        return False
+    digest = sink.digest.hexdigest()
+    if digest != expected.lower():
+        os.ftruncate(fd, start)
+        raise ApiError(
+            422,
+            f"sha256 of the {sink.position - start} bytes of this piece is {digest}, not {expected.lower()} "
+            f"as X-Piece-Sha256 said; the piece was discarded, send it again from byte {start}",
+            {"offset": start},
+            {"Upload-Offset": str(start)},
+        )
+    return True
 
 
 def _finish(fd: int, parent: int, name: str, sink: _Sink, sha256: str | None) -> dict[str, Any]:

@@ -117,6 +117,7 @@ class Daemon:
     def _renew(self) -> None:
         mine = [s for s in self.ctx.locks.mine() if s.startswith("stagerun/")]
         for subject in self.ctx.locks.renew(mine):
+            log.warning("lost the lease of %s; its container is stopped if it still runs", subject)
             self.ctx.queue.add(f"stagerun:{subject.removeprefix('stagerun/')}")
 
     def _elect_now(self) -> None:
@@ -160,9 +161,13 @@ class Daemon:
         kind, _, name = event.subject.partition("/")
         if kind == "project":
             self.ctx.quiet.pop(name, None)
-        if kind == "project" and (
-            event.issuer != self.ctx.name or event.command in (Command.ELECTION_STOP, Command.VERSION)
+        if (
+            kind == "project"
+            and event.command not in (Command.LOCK, Command.EXTEND)
+            and (event.issuer != self.ctx.name or event.command in (Command.ELECTION_STOP, Command.VERSION))
         ):
+            # not on a LOCK: the holder is about to write; looking now could only find the old
+            # file, or make a network share's client remember that a new one is absent
             self.ctx.queue.add(f"project:{name}")
         elif kind == "stagerun":
             project = name.partition(".")[0]

@@ -7,11 +7,14 @@ Windows are measured on this node's monotonic clock from when it learnt of the e
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from winslow.controller.election import ElectionTable, ballot, winner
 from winslow.controller.eventlog import EventLog, Rejected
 from winslow.controller.events import Ballot, Command, Request
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,12 @@ def perform(
                 events.publish(Command.ELECTION_PARTICIPATE, duty.subject, ballot=duty.ballot)
             else:
                 events.publish(Command.ELECTION_STOP, duty.subject, winner=duty.winner)
+                election = events.state.elections.results.get(duty.subject)
+                ballots = len(election.ballots) if election else 0
+                if duty.winner:
+                    log.info("election for %s: %s won (%d ballot(s))", duty.subject, duty.winner, ballots)
+                else:
+                    log.info("election for %s: no node fits (%d ballot(s))", duty.subject, ballots)
             acted = True
         except Rejected:
             continue

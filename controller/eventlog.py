@@ -50,6 +50,7 @@ Clock = Callable[[], float]
 DIGITS = 12
 EVENT_LIMIT = 1 << 20
 _HEAD = b"%020d %020d\n"
+STALE_VIEW = 1.0  # seconds without a poll after which a publisher catches up first
 PREFETCH_FROM = 16  # events behind the head from which a node reads ahead in parallel
 PREFETCH_BATCH = 256
 _READERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="log-read")
@@ -150,6 +151,8 @@ class EventLog:
         self._invisible_since: dict[int, float] = {}
         self._head_warned = False
         self._probe_won = -1
+        self._shared_seen = -1
+        self._last_poll = float("-inf")  # the highest the shared head was seen to say, or we wrote
         self._prefetched: dict[int, bytes | BaseException] = {}
         folder.mkdir(parents=True, exist_ok=True)
         self.heads.mkdir(parents=True, exist_ok=True)
@@ -168,6 +171,7 @@ class EventLog:
     def poll(self) -> list[Event]:
         """Apply every event published since the last poll that this node can know of."""
         with self._lock:
+            self._last_poll = time.monotonic()
             applied: list[Event] = []
             target, source = self._target()
             while self.state.seq < target:
@@ -233,6 +237,8 @@ class EventLog:
         best, source = self.state.seq, ""
         for peer in [*sorted(self._peers), ""]:
             hint = self._read_head(self.heads / peer if peer else self.shared_head)
+            if hint is not None and not peer:
+                self._shared_seen = max(self._shared_seen, hint)
             if hint is not None and hint > best and self._wrong_hints.get(peer) != hint:
                 best, source = hint, peer
         if (
@@ -392,13 +398,22 @@ class EventLog:
         )
         deadline = time.monotonic() + max(10.0, 2 * self.corrupt_wait)
         with self._lock:
-            while True:
+            polled = time.monotonic() - self._last_poll > STALE_VIEW
+            if polled:  # a node that was away (stopped, suspended) could be behind a compaction
                 self.poll()
+            while True:
+                # No poll first: a link at a number already taken fails and shows what took it,
+                # which costs no more than reading every head, and a node publishing several
+                # events in a row is at the head already. Only a refusal is checked on a fresh view.
                 seq = self.state.seq + 1
                 event = replace(template, timestamp=self.clock(), seq=seq, nonce=secrets.token_hex(8))
                 reason = self.state.check(event)
                 if reason is not None:
-                    raise Rejected(reason)
+                    if polled:
+                        raise Rejected(reason)
+                    self.poll()
+                    polled = True
+                    continue
                 observed = self.monotonic()  # before the link: others learn of it no earlier
                 if self._link(event, seq):
                     return self._won(event, observed)
@@ -438,13 +453,13 @@ class EventLog:
 
     def _write_head(self, seq: int) -> None:
         """In place, fixed size: readers that open it after this see the new number. The shared
-        head is only raised; two nodes raising it at once may leave the lower number, which
-        their own heads correct for every node that has seen them once."""
+        head is only raised (as far as this node last saw it); two nodes raising it at once may
+        leave the lower number, which their own heads correct for every node that saw them once."""
         try:
             _write_in_place(self.heads / self.node, seq)
-            shared = self._read_head(self.shared_head)
-            if shared is None or shared < seq:
+            if seq > self._shared_seen:
                 _write_in_place(self.shared_head, seq)
+                self._shared_seen = seq
             self._head_warned = False
         except OSError as exc:
             if not self._head_warned:

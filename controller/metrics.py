@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import psutil
 from prometheus_client import Counter, Gauge, Histogram, gc_collector, platform_collector, process_collector
@@ -34,9 +34,9 @@ from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command, Event
 from winslow.controller.loop import ERROR, REQUEUE_AFTER, SUCCESS, LoopObserver
 from winslow.controller.records import RunRecord
+from winslow.controller.utilisation import WorkingHours
 from winslow.resources.stagerun import StageRunPhase, Trigger
 
-WORK_START, WORK_END = 8, 18  # local hours, Monday to Friday
 BUCKETS = (10.0, 60.0, 300.0, 1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 24 * 3600.0, 72 * 3600.0)
 RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0)
@@ -46,18 +46,9 @@ UNITS = {"cpu": "core", "memory": "byte", "gpu": "integer"}
 
 
 def split_working_hours(start: datetime, end: datetime) -> tuple[float, float]:
-    """Seconds of [start, end) inside and outside working hours (local time, Mon-Fri 8-18)."""
-    working = off = 0.0
-    cursor = start
-    while cursor < end:
-        boundary = min(end, (cursor + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0))
-        seconds = (boundary - cursor).total_seconds()
-        if cursor.weekday() < 5 and WORK_START <= cursor.hour < WORK_END:
-            working += seconds
-        else:
-            off += seconds
-        cursor = boundary
-    return working, off
+    """Seconds of [start, end) inside and outside working hours (local time, Mon-Fri 8-18): the
+    rule of the utilisation report, so both say the same."""
+    return WorkingHours().split(start, end)
 
 
 def register(registry: CollectorRegistry, ctx: NodeContext) -> RunCounters:
@@ -171,7 +162,7 @@ class RunCounters:
         start, end = run.start_time, run.finish_time
         if start is None or end is None or end < start:
             return  # never started (a kill while Pending), or a clock that went back
-        working, off = split_working_hours(start.astimezone(), end.astimezone())
+        working, off = split_working_hours(start, end)
         self.seconds.labels(self.node, trigger, "working").inc(working)
         self.seconds.labels(self.node, trigger, "off").inc(off)
         self.durations.labels(self.node, run.stage).observe((end - start).total_seconds())

@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import yaml
 
+from winslow.controller import history
 from winslow.controller.capacity import gpu_utilisation
 from winslow.controller.context import NodeContext
 from winslow.resources.node import Amounts, Gpu, Multipliers, Node, NodeStatus, Utilisation
@@ -37,6 +38,10 @@ def node_status(ctx: NodeContext, api: str | None, started: datetime, build: str
     reserved = ctx.reservations.total()
     gpu_use = gpu_utilisation() if cap.gpus else {}
     mult = ctx.config.multipliers
+    running = sorted(ctx.reservations.requests)
+    gpu_mean = sum(u[0] or 0.0 for u in gpu_use.values()) / len(gpu_use) / 100 if gpu_use else 0.0
+    recent = history.of(str(ctx.layout.root), ctx.name)
+    usage = recent.observe(ctx.clock(), utilisation(ctx.layout.root), gpu_mean, len(running))
     return Node(
         metadata={"name": ctx.name},  # type: ignore[arg-type]
         status=NodeStatus(
@@ -53,14 +58,15 @@ def node_status(ctx: NodeContext, api: str | None, started: datetime, build: str
             ],
             reservations=Amounts(cpu=reserved.cpu, memory=reserved.memory, gpu=reserved.gpu),
             multipliers=Multipliers(cpu=mult.cpu, memory=mult.memory, gpu=mult.gpu),
-            utilisation=utilisation(ctx.layout.root),
+            utilisation=usage,
             executes=ctx.config.executes,
-            running=sorted(list(ctx.reservations.requests)),
+            running=running,
             api=api,
             build=build,
             started=started,
             heartbeat=datetime.fromtimestamp(ctx.clock(), UTC),
             clock_offsets={peer: round(v, 3) for peer, v in ctx.events.skew.estimates().items()},
+            history=recent.wire(),
         ),
     )
 

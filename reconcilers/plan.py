@@ -181,10 +181,12 @@ def plan(
             stopped_reason = _describe_end(last)
 
     if index is None:
+        assert last is not None
         return Plan(
-            ProjectPhase.PAUSED,
+            ProjectPhase.FAILED,
             f"{stopped_reason}; resume with `winsctl resume {project.metadata.name}` "
             "(reruns it) or `--from STAGE`",
+            last.stage,
             snapshot=snap,
         )
     if index >= len(stages):
@@ -229,3 +231,13 @@ def plan(
 
 def refs(runs: list[RunRecord]) -> list[StageRunRef]:
     return [StageRunRef(name=r.name, stage=r.stage, phase=r.phase.value) for r in runs]
+
+
+def run_from_problem(stages: list[StageSpec], runs: list[RunRecord], stage: str) -> str | None:
+    """Why a rerun from `stage` cannot start now (the stage it copies its workspace from has no
+    successful run), or None: asked before the request is accepted, not after it failed."""
+    names = [s.name for s in stages]
+    if stage not in names:
+        return None
+    _, problem = _source(stages, names.index(stage), current_line(runs, names))
+    return problem

@@ -371,14 +371,19 @@ def observe(ctx: NodeContext, name: str) -> Observation:
     subject = lock_subject(name)
     spec_error = None
     project: Project | None
+    logged = state.version(subject, "spec")
     try:
         project = store.project(name)
     except NotFoundError:
+        # Written through the API (the log says so) and not deleted through it: a share client
+        # that once looked for this name may still say "no such file". Waited for, a while.
         project = None
+        if logged > 0:
+            _check_version(ctx, name, "spec", 0, logged)
     except ManifestError as exc:
         project, spec_error = _placeholder(name), f"{exc}; fix the file, nothing runs until then"
     if project is not None and spec_error is None:
-        _check_version(ctx, name, "spec", project.metadata.generation or 0, state.version(subject, "spec"))
+        _check_version(ctx, name, "spec", project.metadata.generation or 0, logged)
     pipeline = None
     if project is not None and project.spec.pipeline:
         try:
@@ -517,6 +522,14 @@ def _start_election(ctx: NodeContext, name: str, request: Request) -> None:
             duration=ctx.config.election_seconds,
             request=request,
             supersedes=supersedes,
+        )
+        log.info(
+            "started an election for project %s (cpu %g, memory %d, gpu %d)%s",
+            name,
+            request.cpu,
+            request.memory,
+            request.gpu,
+            " replacing one whose starter went silent" if supersedes is not None else "",
         )
 
 

@@ -49,7 +49,8 @@ def project(ctx: NodeContext, run: RunRecord) -> None:
     store = ctx.layout.store
     try:
         spec = store.stagerun(run.name)
-        store.write_stagerun(spec.model_copy(update={"status": status_of(run)}))
+        # not synced: the log holds the state, and the spec in the file was synced at creation
+        store.write_stagerun(spec.model_copy(update={"status": status_of(run)}), durable=False)
     except (NotFoundError, ManifestError, ValueError, OSError) as exc:
         log.debug("the file of StageRun %s lags its record for now: %s", run.name, exc)
         ctx.unprojected[run.name] = run.seq

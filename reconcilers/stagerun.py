@@ -305,6 +305,8 @@ def _record(ctx: NodeContext, name: str, **changes: Any) -> None:
     new = replace(current, **changes)
     runfiles.record(ctx, new)
     runfiles.project(ctx, new)
+    if new.phase is StageRunPhase.RUNNING and current.phase is StageRunPhase.PENDING:
+        log.info("StageRun %s runs in container %s", name, (new.container_id or "?")[:12])
 
 
 def start_soon(ctx: NodeContext, run: StageRun) -> None:

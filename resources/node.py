@@ -42,6 +42,27 @@ class Utilisation(Model):
     net_bytes_recv: int = 0
     disk_read_bytes: int = 0
     disk_write_bytes: int = 0
+    net_sent_per_second: float = 0.0
+    net_recv_per_second: float = 0.0
+    disk_read_per_second: float = 0.0
+    disk_write_per_second: float = 0.0
+
+
+class NodeHistory(Model):
+    """The last hour of a node's load, one sample per `step` seconds, oldest first; sample i covers
+    [start + i * step, start + (i + 1) * step) and the last one is still filling. None: no heartbeat
+    in that step. CPU and GPU are ratios of the whole (0..1); throughput in bytes per second."""
+
+    step: float = 60.0
+    start: datetime
+    cpu: list[float | None] = Field(default_factory=list)
+    memory: list[float | None] = Field(default_factory=list)
+    gpu: list[float | None] = Field(default_factory=list)
+    net_in: list[float | None] = Field(default_factory=list)
+    net_out: list[float | None] = Field(default_factory=list)
+    disk_read: list[float | None] = Field(default_factory=list)
+    disk_write: list[float | None] = Field(default_factory=list)
+    running: list[float | None] = Field(default_factory=list)
 
 
 class NodeStatus(Model):
@@ -56,6 +77,7 @@ class NodeStatus(Model):
     build: str = ""
     started: datetime | None = None
     heartbeat: datetime
+    history: NodeHistory | None = None
     clock_offsets: dict[str, float] = Field(default_factory=dict)
     """Each peer's wall clock minus this node's, as far as the events it published tell."""
 

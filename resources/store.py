@@ -176,8 +176,8 @@ class Store:
             raise NotFoundError(f"StageRun {name!r} not found") from None
         return StageRun.model_validate(data)
 
-    def write_stagerun(self, run: StageRun) -> None:
-        atomic_write(self.stagerun_path(run.metadata.name), dump_yaml(run.to_wire()))
+    def write_stagerun(self, run: StageRun, *, durable: bool = True) -> None:
+        atomic_write(self.stagerun_path(run.metadata.name), dump_yaml(run.to_wire()), durable=durable)
 
     def create_stagerun(self, run: StageRun) -> bool:
         """Write a new StageRun's file unless the name exists, decided by the server (`link`), not

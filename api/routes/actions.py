@@ -19,7 +19,9 @@ from winslow.api.names import Name
 from winslow.api.routes.manifests import project_status, project_view
 from winslow.api.routes.stageruns import kill_stagerun
 from winslow.api.users import User
-from winslow.resources.project import ProjectPhase
+from winslow.reconcilers.plan import run_from_problem
+from winslow.resources.pipeline import StageSpec
+from winslow.resources.project import Project, ProjectPhase
 from winslow.resources.stagerun import StageRunPhase
 
 
@@ -57,45 +59,51 @@ def pause(name: Name, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
     return project_view(ctx, project)
 
 
-def _stages(ctx: ApiContext, name: str) -> list[str]:
+def _stages(ctx: ApiContext, name: str) -> list[StageSpec]:
     """The stages the project runs: its snapshot once started, else what it would snapshot."""
     status = project_status(ctx, name)
     if status is not None and status.pipeline is not None:
-        return [s.name for s in status.pipeline.stages]
+        return status.pipeline.stages
     project = ctx.layout.store.project(name)
     if project.spec.stages is not None:
-        return [s.name for s in project.spec.stages]
+        return project.spec.stages
     if project.spec.pipeline is None:
         return []
-    return [s.name for s in ctx.layout.store.pipeline(project.spec.pipeline).spec.stages]
+    return ctx.layout.store.pipeline(project.spec.pipeline).spec.stages
 
 
-def _known_stage(ctx: ApiContext, name: str, stage: str, field: str) -> None:
+def _known_stage(ctx: ApiContext, name: str, stage: str, field: str) -> list[StageSpec]:
     stages = _stages(ctx, name)
-    if stage not in stages:
+    names = [s.name for s in stages]
+    if stage not in names:
         raise HTTPException(
-            422, f"{field}: {stage!r} is not a stage of project {name!r}; its stages: {', '.join(stages)}"
+            422, f"{field}: {stage!r} is not a stage of project {name!r}; its stages: {', '.join(names)}"
         )
+    return stages
 
 
 @router.post("/{name}/resume", summary="Continue; with `from`, rerun that stage and all after it")
 def resume(
     name: Name, body: ResumeBody | None = Body(None), ctx: ApiContext = Depends(context)
 ) -> dict[str, Any]:
+    """A resume is recorded as a request (`spec.runFrom`) whenever it starts a stage, so that the
+    StageRun it starts says it was started by a user."""
     stage = body.from_stage if body else None
-    if stage is not None:
-        _known_stage(ctx, name, stage, "from")
     ctx.events.poll()
     runs = ctx.events.state.runs.of(name)
+    if stage is not None:
+        problem = run_from_problem(_known_stage(ctx, name, stage, "from"), runs, stage)
+        if problem:
+            raise HTTPException(422, f"from: cannot rerun from {stage!r} now: {problem}")
     stopped = bool(runs) and runs[-1].phase in (
         StageRunPhase.FAILED,
         StageRunPhase.KILLED,
         StageRunPhase.LOST,
     )
 
-    def edit(_: Any) -> dict[str, Any]:
+    def edit(project: Project) -> dict[str, Any]:
         change: dict[str, Any] = {"paused": False}
-        if stage is not None or stopped:
+        if stage is not None or stopped or project.spec.paused:
             change["runFrom"] = {"stage": stage, "requestedAt": _now(ctx)}
         return change
 

@@ -180,7 +180,7 @@ async def upload_offset(ctx: ApiContext, tp: TreePath) -> int:
 @router.put(
     "/{path:path}",
     status_code=201,
-    summary="Upload a file (streamed; resumable with Content-Range; checked against X-Sha256)",
+    summary="Upload a file (streamed; resumable with Content-Range; checked by X-Sha256 or X-Piece-Sha256)",
     description="201 when the file is complete and in place, 202 when a Content-Range piece arrived and "
     "more is expected. Missing parent directories are created.",
     openapi_extra=BINARY_BODY,
@@ -191,6 +191,12 @@ async def put_path(
     request: Request,
     content_range: str | None = Header(None, description="bytes START-END/TOTAL, to continue an upload"),
     x_sha256: str | None = Header(None, pattern=r"^[0-9a-fA-F]{64}$", description="sha256 of the whole file"),
+    x_piece_sha256: str | None = Header(
+        None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="sha256 of this request's body: the piece is kept only whole and matching (else 422 "
+        "and the upload stays at the piece's start); for clients that hash piece by piece",
+    ),
     ctx: ApiContext = Depends(context),
     user: User = Depends(current_user),
 ) -> Response:
@@ -201,6 +207,8 @@ async def put_path(
         piece = ranges.content_range(content_range) if content_range is not None else None
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
+    if x_sha256 is not None and x_piece_sha256 is not None:
+        raise HTTPException(400, "send X-Sha256 (the whole file) or X-Piece-Sha256 (this piece), not both")
     length = request.headers.get("content-length")
     if piece is not None and length is not None and length != str(piece.length):
         raise HTTPException(400, f"Content-Length {length} differs from Content-Range {piece.header()}")
@@ -210,7 +218,13 @@ async def put_path(
         try:
             refuse_non_file(parent, tp)
             result = await uploads.receive(
-                request.stream(), parent, tp.name, piece, x_sha256, fastpath.of(request.scope)
+                request.stream(),
+                parent,
+                tp.name,
+                piece,
+                x_sha256,
+                fastpath.of(request.scope),
+                piece_sha256=x_piece_sha256,
             )
         finally:
             os.close(parent)

@@ -27,6 +27,7 @@ from winslow.api.winsctl.commands import (
     kind_arg,
 )
 from winslow.api.winsctl.files import cmd_cp
+from winslow.api.winsctl.report import add_parser as add_report_parser
 from winslow.api.winsctl.tree import cmd_ls, cmd_mkdir, cmd_rm
 
 
@@ -259,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
         example=("winsctl version", "winsctl version --client"),
     )
     p.add_argument("--client", action="store_true", help="do not ask the server")
+    add_report_parser(sub, common)
 
     p = verb(
         "completion",

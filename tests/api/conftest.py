@@ -121,11 +121,17 @@ def record(layout: ShareLayout, run: StageRun) -> None:
         index=0,
         node="test-node",
         created=datetime(2026, 1, 1, tzinfo=UTC),
+        trigger=run.status.trigger,
     )
     events.publish(Command.LOCK, f"project/{project_name}", duration=10)
     events.publish(Command.RECORD, f"stagerun/{run.metadata.name}", payload=created.creation())
     if run.status.phase is not StageRunPhase.PENDING:
-        ended = replace(created, phase=run.status.phase)
+        ended = replace(
+            created,
+            phase=run.status.phase,
+            start_time=run.status.start_time,
+            finish_time=run.status.finish_time,
+        )
         events.publish(Command.RECORD, f"stagerun/{run.metadata.name}", payload=ended.update())
     events.publish(Command.RELEASE, f"project/{project_name}")
 

@@ -111,6 +111,10 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("PUT", "/api/v1/settings/env"): [Case("/api/v1/settings/env", "admin", json={"A": "1"})],
     ("GET", "/api/v1/settings/users"): [Case("/api/v1/settings/users", "admin")],
     ("GET", "/api/v1/whoami"): [Case("/api/v1/whoami", "user")],
+    ("GET", "/api/v1/reports/utilisation"): [Case("/api/v1/reports/utilisation", "user")],
+    # signing in checks the token in the body, whoever asks; signing out only drops cookies
+    ("POST", "/api/v1/session"): [Case("/api/v1/session", "public", 401, json={"token": "wsl_not-valid"})],
+    ("DELETE", "/api/v1/session"): [Case("/api/v1/session", "public")],
 }
 
 

@@ -47,7 +47,7 @@ def test_killed_node_loses_its_run_and_stops_the_orphan_when_back(
     assert noticed <= LEASE + GRACE + 5, f"took {noticed:.1f}s"
     run = stageruns(share, "long-1")[0]
     assert "worker" in run["status"]["message"]
-    wait_for(lambda: project_status(share, "long-1").get("phase") == "Paused", 10, "the project to pause")
+    wait_for(lambda: project_status(share, "long-1").get("phase") == "Failed", 10, "the project to fail")
     (orphan,) = containers(share, project="long-1")
     assert orphan["State"] == "running", "the dead node's container outlives it"
 

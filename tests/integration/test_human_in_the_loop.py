@@ -58,6 +58,48 @@ def test_pause_lets_the_stage_finish_and_resume_continues(node, share, tmp_path)
     winsctl(node.url, "resume", "pause-1")
     wait_for(lambda: settled(share, "pause-1", "Succeeded"), 60, "the project to continue")
     assert phases(share, "pause-1") == [("one", "Succeeded"), ("two", "Succeeded")]
+    triggers = [r["status"]["trigger"] for r in stageruns(share, "pause-1")]
+    assert triggers == ["user", "user"], "the first stage of a new project, and the one a resume started"
+
+
+def test_a_failed_stage_fails_the_project_and_resume_reruns_it(node, share, tmp_path):
+    flaky = stage("flaky", "test -f /workspace/ok || { touch /workspace/ok; echo first try >&2; exit 3; }")
+    apply(
+        node,
+        tmp_path,
+        pipeline("f", stage("prep", "true"), flaky, stage("last", "true")),
+        project("fail-1", "f"),
+    )
+    wait_for(lambda: settled(share, "fail-1", "Failed"), 60, "the project to fail")
+    reason = project_status(share, "fail-1")["reason"]
+    assert (
+        "'flaky' failed with exit code 3" in reason and "first try" in reason and "winsctl resume" in reason
+    )
+    refused = winsctl(node.url, "resume", "fail-1", "--from", "last", check=False)
+    assert refused.returncode != 0 and "'flaky' has no successful run" in refused.stderr, "refused at once"
+    assert project_status(share, "fail-1")["phase"] == "Failed", "and nothing changed"
+    winsctl(node.url, "resume", "fail-1")
+    wait_for(lambda: settled(share, "fail-1", "Succeeded"), 60, "the rerun and the rest")
+    runs = stageruns(share, "fail-1")
+    assert [(r["spec"]["stage"], r["status"]["trigger"]) for r in runs] == [
+        ("prep", "user"),
+        ("flaky", "auto"),
+        ("flaky", "user"),
+        ("last", "auto"),
+    ]
+
+
+def test_the_node_log_says_what_it_did(node, share, tmp_path):
+    apply(node, tmp_path, pipeline("l", stage("one", "true")), project("log-1", "l"))
+    wait_for(lambda: settled(share, "log-1", "Succeeded"), 60, "the project")
+    text = node.logfile.read_text()
+    for line in (
+        "started an election for project log-1",
+        "election for project/log-1: node-a won",
+        "StageRun log-1.1.one runs in container",
+        "StageRun log-1.1.one Succeeded",
+    ):
+        assert line in text, f"{line!r} not in the node's log"
 
 
 def test_resume_from_reruns_from_the_right_workspace(node, share, tmp_path):
@@ -114,7 +156,8 @@ def test_kill_stops_a_running_stage_within_seconds(node, share, tmp_path):
     winsctl(node.url, "kill", "kill-1")
     wait_for(lambda: phases(share, "kill-1") == [("forever", "Killed")], 10, "the kill")
     assert time.monotonic() - started < 10
-    wait_for(lambda: settled(share, "kill-1", "Paused"), 10, "the project to pause")
+    wait_for(lambda: settled(share, "kill-1", "Failed"), 10, "the project to fail, saying who killed it")
+    assert "killed by" in project_status(share, "kill-1")["reason"]
     log = (share / "logs" / "kill-1" / "kill-1.1.forever.log").read_text().strip().splitlines()
     assert "killed by" in log[-1]
 
@@ -156,10 +199,10 @@ def test_editing_the_pipeline_leaves_a_started_project_alone(node, share, tmp_pa
     assert "original" in winsctl(node.url, "logs", "snap-1.2.two").stdout
 
 
-def test_retries_are_spent_before_the_project_pauses(node, share, tmp_path):
+def test_retries_are_spent_before_the_project_fails(node, share, tmp_path):
     flaky = stage("flaky", "echo try; exit 7", retry={"count": 2, "backoffSeconds": 0.2})
     apply(node, tmp_path, pipeline("r", flaky, stage("never", "true")), project("retry-1", "r"))
-    wait_for(lambda: settled(share, "retry-1", "Paused"), 60, "the retries to be spent")
+    wait_for(lambda: settled(share, "retry-1", "Failed"), 60, "the retries to be spent")
     runs = stageruns(share, "retry-1")
     assert [(r["spec"]["stage"], r["spec"]["attempt"], r["status"]["phase"]) for r in runs] == [
         ("flaky", 1, "Failed"),

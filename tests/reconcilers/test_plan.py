@@ -1,5 +1,5 @@
 from tests.reconcilers.builders import T0, make_pipeline, make_project, make_run, ts
-from winslow.reconcilers.plan import current_line, plan
+from winslow.reconcilers.plan import current_line, plan, run_from_problem
 from winslow.resources.project import ProjectPhase
 from winslow.resources.stagerun import Trigger
 
@@ -24,10 +24,11 @@ def test_last_success_means_succeeded():
     )
 
 
-def test_failure_pauses_with_stage_and_code():
+def test_a_failed_stage_fails_the_project_with_stage_code_and_the_resume_that_fixes_it():
     runs = [make_run(1, "a", 0, "Failed", exitCode=3, message="boom")]
     p = plan(make_project(), make_pipeline("a", "b"), None, runs, None, None)
-    assert p.phase is ProjectPhase.PAUSED and p.next is None
+    assert p.phase is ProjectPhase.FAILED and p.next is None and p.current_stage == "a"
+    assert "winsctl resume proj" in p.reason
     assert "'a' failed with exit code 3" in p.reason and "boom" in p.reason
 
 
@@ -63,7 +64,7 @@ def test_run_from_reruns_the_stage_from_the_current_line():
     assert p.next and p.next.index == 1 and p.next.source == "proj.1.a" and p.next.trigger is Trigger.USER
     assert (
         plan(project, make_pipeline("a", "b", "c"), None, runs, ts(T0 + 50), None).phase
-        is ProjectPhase.PAUSED
+        is ProjectPhase.FAILED
     )
 
 
@@ -91,7 +92,7 @@ def test_retry_policy_retries_after_backoff_then_pauses():
     p = plan(make_project(), pipe, None, [failed], None, None)
     assert p.next and p.next.attempt == 2 and p.next.not_before == 730.0, "backoff on this node's clock"
     again = make_run(2, "a", 0, "Failed", attempt=2, exitCode=1)
-    assert plan(make_project(), pipe, None, [failed, again], None, None).phase is ProjectPhase.PAUSED
+    assert plan(make_project(), pipe, None, [failed, again], None, None).phase is ProjectPhase.FAILED
 
 
 def test_unknown_run_from_stage_is_a_clear_failure():
@@ -146,3 +147,27 @@ def test_history_follows_stage_names_when_the_projects_own_stages_are_edited():
     runs = [make_run(1, "a", 0, "Succeeded")]  # ran when "a" was the first stage
     p = plan(project, None, None, runs, None, None)
     assert p.next and p.next.stage.name == "b" and p.next.source == "proj.1.a"
+
+
+def test_killed_and_lost_stages_fail_the_project_too_even_when_it_is_paused():
+    for phase in ("Killed", "Lost"):
+        runs = [make_run(1, "a", 0, phase, message="by alice")]
+        p = plan(make_project(paused=True), make_pipeline("a", "b"), None, runs, None, None)
+        assert p.phase is ProjectPhase.FAILED and "by alice" in p.reason
+
+
+def test_resume_after_a_pause_is_the_users_start():
+    runs = [make_run(1, "a", 0, "Succeeded")]
+    project = make_project(runFrom={"requestedAt": ts(T0 + 50).isoformat()})
+    p = plan(project, make_pipeline("a", "b"), None, runs, None, None)
+    assert p.next and p.next.index == 1 and p.next.trigger is Trigger.USER
+    auto = plan(make_project(), make_pipeline("a", "b"), None, runs, None, None)
+    assert auto.next and auto.next.trigger is Trigger.AUTO
+
+
+def test_a_rerun_that_cannot_start_is_known_before_it_is_asked_for():
+    stages = make_pipeline("a", "b", "c").spec.stages
+    runs = [make_run(1, "a", 0, "Failed")]
+    assert "'a' has no successful run" in (run_from_problem(stages, runs, "b") or "")
+    assert run_from_problem(stages, runs, "a") is None
+    assert run_from_problem(stages, [make_run(1, "a", 0, "Succeeded")], "b") is None

@@ -93,13 +93,13 @@ def test_nobody_fits_means_waiting_with_the_shortage():
     assert write.status.phase is ProjectPhase.WAITING and "cpu 64 requested, 4 free" in write.status.reason
 
 
-def test_expired_lease_marks_the_run_lost_and_pauses():
+def test_expired_lease_marks_the_run_lost_and_fails_the_project():
     runs = [make_run(1, "a", 0, "Running")]
     obs = observation(make_project(), PIPE, runs, holders={"proj.1.a": None}, lock_mine=True)
     actions = pr.decide(obs)
     assert kinds(actions) == ["MarkLost", "WriteStatus"]
     assert actions[0].run.phase is StageRunPhase.LOST and "node a" in actions[0].run.message
-    assert actions[1].status.phase is ProjectPhase.PAUSED
+    assert actions[1].status.phase is ProjectPhase.FAILED and "node a" in actions[1].status.reason
 
 
 def test_live_lease_is_left_alone_once_the_status_is_current():
