@@ -239,7 +239,7 @@ def run_node(args: argparse.Namespace) -> int:
         queue=WorkQueue(clock, observer=metrics.LoopMetrics(registry)),
     )
     events.catch_up()
-    metrics.register(registry, ctx)  # counts from here on: what it recorded before is counted
+    metrics.register(registry, ctx)  # counts from here on (a restart starts its counters at zero)
     adopt = stagerun_reconciler.adopt_all(ctx) if config.executes else []
     daemon = Daemon(
         ctx,
