@@ -25,13 +25,13 @@ from winslow.controller.capacity import Capacity, CapacityError, detect, oversub
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.daemon import Daemon
 from winslow.controller.eventlog import EventLog
-from winslow.controller.events import Request
 from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Locks
 from winslow.controller.loop import WorkQueue, every
 from winslow.reconcilers import project as project_reconciler
 from winslow.reconcilers import runfiles
 from winslow.reconcilers import stagerun as stagerun_reconciler
+from winslow.resources.amount import Weights
 from winslow.resources.base import check_dns_label
 from winslow.resources.quantity import parse_memory
 
@@ -180,14 +180,14 @@ def _server_url(args: argparse.Namespace, https: bool) -> str:
     return f"{'https' if https else 'http'}://{host}:{args.port}"
 
 
-def _multipliers(items: list[str]) -> Request:
+def _multipliers(items: list[str]) -> Weights:
     values = {"cpu": 1.0, "memory": 1.0, "gpu": 1.0}
     for item in items:
         key, _, value = item.partition("=")
         if key not in values:
             raise SystemExit(f"--multiplier {item}: category must be cpu, memory or gpu")
         values[key] = float(value)
-    return Request(cpu=values["cpu"], memory=values["memory"], gpu=values["gpu"])  # type: ignore[arg-type]
+    return Weights(cpu=values["cpu"], memory=values["memory"], gpu=values["gpu"])
 
 
 def _capacity(args: argparse.Namespace) -> Capacity:

@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 
 from winslow.controller.runtime import RuntimeFailure
+from winslow.resources.amount import Amount
 from winslow.resources.quantity import format_memory
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,15 @@ class GpuInfo:
 
 @dataclass(frozen=True)
 class Capacity:
+    """What the node offers: the amounts it schedules, and which GPUs they are."""
+
     cpu: float
     memory: int
     gpus: list[GpuInfo] = field(default_factory=list)
+
+    @property
+    def amount(self) -> Amount:
+        return Amount(self.cpu, self.memory, len(self.gpus))
 
 
 def _load_nvml() -> ModuleType | None:

@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 
 from winslow.controller.capacity import Capacity
 from winslow.controller.eventlog import EventLog
-from winslow.controller.events import Request
 from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Locks
 from winslow.controller.loop import WorkQueue
 from winslow.controller.runtime import Runtime
 from winslow.controller.stagelogs import Streamer
+from winslow.resources.amount import Amount, Weights
 
 
 @dataclass(frozen=True)
@@ -25,35 +25,25 @@ class NodeConfig:
     grace_seconds: float = 5.0
     election_seconds: float = 2.0
     capacity: Capacity = field(default_factory=lambda: Capacity(cpu=1, memory=1 << 30))
-    multipliers: Request = field(default_factory=lambda: Request(1.0, 1, 1))
+    multipliers: Weights = field(default_factory=Weights)
 
 
 @dataclass
 class Reservations:
     """The requests of this node's active StageRuns, and the GPUs granted to each."""
 
-    requests: dict[str, Request] = field(default_factory=dict)
+    requests: dict[str, Amount] = field(default_factory=dict)
     gpus: dict[str, list[int]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def total(self) -> Request:
+    def total(self) -> Amount:
         with self._lock:  # start workers and the lease keeper use it too
-            values = list(self.requests.values())
-        return Request(
-            cpu=sum(r.cpu for r in values),
-            memory=sum(r.memory for r in values),
-            gpu=sum(r.gpu for r in values),
-        )
+            return Amount.total(list(self.requests.values()))
 
-    def free(self, capacity: Capacity) -> Request:
-        used = self.total()
-        return Request(
-            cpu=max(0.0, capacity.cpu - used.cpu),
-            memory=max(0, capacity.memory - used.memory),
-            gpu=max(0, len(capacity.gpus) - used.gpu),
-        )
+    def free(self, capacity: Capacity) -> Amount:
+        return capacity.amount.minus(self.total())
 
-    def grant(self, run: str, request: Request, gpus: list[int]) -> None:
+    def grant(self, run: str, request: Amount, gpus: list[int]) -> None:
         """Reserve for `run` the GPUs its record names: chosen once, when the run was created."""
         with self._lock:
             self.requests[run] = request
@@ -93,5 +83,5 @@ class NodeContext:
     def name(self) -> str:
         return self.config.name
 
-    def free(self) -> Request:
+    def free(self) -> Amount:
         return self.reservations.free(self.config.capacity)

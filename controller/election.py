@@ -11,19 +11,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from winslow.controller.events import Ballot, Command, Event, Request
-
-CATEGORIES = ("cpu", "memory", "gpu")
-_UNITS = {"cpu": "CPUs", "memory": "bytes of memory", "gpu": "GPUs"}
+from winslow.controller.events import Ballot, Command, Event
+from winslow.resources.amount import CATEGORIES, Amount, Weights
 
 
-def ballot(free: Request, request: Request, multipliers: Request | None = None) -> Ballot:
-    weights = multipliers or Request(1.0, 1, 1)
-    short = [c for c in CATEGORIES if request.get(c) > free.get(c) + 1e-9]
+def ballot(free: Amount, request: Amount, weights: Weights | None = None) -> Ballot:
+    weights = weights or Weights()
+    short = request.short_of(free)
     if short:
-        reason = ", ".join(
-            f"{c} {_fmt(c, request.get(c))} requested, {_fmt(c, free.get(c))} free" for c in short
-        )
+        reason = ", ".join(f"{c} {request.describe(c)} requested, {free.describe(c)} free" for c in short)
         return Ballot(fits=False, reason=reason)
     requested = [c for c in CATEGORIES if request.get(c) > 0]
     affinity = min((request.get(c) / free.get(c) * weights.get(c) for c in requested), default=0.0)
@@ -32,12 +28,6 @@ def ballot(free: Request, request: Request, multipliers: Request | None = None) 
         ((free.get(c) - request.get(c)) / free.get(c) * weights.get(c) for c in owned), default=0.0
     )
     return Ballot(fits=True, affinity=affinity, aversion=aversion)
-
-
-def _fmt(category: str, amount: float) -> str:
-    if category == "memory":
-        return f"{amount / (1 << 30):.1f}Gi"
-    return f"{amount:g}"
 
 
 def winner(ballots: dict[str, Ballot]) -> str | None:
@@ -52,7 +42,7 @@ class Election:
     seq: int
     started: float
     duration: float
-    request: Request
+    request: Amount
     ballots: dict[str, Ballot] = field(default_factory=dict)
     winner: str | None = None
     stopped: float | None = None

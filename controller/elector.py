@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from winslow.controller.election import ElectionTable, ballot, winner
 from winslow.controller.eventlog import EventLog, Rejected
-from winslow.controller.events import Ballot, Command, Request
+from winslow.controller.events import Ballot, Command
+from winslow.resources.amount import Amount, Weights
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,8 @@ def duties(
     table: ElectionTable,
     me: str,
     executes: bool,
-    free: Request,
-    multipliers: Request,
+    free: Amount,
+    multipliers: Weights,
     live: set[str],
     now: float,
     grace: float,
@@ -55,8 +56,8 @@ def perform(
     events: EventLog,
     me: str,
     executes: bool,
-    free: Request,
-    multipliers: Request,
+    free: Amount,
+    multipliers: Weights,
     live: set[str],
     grace: float,
 ) -> bool:

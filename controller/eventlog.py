@@ -40,9 +40,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from winslow.controller.events import Ballot, Command, Event, Request
+from winslow.controller.events import Ballot, Command, Event
 from winslow.controller.logstate import LogState
 from winslow.controller.skew import SkewTracker
+from winslow.resources.amount import Amount
 
 log = logging.getLogger(__name__)
 
@@ -371,7 +372,7 @@ class EventLog:
         subject: str,
         *,
         duration: float = 0.0,
-        request: Request | None = None,
+        request: Amount | None = None,
         ballot: Ballot | None = None,
         winner: str | None = None,
         message: str = "",

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from winslow.resources.amount import Amount
+
 
 class Command(StrEnum):
     LOCK = "LOCK"
@@ -27,18 +29,6 @@ class Command(StrEnum):
     VERSION = "VERSION"
     PROBE = "PROBE"
     NOOP = "NOOP"
-
-
-@dataclass(frozen=True)
-class Request:
-    """What a stage asks for, in the three scheduled categories (memory in bytes)."""
-
-    cpu: float = 0.0
-    memory: int = 0
-    gpu: int = 0
-
-    def get(self, category: str) -> float:
-        return float(getattr(self, category))
 
 
 @dataclass(frozen=True)
@@ -60,7 +50,7 @@ class Event:
     subject: str
     timestamp: float
     duration: float = 0.0
-    request: Request | None = None
+    request: Amount | None = None
     ballot: Ballot | None = None
     winner: str | None = None
     message: str = ""
@@ -83,11 +73,7 @@ class Event:
             "duration": self.duration,
         }
         if self.request is not None:
-            data["request"] = {
-                "cpu": self.request.cpu,
-                "memory": self.request.memory,
-                "gpu": self.request.gpu,
-            }
+            data["request"] = self.request.wire()
         if self.ballot is not None:
             b = self.ballot
             data["ballot"] = {
@@ -123,7 +109,7 @@ class Event:
             subject=str(data.pop("subject")),
             timestamp=float(data.pop("timestamp")),
             duration=float(data.pop("duration", 0.0)),
-            request=Request(**request) if request else None,
+            request=Amount.from_wire(request) if request else None,
             ballot=Ballot(**ballot) if ballot else None,
             winner=data.pop("winner", None),
             message=str(data.pop("message", "")),

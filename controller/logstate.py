@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from winslow.controller.election import Election, ElectionTable
-from winslow.controller.events import Ballot, Command, Event, Request
+from winslow.controller.events import Ballot, Command, Event
 from winslow.controller.locks import Lease, LockTable
 from winslow.controller.records import RunTable
+from winslow.resources.amount import Amount
 
 LOCK_COMMANDS = (Command.LOCK, Command.EXTEND, Command.RELEASE)
 ELECTION_COMMANDS = (Command.ELECTION_START, Command.ELECTION_PARTICIPATE, Command.ELECTION_STOP)
@@ -124,7 +125,7 @@ def _election_out(e: Election) -> dict[str, Any]:
         "seq": e.seq,
         "started": e.started,
         "duration": e.duration,
-        "request": [e.request.cpu, e.request.memory, e.request.gpu],
+        "request": e.request.wire(),
         "ballots": {n: [b.fits, b.affinity, b.aversion, b.reason] for n, b in e.ballots.items()},
         "winner": e.winner,
         "stopped": e.stopped,
@@ -133,14 +134,13 @@ def _election_out(e: Election) -> dict[str, Any]:
 
 
 def _election_in(d: dict[str, Any], observed: float) -> Election:
-    cpu, memory, gpu = d["request"]
     return Election(
         subject=d["subject"],
         starter=d["starter"],
         seq=int(d["seq"]),
         started=d["started"],
         duration=d["duration"],
-        request=Request(cpu, memory, gpu),
+        request=Amount.from_wire(d["request"]),
         ballots={n: Ballot(*b) for n, b in d["ballots"].items()},
         winner=d["winner"],
         stopped=d["stopped"],

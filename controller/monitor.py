@@ -13,7 +13,7 @@ import yaml
 from winslow.controller import history
 from winslow.controller.capacity import gpu_utilisation
 from winslow.controller.context import NodeContext
-from winslow.resources.node import Amounts, Gpu, Multipliers, Node, NodeStatus, Utilisation
+from winslow.resources.node import Gpu, Node, NodeStatus, Utilisation
 from winslow.resources.store import FileStamp, atomic_write, dump_yaml, load_yaml, yaml_stamps
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def node_status(ctx: NodeContext, api: str | None, started: datetime, build: str
     return Node(
         metadata={"name": ctx.name},  # type: ignore[arg-type]
         status=NodeStatus(
-            capacity=Amounts(cpu=cap.cpu, memory=cap.memory, gpu=len(cap.gpus)),
+            capacity=cap.amount,
             gpus=[
                 Gpu(
                     index=g.index,
@@ -56,8 +56,8 @@ def node_status(ctx: NodeContext, api: str | None, started: datetime, build: str
                 )
                 for g in cap.gpus
             ],
-            reservations=Amounts(cpu=reserved.cpu, memory=reserved.memory, gpu=reserved.gpu),
-            multipliers=Multipliers(cpu=mult.cpu, memory=mult.memory, gpu=mult.gpu),
+            reservations=reserved,
+            multipliers=mult,
             utilisation=usage,
             executes=ctx.config.executes,
             running=running,

@@ -14,8 +14,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from winslow.controller.events import Command, Event, Request
+from winslow.controller.events import Command, Event
 from winslow.controller.locks import LockTable
+from winslow.resources.amount import Amount
 from winslow.resources.stagerun import StageRunPhase, Trigger, project_of
 
 MESSAGE_LIMIT = 2000
@@ -38,7 +39,7 @@ class RunRecord:
     confirmed: datetime | None = None
     copy_of: str | None = None
     gpus: tuple[int, ...] = ()
-    request: Request = field(default_factory=Request)
+    request: Amount = field(default_factory=Amount)
     exit_code: int | None = None
     message: str = ""
     start_time: datetime | None = None
@@ -63,7 +64,7 @@ class RunRecord:
             "confirmed": _iso(self.confirmed),
             "copyOf": self.copy_of,
             "gpus": list(self.gpus),
-            "request": {"cpu": self.request.cpu, "memory": self.request.memory, "gpu": self.request.gpu},
+            "request": self.request.wire(),
             **self.update(),
         }
 
@@ -79,7 +80,6 @@ class RunRecord:
 
     @classmethod
     def created_by(cls, name: str, data: dict[str, Any]) -> RunRecord:
-        request = data.get("request") or {}
         record = cls(
             name=name,
             project=str(data["project"]),
@@ -94,11 +94,7 @@ class RunRecord:
             confirmed=_time(data.get("confirmed")),
             copy_of=_optional_str(data.get("copyOf")),
             gpus=tuple(int(g) for g in data.get("gpus") or ()),
-            request=Request(
-                cpu=float(request.get("cpu", 0.0)),
-                memory=int(request.get("memory", 0)),
-                gpu=int(request.get("gpu", 0)),
-            ),
+            request=Amount.from_wire(data.get("request") or {}),
         )
         return record.updated_by(data)
 

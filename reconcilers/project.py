@@ -25,12 +25,13 @@ import yaml
 from winslow.controller.context import NodeContext
 from winslow.controller.election import Election
 from winslow.controller.eventlog import Rejected
-from winslow.controller.events import Command, Request
+from winslow.controller.events import Command
 from winslow.controller.records import RunRecord
 from winslow.controller.stagelogs import append_system_line
 from winslow.reconcilers import runfiles, stagerun
 from winslow.reconcilers.plan import NextRun, Plan, plan, refs
 from winslow.reconcilers.subjects import lease_subject, lock_subject
+from winslow.resources.amount import Amount
 from winslow.resources.errors import ManifestError, NotFoundError
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import PipelineSnapshot, Project, ProjectPhase, ProjectStatus
@@ -67,7 +68,7 @@ class Observation:
     run_holders: dict[str, str | None]
     election_open: bool
     result: Election | None
-    free: Request
+    free: Amount
     free_gpus: list[int]
     global_env: dict[str, str]
     lease_seconds: float
@@ -99,7 +100,7 @@ class CreateRun:
 
 @dataclass(frozen=True)
 class StartElection:
-    request: Request
+    request: Amount
 
 
 @dataclass(frozen=True)
@@ -121,13 +122,8 @@ def _ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
 
 
-def request_of(next_run: NextRun) -> Request:
-    res = next_run.stage.resources
-    return Request(cpu=res.cpu, memory=res.memory_bytes, gpu=res.gpu)
-
-
-def fits(free: Request, request: Request) -> bool:
-    return request.cpu <= free.cpu + 1e-9 and request.memory <= free.memory and request.gpu <= free.gpu
+def request_of(next_run: NextRun) -> Amount:
+    return next_run.stage.resources.amount
 
 
 def merged_env(
@@ -269,7 +265,7 @@ def decide(obs: Observation) -> list[Action]:
         observed_confirm=observed_confirm,
     )
     create: CreateRun | None = None
-    start: Request | None = None
+    start: Amount | None = None
     # A stage running elsewhere is looked at again well within its lease: if its node dies,
     # the run is marked Lost about when the lease lapses, not at the next resync.
     wait: float | None = obs.lease_seconds / 3 if any(r.node != obs.node for r in p.active) else None
@@ -297,7 +293,7 @@ def decide(obs: Observation) -> list[Action]:
                 }
             )
             wait = NO_FIT_RETRY - since_stop
-        elif result is not None and result.winner == obs.node and obs.executes and fits(obs.free, request):
+        elif result is not None and result.winner == obs.node and obs.executes and request.fits_in(obs.free):
             create = build_run(obs, p.snapshot, nxt)
             status = status.model_copy(
                 update={
@@ -335,7 +331,7 @@ def _write_or_lock(
     status: ProjectStatus,
     lost: list[RunRecord],
     create: CreateRun | None,
-    start: Request | None = None,
+    start: Amount | None = None,
     wait: float | None = None,
 ) -> list[Action]:
     changed = not _same(old, status)
@@ -511,7 +507,7 @@ def reconcile(ctx: NodeContext, name: str) -> float | None:
     return None
 
 
-def _start_election(ctx: NodeContext, name: str, request: Request) -> None:
+def _start_election(ctx: NodeContext, name: str, request: Amount) -> None:
     subject = lock_subject(name)
     current = ctx.events.state.elections.open.get(subject)
     supersedes = current.seq if current is not None and _expired(ctx, current) else None

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from winslow.resources.amount import Amount, Weights
 from winslow.resources.base import Metadata, Model
 
 
@@ -16,22 +17,6 @@ class Gpu(Model):
     memory_bytes: int = 0
     utilisation: float | None = None
     memory_used_bytes: int | None = None
-
-
-class Amounts(Model):
-    """Amounts of the three scheduled categories; memory in bytes."""
-
-    cpu: float = 0.0
-    memory: int = 0
-    gpu: int = 0
-
-
-class Multipliers(Model):
-    """Per-category weights n_c in the election scores (DESIGN.md section 5)."""
-
-    cpu: float = 1.0
-    memory: float = 1.0
-    gpu: float = 1.0
 
 
 class Utilisation(Model):
@@ -66,10 +51,10 @@ class NodeHistory(Model):
 
 
 class NodeStatus(Model):
-    capacity: Amounts
+    capacity: Amount
     gpus: list[Gpu] = Field(default_factory=list)
-    reservations: Amounts = Field(default_factory=Amounts)
-    multipliers: Multipliers = Field(default_factory=Multipliers)
+    reservations: Amount = Field(default_factory=Amount)
+    multipliers: Weights = Field(default_factory=Weights)
     utilisation: Utilisation = Field(default_factory=Utilisation)
     executes: bool = True
     running: list[str] = Field(default_factory=list)

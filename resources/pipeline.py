@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
+from winslow.resources.amount import Amount
 from winslow.resources.base import DnsLabel, Env, Metadata, Model
 from winslow.resources.quantity import parse_cpu, parse_memory
 
@@ -28,6 +29,11 @@ class Resources(Model):
     @property
     def memory_bytes(self) -> int:
         return parse_memory(self.memory)
+
+    @property
+    def amount(self) -> Amount:
+        """What the stage asks for, as every other part of the node counts it."""
+        return Amount(self.cpu, self.memory_bytes, self.gpu)
 
 
 class WorkspaceMode(StrEnum):

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from winslow.controller.events import Request
 from winslow.controller.records import RunRecord
 from winslow.controller.utilisation import (
     Weight,
@@ -21,6 +20,7 @@ from winslow.controller.utilisation import (
     parse_zone,
     report,
 )
+from winslow.resources.amount import Amount
 from winslow.resources.stagerun import StageRunPhase, Trigger
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -47,7 +47,7 @@ def run(
         created=start or datetime(2026, 1, 1, tzinfo=UTC),
         phase=StageRunPhase(phase),
         trigger=Trigger(trigger),
-        request=Request(cpu=cpu, memory=0, gpu=gpu),
+        request=Amount(cpu=cpu, memory=0, gpu=gpu),
         start_time=start,
         finish_time=end,
     )

@@ -63,7 +63,7 @@ def test_pause_lets_the_stage_finish_and_resume_continues(node, share, tmp_path)
 
 
 def test_a_failed_stage_fails_the_project_and_resume_reruns_it(node, share, tmp_path):
-    flaky = stage("flaky", "test -f /workspace/ok || { touch /workspace/ok; echo first try >&2; exit 3; }")
+    flaky = stage("flaky", "test -f /output/ok || { touch /output/ok; echo first try >&2; exit 3; }")
     apply(
         node,
         tmp_path,

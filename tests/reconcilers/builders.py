@@ -6,16 +6,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from winslow.controller.election import Election
-from winslow.controller.events import Ballot, Request
+from winslow.controller.events import Ballot
 from winslow.controller.records import RunRecord
 from winslow.reconcilers import project as pr
+from winslow.resources.amount import Amount
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project, ProjectStatus
 from winslow.resources.stagerun import StageRunPhase
 
 T0 = 1_800_000_000.0
 MONO = 5_000.0
-FREE = Request(4, 8 << 30, 0)
+FREE = Amount(4, 8 << 30, 0)
 
 
 def ts(t: float) -> datetime:
@@ -90,7 +91,7 @@ def observation(
     result: Election | None = None,
     election_open: bool = False,
     holders: dict[str, str | None] | None = None,
-    free: Request = FREE,
+    free: Amount = FREE,
 ) -> pr.Observation:
     runs = list(runs)
     return pr.Observation(
@@ -123,7 +124,7 @@ def won(node: str = "a", *, seq: int = 1000, stopped_ago: float = 0.01) -> Elect
         seq=seq,
         started=T0 + 99,
         duration=1.0,
-        request=Request(1, 0, 0),
+        request=Amount(1, 0, 0),
         ballots={node: Ballot(True, 0.1, 0.1)},
         winner=node,
         stopped=T0 + 99.01,

@@ -2,9 +2,10 @@ from types import SimpleNamespace
 
 from tests.reconcilers.builders import MONO, T0, make_pipeline, make_project, make_run, observation, ts, won
 from winslow.controller.election import Election
-from winslow.controller.events import Ballot, Request
+from winslow.controller.events import Ballot
 from winslow.reconcilers import project as pr
 from winslow.reconcilers.plan import refs
+from winslow.resources.amount import Amount
 from winslow.resources.project import ProjectPhase, ProjectStatus
 from winslow.resources.stagerun import StageRunPhase
 
@@ -18,7 +19,7 @@ def kinds(actions):
 def test_without_a_winner_a_node_starts_an_election_without_taking_the_lock():
     actions = pr.decide(observation(make_project(), PIPE, status=None))
     assert kinds(actions) == ["StartElection"], "the status is written with the new run, not before"
-    assert actions[0].request == Request(1.0, 256 << 20, 0)
+    assert actions[0].request == Amount(1.0, 256 << 20, 0)
 
 
 def test_status_only_changes_fall_to_the_node_that_ran_the_last_stage():
@@ -80,7 +81,7 @@ def test_nobody_fits_means_waiting_with_the_shortage():
         seq=100,
         started=T0 + 99,
         duration=1.0,
-        request=Request(64, 0, 0),
+        request=Amount(64, 0, 0),
         ballots={"a": Ballot(False, reason="cpu 64 requested, 4 free")},
         winner=None,
         stopped=T0 + 99.5,
@@ -113,7 +114,7 @@ def test_node_that_no_longer_fits_calls_a_new_election():
     status = ProjectStatus(
         project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a"
     )
-    obs = observation(make_project(), PIPE, status=status, result=won(), free=Request(0, 0, 0))
+    obs = observation(make_project(), PIPE, status=status, result=won(), free=Amount(0, 0, 0))
     assert kinds(pr.decide(obs)) == ["StartElection"]
 
 

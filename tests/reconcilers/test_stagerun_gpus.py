@@ -13,7 +13,6 @@ from tests.controller.test_capacity import FakeNvml
 from winslow.controller.capacity import detect
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.eventlog import EventLog
-from winslow.controller.events import Request
 from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Locks
 from winslow.controller.loop import WorkQueue
@@ -21,6 +20,7 @@ from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState
 from winslow.reconcilers import runfiles, stagerun
 from winslow.reconcilers.subjects import lease_subject
+from winslow.resources.amount import Amount
 from winslow.resources.stagerun import StageRun
 
 NAME = "p.1.train"
@@ -78,7 +78,7 @@ def _start(tmp_path, gpus_found: list[str], gpus_offered: int | None, requested:
     assert ctx.locks.acquire("project/p")
     runfiles.record(ctx, record, create=True)
     assert ctx.locks.acquire(lease_subject(NAME))
-    ctx.reservations.grant(NAME, Request(1, 1 << 30, granted), list(range(granted)))
+    ctx.reservations.grant(NAME, Amount(1, 1 << 30, granted), list(range(granted)))
     stagerun._start(ctx, run)
     for watcher in ctx.watchers.values():
         watcher.join(10)
