@@ -90,10 +90,6 @@ def under_git(node, share: Path) -> Path:
 
 def test_actions_change_only_their_fields_and_git_diff_shows_just_that(node, under_git):
     share = under_git
-    winsctl(node.url, "pause", "ulm")
-    assert without_generation(changes(share)) == ["+  paused: true"]
-    winsctl(node.url, "resume", "ulm")
-    assert without_generation(changes(share)) == ["-  paused: true"]
     winsctl(node.url, "set", "env", "ulm", "MIN_TRACK_LENGTH=40", "MODE-")
     assert without_generation(changes(share)) == [
         '-    MIN_TRACK_LENGTH: "30"   # frames',
@@ -101,14 +97,21 @@ def test_actions_change_only_their_fields_and_git_diff_shows_just_that(node, und
         '+    MIN_TRACK_LENGTH: "40"   # frames',
     ]
     winsctl(node.url, "confirm", "ulm")
-    added = without_generation(changes(share))
-    assert added[:2] == ["+  confirm:", "+    stage: review"] and added[2].startswith("+    requestedAt: ")
+    confirmed = without_generation(changes(share))
+    assert confirmed[:2] == ["+  confirm:", "+    stage: review"]
+    assert len(confirmed) == 3 and confirmed[2].startswith("+    requestedAt: ")
+    wait_for(lambda: project_status(share, "ulm").get("phase") == "Succeeded", 60, "the confirmed stage")
+    winsctl(node.url, "pause", "ulm")
+    assert without_generation(changes(share)) == ["+  paused: true"]
+    winsctl(node.url, "resume", "ulm")
+    resumed = without_generation(changes(share))
+    assert resumed[:2] == ["-  paused: true", "+  runFrom:"], "a resume is recorded as a request"
+    assert len(resumed) == 3 and resumed[2].startswith("+    requestedAt: ")
     text = (share / "projects" / "ulm.yaml").read_text()
     assert text.startswith("# Ulm junction, flight of 2024-05-14\n")
     assert "  name: ulm   # the junction\n" in text and '  labels: {site: "ulm"}\n' in text
     assert "\n  # tuning\n" in text and '  tags: [drone, "4k"]\n' in text
     assert (share / "pipelines" / "gate.yaml").read_text() == PIPELINE, "no action touches the pipeline"
-    wait_for(lambda: project_status(share, "ulm").get("phase") == "Succeeded", 60, "the confirmed stage")
 
 
 def test_apply_says_unchanged_keeps_what_actions_set_and_diff_exits_like_kubectl(node, under_git, tmp_path):
