@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from winslow.controller import metrics
-from winslow.controller.capacity import Capacity
+from winslow.controller.capacity import Capacity, GpuInfo
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command
@@ -147,3 +147,17 @@ def test_reconciles_and_the_queue_are_counted_per_controller():
     assert samples['winslow_workqueue_queue_duration_seconds_count{name="project"}'] == 2.0
     assert samples['winslow_workqueue_queue_duration_seconds_sum{name="project"}'] == pytest.approx(4.0)
     assert samples['winslow_reconcile_time_seconds_count{controller="stagerun"}'] == 1.0
+
+
+def test_gpu_utilisation_is_a_ratio(tmp_path, monkeypatch):
+    ctx = context(tmp_path)
+    gpus = [GpuInfo(index=0, model="NVIDIA H200", memory_bytes=140 << 30)]
+    ctx.config = replace(ctx.config, capacity=Capacity(cpu=8, memory=16 << 30, gpus=gpus))
+    monkeypatch.setattr(metrics, "gpu_utilisation", lambda: {0: (37.0, 3 << 30)})  # NVML's answer
+    registry = CollectorRegistry()
+    registry.register(metrics.ShareCollector(ctx))
+    samples = scrape(registry)
+    assert samples['winslow_gpu_utilisation_ratio{gpu="0",node="n1"}'] == 0.37
+    assert samples['winslow_gpu_memory_used_bytes{gpu="0",node="n1"}'] == float(3 << 30)
+    assert samples['winslow_gpu_memory_total_bytes{gpu="0",node="n1"}'] == float(140 << 30)
+    assert samples['winslow_node_capacity{node="n1",resource="gpu",unit="integer"}'] == 1.0
