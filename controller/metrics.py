@@ -144,10 +144,29 @@ class RunCounters:
         for trigger in Trigger:
             for period in ("working", "off"):
                 self.seconds.labels(self.node, trigger.value, period)
+        self._stages: set[str] = set()
+        for run in list(events.state.runs.runs.values()):
+            self._known(run.stage)
+
+    def _known(self, stage: str) -> None:
+        """A stage's series exist, at zero, from the moment a run of it is created anywhere: a
+        series that first appears with its first count already in it is one that `increase()`
+        never sees grow."""
+        if stage in self._stages:
+            return
+        self._stages.add(stage)
+        self.durations.labels(self.node, stage)
+        for phase in ENDED:
+            for trigger in Trigger:
+                self.completions.labels(self.node, stage, phase.value, trigger.value)
 
     def on_event(self, event: Event) -> None:
         """An EventLog listener: called with every event the node applies, under the log's lock."""
-        if event.command is not Command.RECORD or event.node != self.node:
+        if event.command is not Command.RECORD:
+            return
+        if "stage" in (event.payload or {}):  # a run created, by any node
+            self._known(str((event.payload or {})["stage"]))
+        if event.node != self.node:
             return
         phase = (event.payload or {}).get("phase")
         if phase not in {p.value for p in ENDED}:
