@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from winslow.api import clientconfig, doctor_cli, fastpath, users
 from winslow.api.app import create_app
 from winslow.api.deps import ApiContext
+from winslow.controller import metrics
 from winslow.controller.capacity import Capacity, CapacityError, detect, oversubscribed
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.daemon import Daemon
@@ -26,7 +28,6 @@ from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Locks
 from winslow.controller.loop import WorkQueue, every
-from winslow.controller.metrics import ShareCollector
 from winslow.reconcilers import project as project_reconciler
 from winslow.reconcilers import runfiles
 from winslow.reconcilers import stagerun as stagerun_reconciler
@@ -221,6 +222,7 @@ def run_node(args: argparse.Namespace) -> int:
         multipliers=_multipliers(args.multiplier),
     )
     clock = time.time
+    registry = CollectorRegistry(auto_describe=True)
     events = EventLog(layout.events, args.name, clock, compact_every=args.compact_every)
     runtime = None
     if config.executes:
@@ -234,9 +236,10 @@ def run_node(args: argparse.Namespace) -> int:
         locks=Locks(events, args.lease_seconds, args.grace_seconds),
         runtime=runtime,
         clock=clock,
-        queue=WorkQueue(clock),
+        queue=WorkQueue(clock, observer=metrics.LoopMetrics(registry)),
     )
     events.catch_up()
+    metrics.register(registry, ctx)  # counts from here on (a restart starts its counters at zero)
     adopt = stagerun_reconciler.adopt_all(ctx) if config.executes else []
     daemon = Daemon(
         ctx,
@@ -252,9 +255,13 @@ def run_node(args: argparse.Namespace) -> int:
     )
     daemon.start(adopt)
     api_ctx = ApiContext(
-        layout=layout, events=events, node=args.name, clock=clock, grace_seconds=args.grace_seconds
+        layout=layout,
+        events=events,
+        node=args.name,
+        clock=clock,
+        grace_seconds=args.grace_seconds,
+        registry=registry,
     )
-    api_ctx.registry.register(ShareCollector(ctx))
     app = create_app(api_ctx)
     server = uvicorn.Server(
         uvicorn.Config(

@@ -8,15 +8,19 @@ overwriting someone else's change.
 from __future__ import annotations
 
 import difflib
+import logging
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import yaml
+from pydantic.alias_generators import to_snake
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_random_exponential
 
+from winslow.api import yamlfile
 from winslow.api.deps import ApiContext
 from winslow.controller.eventlog import Rejected
 from winslow.controller.events import Command
@@ -24,11 +28,13 @@ from winslow.resources.errors import ConflictError, ManifestError, NotFoundError
 from winslow.resources.manifest import USER_KINDS, dump, parse
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project
+from winslow.resources.store import atomic_write, load_yaml
 
 Spec = Pipeline | Project
 CREATED_BY = "winslow/created-by"
 LOCK_SECONDS = 10.0
 LOCK_WAIT = 5.0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -37,9 +43,20 @@ class Outcome:
     name: str
     result: str
     diff: str
+    kept: list[str] = field(default_factory=list)
+    """Action fields the file does not mention, kept from the current spec."""
+    removed: list[str] = field(default_factory=list)
+    """Fields of the current spec that the file does not mention, removed."""
 
-    def wire(self) -> dict[str, str]:
-        return {"kind": self.kind, "name": self.name, "result": self.result, "diff": self.diff}
+    def wire(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "result": self.result,
+            "diff": self.diff,
+            "kept": self.kept,
+            "removed": self.removed,
+        }
 
 
 def subject(kind: str, name: str) -> str:
@@ -88,36 +105,76 @@ def current(ctx: ApiContext, kind: str, name: str) -> Spec | None:
     return found
 
 
+def _read(ctx: ApiContext, kind: str, name: str) -> tuple[str | None, Spec | None]:
+    """The file's text and what it means (None: missing, or not a valid manifest). Should a hand
+    edit land between the two reads, `render`'s check sees the mismatch."""
+    try:
+        text = ctx.layout.store.spec_path(kind, name).read_text()
+    except FileNotFoundError:
+        return None, None
+    return text, current(ctx, kind, name)
+
+
 def _content(spec: Spec) -> dict[str, Any]:
     meta = spec.metadata
     return {"labels": meta.labels, "annotations": meta.annotations, "spec": spec.spec.model_dump(mode="json")}
 
 
+def compact(spec: Spec) -> dict[str, Any]:
+    """The manifest as a file says it: defaults and empty fields left out."""
+    body = spec.model_dump(mode="json", by_alias=True, exclude_defaults=True, exclude_none=True)
+    return {"apiVersion": spec.api_version, "kind": spec.kind, **body}
+
+
 def _stamp(new: Spec, old: Spec | None, now: float) -> Spec:
-    """Server-set fields: uid and creation time once, generation bumped on every change."""
+    """Server-set fields: uid and creation time when the API creates the object (a file written
+    by hand keeps what it has: an action adds nothing it does not need), generation bumped on
+    every change, because every node waits for the version the log names."""
     meta = new.metadata.model_copy(
         update={
-            "uid": old.metadata.uid if old and old.metadata.uid else secrets.token_hex(8),
-            "creation_timestamp": (old.metadata.creation_timestamp if old else None)
-            or datetime.fromtimestamp(now, UTC),
+            "uid": old.metadata.uid if old else secrets.token_hex(8),
+            "creation_timestamp": (
+                old.metadata.creation_timestamp if old else datetime.fromtimestamp(now, UTC)
+            ),
             "generation": ((old.metadata.generation or 1) + 1) if old else 1,
         }
     )
     return new.model_copy(update={"metadata": meta})
 
 
-def parse_documents(documents: list[Any], source: str) -> list[Spec]:
-    specs: list[Spec] = []
+def render(text: str | None, old: Spec | None, new: Spec, given: dict[str, Any] | None) -> str:
+    """The file's new text: the old text with only what changed edited in (api.yamlfile), or a
+    new file in the order the user gave. Checked to mean exactly `new` before it is used."""
+    after = compact(new)
+    try:
+        if text is not None and old is not None:
+            body = yamlfile.edited(text, compact(old), after, given)
+        else:
+            body = yamlfile.edited(yamlfile.plain(given if given is not None else after), {}, after, given)
+        if parse(load_yaml(body), "edited", (new.kind,)) == new:
+            return body
+        problem = "the edited file would not mean the change"
+    except (yamlfile.NotEditable, ManifestError, yaml.YAMLError) as exc:
+        problem = f"cannot edit the file in place ({exc})"
+    log.warning("%s %s: %s; writing it whole", new.kind, new.metadata.name, problem)
+    return dump(new)
+
+
+def parse_documents(documents: list[Any], source: str) -> list[tuple[Spec, dict[str, Any]]]:
+    """Each valid document with what it says (its `status`, set by servers, left out: the
+    output of `winsctl get -o yaml` applies as it is)."""
+    specs: list[tuple[Spec, dict[str, Any]]] = []
     problems: list[tuple[str, str]] = []
     for index, doc in enumerate(documents):
         label = source if len(documents) == 1 else f"{source}[document {index}]"
+        body = {k: v for k, v in doc.items() if k != "status"} if isinstance(doc, dict) else doc
         try:
-            manifest = parse(doc, label, USER_KINDS)
+            manifest = parse(body, label, USER_KINDS)
         except ManifestError as exc:
             problems += [(f"{exc.source}: {f}" if exc.source != source else f, m) for f, m in exc.problems]
             continue
         assert isinstance(manifest, Pipeline | Project)
-        specs.append(manifest)
+        specs.append((manifest, body))
     if problems:
         raise ManifestError(source, problems)
     return specs
@@ -161,57 +218,122 @@ def apply(
     create_only: bool = False,
     authorize: Callable[[Spec, Spec | None], None] | None = None,
 ) -> list[Outcome]:
-    """All or nothing: every document is validated, and the caller's rights checked, before any write."""
-    specs = parse_documents(documents, source)
-    check_references(ctx, specs, source)
-    specs.sort(key=lambda s: 0 if isinstance(s, Pipeline) else 1)
+    """All or nothing: every document is validated, and the caller's rights checked, before any write.
+
+    What apply means for fields a file leaves out (kubectl's apply keeps the fields it does not
+    manage): the file is the desired state of everything it could say, so a field it omits is
+    removed and the outcome names it (`removed`, and the diff); but the fields that actions set
+    on a user's behalf (`spec.paused`, `spec.runFrom`, `spec.confirm`: pause, resume, confirm)
+    and the server-set metadata (uid, generation, creationTimestamp, the owner, the creator
+    annotation) are kept when the file does not mention them, and the outcome names the kept
+    action fields (`kept`). A file that mentions one sets it: `paused: false` resumes.
+    """
+    pairs = parse_documents(documents, source)
+    check_references(ctx, [spec for spec, _ in pairs], source)
+    pairs.sort(key=lambda pair: 0 if isinstance(pair[0], Pipeline) else 1)
     outcomes = []
-    for spec in specs:
+    for spec, doc in pairs:
         kind, name = spec.kind, spec.metadata.name
-        old = current(ctx, kind, name)
+        text, old = _read(ctx, kind, name)
         if create_only and old is not None:
             raise ConflictError(f"{kind} {name!r} already exists; use PUT (winsctl apply) to change it")
         if authorize is not None:
             authorize(spec, old)
-        outcomes.append(_plan_one(spec, old, owner))
+        outcomes.append(_plan_one(ctx, spec, doc, text, old, owner))
     if dry_run:
         return outcomes
-    for spec, outcome in zip(specs, outcomes, strict=True):
+    for (spec, doc), outcome in zip(pairs, outcomes, strict=True):
         if outcome.result != "unchanged":
-            write(ctx, spec.kind, spec.metadata.name, _owner_setter(spec, owner), spec.metadata.generation)
+            write(
+                ctx,
+                spec.kind,
+                spec.metadata.name,
+                _desired_setter(spec, doc, owner),
+                spec.metadata.generation,
+                given=_spelled(doc),
+            )
     return outcomes
 
 
-def _owner_setter(spec: Spec, owner: str | None) -> Callable[[Spec | None], Spec]:
-    return lambda old: _owned(spec, old, owner)
+ACTION_FIELDS = ("paused", "runFrom", "confirm")
+SERVER_METADATA = ("uid", "generation", "creationTimestamp", "creation_timestamp")
 
 
-def _owned(spec: Spec, old: Spec | None, owner: str | None) -> Spec:
+def _spelled(doc: dict[str, Any]) -> dict[str, Any]:
+    """What the user wrote, less what the server sets: the spelling new values are written in."""
+    meta = doc.get("metadata")
+    if not isinstance(meta, dict):
+        return doc
+    return {**doc, "metadata": {k: v for k, v in meta.items() if k not in SERVER_METADATA}}
+
+
+def _mentioned(doc: dict[str, Any], field: str) -> bool:
+    spec = doc.get("spec")
+    return isinstance(spec, dict) and any(key in spec for key in (field, to_snake(field)))
+
+
+def _desired_setter(spec: Spec, doc: dict[str, Any], owner: str | None) -> Callable[[Spec | None], Spec]:
+    return lambda old: _desired(spec, doc, old, owner)[0]
+
+
+def _desired(spec: Spec, doc: dict[str, Any], old: Spec | None, owner: str | None) -> tuple[Spec, list[str]]:
+    """The applied manifest with what apply keeps of the current one, and the kept action fields."""
     if isinstance(spec, Pipeline):
         creator = old.metadata.annotations.get(CREATED_BY) if old is not None else owner
         if creator and CREATED_BY not in spec.metadata.annotations:
             annotations = {**spec.metadata.annotations, CREATED_BY: creator}
-            return spec.model_copy(
+            spec = spec.model_copy(
                 update={"metadata": spec.metadata.model_copy(update={"annotations": annotations})}
             )
-        return spec
-    if isinstance(spec, Project) and spec.spec.owner is None:
+        return spec, []
+    assert isinstance(spec, Project)
+    update: dict[str, Any] = {}
+    if spec.spec.owner is None:
         inherited = old.spec.owner if isinstance(old, Project) else None
         if inherited or owner:
-            return spec.model_copy(
-                update={"spec": spec.spec.model_copy(update={"owner": inherited or owner})}
-            )
-    return spec
+            update["owner"] = inherited or owner
+    kept = []
+    if isinstance(old, Project):
+        current = old.spec.model_dump(by_alias=True)
+        for field in ACTION_FIELDS:
+            if not _mentioned(doc, field) and current[field] != spec.spec.model_dump(by_alias=True)[field]:
+                update[to_snake(field)] = getattr(old.spec, to_snake(field))
+                kept.append(f"spec.{field}")
+    if update:
+        spec = spec.model_copy(update={"spec": spec.spec.model_copy(update=update)})
+    return spec, kept
 
 
-def _plan_one(spec: Spec, old: Spec | None, owner: str | None) -> Outcome:
-    new = _owned(spec, old, owner)
+def removed_fields(before: Any, after: Any, prefix: str = "") -> list[str]:
+    """Paths of the fields `before` has and `after` does not (server-set metadata aside)."""
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return []
+    found = []
+    for key, value in before.items():
+        path = f"{prefix}.{key}" if prefix else key
+        if path in {f"metadata.{m}" for m in SERVER_METADATA}:
+            continue
+        if key not in after:
+            found.append(path)
+        else:
+            found += removed_fields(value, after[key], path)
+    return found
+
+
+def _plan_one(
+    ctx: ApiContext, spec: Spec, doc: dict[str, Any], text: str | None, old: Spec | None, owner: str | None
+) -> Outcome:
+    new, kept = _desired(spec, doc, old, owner)
+    kind, name = spec.kind, spec.metadata.name
     if old is not None and _content(old) == _content(new):
-        return Outcome(spec.kind, spec.metadata.name, "unchanged", "")
-    before = dump(old).splitlines(keepends=True) if old else []
-    after = dump(new).splitlines(keepends=True)
-    diff = "".join(difflib.unified_diff(before, after, "current", "applied"))
-    return Outcome(spec.kind, spec.metadata.name, "updated" if old else "created", diff)
+        return Outcome(kind, name, "unchanged", "", kept)
+    stamped = _stamp(new, old, ctx.clock())
+    after = render(text if old is not None else None, old, stamped, _spelled(doc))
+    before = (text or "").splitlines(keepends=True)
+    where = str(ctx.layout.store.spec_path(kind, name).relative_to(ctx.layout.root))
+    diff = "".join(difflib.unified_diff(before, after.splitlines(keepends=True), where, f"{where} (applied)"))
+    removed = removed_fields(compact(old), compact(new)) if old is not None else []
+    return Outcome(kind, name, "updated" if text is not None else "created", diff, kept, removed)
 
 
 def write(
@@ -220,10 +342,14 @@ def write(
     name: str,
     change: Callable[[Spec | None], Spec],
     expected_generation: int | None = None,
+    *,
+    given: dict[str, Any] | None = None,
 ) -> Spec:
-    """Read-modify-write under the object's lock, refusing a stale generation."""
+    """Read-modify-write under the object's lock, refusing a stale generation. The change is
+    validated whole (it is a manifest) and edited into the user's file (`render`), which is
+    replaced atomically; `given`, the document a user applied, spells the values it sets."""
     with locked(ctx, kind, name) as issuer:
-        old = current(ctx, kind, name)
+        text, old = _read(ctx, kind, name)
         if (
             expected_generation is not None
             and old is not None
@@ -238,7 +364,8 @@ def write(
         if old is not None and _content(old) == _content(new):
             return old
         stamped = _stamp(new, old, ctx.clock())
-        ctx.layout.store.write_spec(stamped)
+        body = render(text if old is not None else None, old, stamped, given)
+        atomic_write(ctx.layout.store.spec_path(kind, name), body.encode())
         announce(ctx, kind, name, issuer, stamped.metadata.generation or 1)
         return stamped
 
@@ -246,7 +373,8 @@ def write(
 def update_project(
     ctx: ApiContext, name: str, edit: Callable[[Project], dict[str, Any]], source: str
 ) -> Project:
-    """Change some spec fields (wire names) of an existing project under its lock: pause, env, run-from."""
+    """Change some spec fields (wire names) of an existing project under its lock: pause, env,
+    run-from. Only those fields change in the file; its comments and layout stay."""
 
     def change(old: Spec | None) -> Spec:
         if not isinstance(old, Project):

@@ -9,16 +9,39 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[str], float | None]
+SUCCESS, REQUEUE_AFTER, ERROR = "success", "requeue_after", "error"
+
+
+def controller_of(key: str) -> str:
+    """Keys are `<controller>:<name>`; the controller names the handler and the metrics."""
+    return key.partition(":")[0]
+
+
+class LoopObserver:
+    """What the loop tells as it works, controller-runtime style; controller.metrics turns it
+    into Prometheus metrics. This base tells nobody, so a loop runs without metrics."""
+
+    def added(self, controller: str) -> None:
+        """A key was queued, or made due sooner."""
+
+    def depth(self, controller: str, keys: int) -> None:
+        """Keys of `controller` that are due and not yet reconciled."""
+
+    def reconciled(self, controller: str, result: str, waited: float, seconds: float) -> None:
+        """One reconcile: its result, how long its key waited once due, how long it took."""
 
 
 class WorkQueue:
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], observer: LoopObserver | None = None) -> None:
         self.clock = clock
+        self.observer = observer or LoopObserver()
         self._due: dict[str, float] = {}
         self._cond = threading.Condition()
 
@@ -28,16 +51,18 @@ class WorkQueue:
             when = self.clock() + after
             if key not in self._due or when < self._due[key]:
                 self._due[key] = when
+                self.observer.added(controller_of(key))
                 if after <= 0:
                     self._cond.notify_all()
 
-    def pop_due(self) -> list[str]:
+    def pop_due(self) -> list[tuple[str, float]]:
+        """The keys due now, earliest first, each with the time it became due."""
         with self._cond:
             now = self.clock()
             ready = sorted((when, key) for key, when in self._due.items() if when <= now)
             for _, key in ready:
                 del self._due[key]
-            return [key for _, key in ready]
+            return [(key, when) for when, key in ready]
 
     def wait(self, timeout: float) -> None:
         with self._cond:
@@ -61,8 +86,10 @@ class LoopRunner:
         duties: list[Callable[[], None]],
         tick: float = 0.1,
         after_each: Callable[[], None] | None = None,
+        observer: LoopObserver | None = None,
     ) -> None:
         self.queue = queue
+        self.observer = observer or queue.observer
         self.handlers = handlers
         self.duties = duties
         self.tick = tick
@@ -76,17 +103,28 @@ class LoopRunner:
                 duty()
             except Exception:
                 log.exception("node duty %s failed", getattr(duty, "__name__", duty))
-        for key in self.queue.pop_due():
+        batch = self.queue.pop_due()
+        waiting = Counter(controller_of(key) for key, _ in batch)
+        for kind, keys in waiting.items():
+            self.observer.depth(kind, keys)
+        for key, due in batch:
             kind, _, name = key.partition(":")
+            waited = max(0.0, self.queue.clock() - due)
+            started = time.monotonic()
             try:
                 after = self.handlers[kind](name)
                 self._failures.pop(key, None)
+                result = SUCCESS if after is None else REQUEUE_AFTER
             except Exception as exc:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
                 after = min(30.0, 0.5 * 2**failures)
+                result = ERROR
                 log.warning(
                     "reconcile %s failed (retrying in %.1fs): %s", key, after, exc, exc_info=failures == 1
                 )
+            waiting[kind] -= 1
+            self.observer.depth(kind, waiting[kind])
+            self.observer.reconciled(kind, result, waited, time.monotonic() - started)
             if after is not None:
                 self.queue.add(key, after)
             if self.after_each is not None:

@@ -12,12 +12,12 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from winslow.api import specs
+from winslow.api import removal, specs
 from winslow.api.access import check_project, may_access, refuse
 from winslow.api.deps import ApiContext, context, current_user
 from winslow.api.names import Name
 from winslow.api.users import User
-from winslow.resources.errors import ManifestError, NotFoundError
+from winslow.resources.errors import ManifestError
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project, ProjectStatus
 
@@ -183,20 +183,27 @@ def _collection(plural: str) -> None:
         )[0]
         return outcome.wire()
 
-    @router.delete(f"/{plural}/{{name}}", summary=f"Delete a {kind}")
+    @router.delete(
+        f"/{plural}/{{name}}",
+        summary=f"Delete a {kind}",
+        description="A pipeline that projects use is deleted with a warning (`warnings`). A project "
+        "leaves its workspace, logs and StageRun files on the share (`left`) unless `purge=true` "
+        "removes them too (`purged`); purging is refused while one of its stages runs, and an admin "
+        "may purge what a deleted project left.",
+    )
     def delete(
-        name: Name, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
-    ) -> dict[str, str]:
+        name: Name,
+        purge: bool = Query(False, description="projects: remove the workspace, logs and StageRun files too"),
+        ctx: ApiContext = Depends(context),
+        user: User = Depends(current_user),
+    ) -> dict[str, Any]:
         if kind == "Pipeline" and not user.admin:
             raise HTTPException(403, "pipelines are shared: only admins delete them")
+        if kind == "Pipeline" and purge:
+            raise HTTPException(422, "purge: only a project has files to purge")
         if kind == "Project":
-            check_project(ctx, user, name)
-        with specs.locked(ctx, kind, name) as issuer:
-            if specs.current(ctx, kind, name) is None and not ctx.layout.store.spec_path(kind, name).exists():
-                raise NotFoundError(f"{kind} {name!r} not found")
-            ctx.layout.store.delete_spec(kind, name)
-            specs.announce(ctx, kind, name, issuer, -1)
-        return {"deleted": name}
+            check_project(ctx, user, name, must_exist=not purge)
+        return removal.delete(ctx, kind, name, purge=purge)
 
 
 _collection("pipelines")

@@ -10,8 +10,10 @@ from typing import Any
 
 import httpx
 
+from winslow.api.winsctl import completion
 from winslow.api.winsctl.client import DEFAULT_SERVER, Client, CliError, connection
 from winslow.api.winsctl.commands import (
+    client_version,
     cmd_apply,
     cmd_delete,
     cmd_describe,
@@ -26,6 +28,7 @@ from winslow.api.winsctl.commands import (
 )
 from winslow.api.winsctl.files import cmd_cp
 from winslow.api.winsctl.report import add_parser as add_report_parser
+from winslow.api.winsctl.tree import cmd_ls, cmd_mkdir, cmd_rm
 
 
 def global_options(suppress: bool) -> argparse.ArgumentParser:
@@ -44,80 +47,242 @@ def build_parser() -> argparse.ArgumentParser:
         prog="winsctl",
         parents=[global_options(False)],
         description="Control a Winslow cluster through any node's REST API.",
+        epilog=examples(
+            "winsctl apply -f manifests/hello/",
+            "winsctl get projects -o wide",
+            "winsctl logs -f hello-world",
+            "winsctl COMMAND --help        # each command's options and examples",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"winsctl {client_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = [global_options(True)]
 
     def verb(
-        name: str, handler: Callable[[Client, argparse.Namespace], int], help: str, within: Any = sub
+        name: str,
+        handler: Callable[[Client, argparse.Namespace], int],
+        help: str,
+        within: Any = sub,
+        *,
+        example: Sequence[str] = (),
     ) -> argparse.ArgumentParser:
-        p: argparse.ArgumentParser = within.add_parser(name, parents=common, help=help, description=help)
+        p: argparse.ArgumentParser = within.add_parser(
+            name,
+            parents=common,
+            help=help,
+            description=help,
+            epilog=examples(*example) if example else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(handler=handler)
         return p
 
-    p = verb("apply", cmd_apply, "create or update pipelines and projects from YAML, all or nothing")
+    p = verb(
+        "apply",
+        cmd_apply,
+        "create or update pipelines and projects from YAML, all or nothing",
+        example=(
+            "winsctl apply -f traffic.yaml -f projects/",
+            "winsctl apply -f projects/ulm.yaml --diff   # what would change; exit 1 if anything",
+            "cat ulm.yaml | winsctl apply -f -",
+        ),
+    )
     p.add_argument(
         "-f", "--filename", action="append", required=True, help="file, directory or - (repeatable)"
     )
     p.add_argument("--dry-run", action="store_true", help="validate and report without writing")
-    p.add_argument("--diff", action="store_true", help="show what changes")
+    p.add_argument(
+        "--diff",
+        action="store_true",
+        help="show the changes to the files on the share without writing them (as kubectl diff): "
+        "exit 0 when there are none, 1 when there are, 2 on errors",
+    )
 
-    p = verb("get", cmd_get, "list objects, or show one")
+    p = verb(
+        "get",
+        cmd_get,
+        "list objects, or show one",
+        example=(
+            "winsctl get projects",
+            "winsctl get pj -l site=ulm,tier!=test --tag drone -o wide",
+            "winsctl get stageruns --project ulm -w",
+            "winsctl get project ulm -o yaml > ulm.yaml",
+        ),
+    )
     p.add_argument("kind", type=kind_arg, help="pipeline|project|stagerun|node (plural and short forms work)")
     p.add_argument("name", nargs="?")
     p.add_argument("-o", "--output", choices=["table", "wide", "json", "yaml", "name"], default="table")
     p.add_argument("--project", help="only StageRuns of this project")
+    p.add_argument(
+        "-l",
+        "--selector",
+        help="only objects whose labels match: k=v, k!=v, k, !k, 'k in (a,b)', 'k notin (a,b)', "
+        "comma-separated",
+    )
+    p.add_argument("--tag", action="append", default=[], help="only projects with this tag (repeatable: all)")
     p.add_argument("-w", "--watch", action="store_true", help="keep polling and print rows that change")
     p.add_argument("--timeout", type=float, help="stop watching after this many seconds")
 
-    p = verb("describe", cmd_describe, "show one object in detail, with a project's StageRun history")
+    p = verb(
+        "describe",
+        cmd_describe,
+        "show one object in detail, with a project's stages and StageRun history",
+        example=(
+            "winsctl describe project ulm",
+            "winsctl describe sr ulm.3.detect",
+            "winsctl describe node ws-01",
+        ),
+    )
     p.add_argument("kind", type=kind_arg)
     p.add_argument("name")
 
-    p = verb("delete", cmd_delete, "delete pipelines or projects")
+    p = verb(
+        "delete",
+        cmd_delete,
+        "delete pipelines or projects",
+        example=(
+            "winsctl delete project ulm            # says what it leaves on the share",
+            "winsctl delete project ulm --purge    # the workspace, logs and StageRun files too",
+            "winsctl delete pipeline traffic       # warns when projects still use it",
+        ),
+    )
     p.add_argument("kind", type=kind_arg)
     p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument(
+        "--purge", action="store_true", help="projects: remove the workspace, logs and StageRun files too"
+    )
 
-    p = verb("logs", cmd_logs, "print a StageRun's log; a project name means its latest StageRun")
+    p = verb(
+        "logs",
+        cmd_logs,
+        "print a StageRun's log; a project name means its latest StageRun",
+        example=("winsctl logs ulm", "winsctl logs -f ulm.3.detect", "winsctl logs clean --project ulm"),
+    )
     p.add_argument("stagerun", nargs="?", help="PROJECT.N.STAGE, a project, or a stage with --project")
     p.add_argument("-f", "--follow", action="store_true", help="keep streaming until the run ends")
     p.add_argument("--project", help="with a stage name as argument: the latest run of that stage")
 
-    for action, help in (
-        ("pause", "let the running stage finish, then start nothing more"),
-        ("resume", "continue a paused or failed project"),
-        ("confirm", "let a stage waiting for confirmation start"),
+    for action, help, example in (
+        ("pause", "let the running stage finish, then start nothing more", ("winsctl pause ulm",)),
+        (
+            "resume",
+            "continue a paused or failed project",
+            ("winsctl resume ulm", "winsctl resume ulm --from clean   # rerun clean and all after it"),
+        ),
+        (
+            "confirm",
+            "let a stage waiting for confirmation start",
+            ("winsctl confirm ulm", "winsctl confirm ulm --stage analyse   # ahead of time"),
+        ),
     ):
-        p = verb(action, cmd_project_action, help)
+        p = verb(action, cmd_project_action, help, example=example)
         p.add_argument("project")
         if action == "resume":
             p.add_argument("--from", dest="from_stage", metavar="STAGE", help="rerun from this stage")
         if action == "confirm":
             p.add_argument("--stage", help="the stage to confirm (default: the one waiting)")
 
-    p = verb("kill", cmd_kill, "stop a project's running stage (the project pauses) or one StageRun")
+    p = verb(
+        "kill",
+        cmd_kill,
+        "stop a project's running stage (the project pauses) or one StageRun",
+        example=("winsctl kill ulm", "winsctl kill ulm.3.detect"),
+    )
     p.add_argument("target", metavar="PROJECT|STAGERUN")
 
-    p = verb("set", cmd_set_env, "change project settings")
+    p = verb(
+        "set", cmd_set_env, "change project settings", example=("winsctl set env ulm MIN_TRACK_LENGTH=40",)
+    )
     what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
-    p = verb("env", cmd_set_env, "set or unset project env (from the next StageRun on)", within=what)
+    p = verb(
+        "env",
+        cmd_set_env,
+        "set or unset project env (from the next StageRun on)",
+        within=what,
+        example=("winsctl set env ulm MIN_TRACK_LENGTH=40 DEBUG-", "winsctl set env ulm --unset DEBUG"),
+    )
     p.add_argument("project")
     p.add_argument("pairs", nargs="*", metavar="KEY=VALUE", help="KEY=VALUE to set, KEY- to remove")
     p.add_argument("--unset", action="append", default=[], metavar="KEY")
 
-    p = verb("cp", cmd_cp, "copy files to or from resources/ and workspaces/ (resumable)")
+    p = verb(
+        "cp",
+        cmd_cp,
+        "copy files to or from resources/ and workspaces/ (resumable)",
+        example=(
+            "winsctl cp video.mp4 workspaces/ulm/input/",
+            "winsctl cp -r workspaces/ulm/output ./results",
+            "winsctl cp -r clips/ resources/2024-05/",
+        ),
+    )
     p.add_argument("src")
     p.add_argument("dst")
     p.add_argument("-r", "--recursive", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
 
-    p = verb("top", cmd_top, "show node utilisation")
+    p = verb(
+        "ls",
+        cmd_ls,
+        "list a directory of resources/ or workspaces/ (no path: both)",
+        example=("winsctl ls", "winsctl ls -l workspaces/ulm/output", "winsctl ls resources/ -o json"),
+    )
+    p.add_argument("path", nargs="?", help="resources/... or workspaces/PROJECT/...")
+    p.add_argument("-l", "--long", action="store_true", help="type, size and modification time")
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+
+    p = verb(
+        "rm",
+        cmd_rm,
+        "remove files or directories from resources/ or workspaces/",
+        example=("winsctl rm workspaces/ulm/input/old.mp4", "winsctl rm -r workspaces/ulm/output/tries"),
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("-r", "--recursive", action="store_true", help="remove directories and what they hold")
+    p.add_argument("-f", "--force", action="store_true", help="no error for paths that do not exist")
+
+    p = verb(
+        "mkdir",
+        cmd_mkdir,
+        "make directories in resources/ or workspaces/",
+        example=("winsctl mkdir resources/2024-05", "winsctl mkdir -p workspaces/ulm/input/day1/raw"),
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("-p", "--parents", action="store_true", help="make parents too; no error if it exists")
+
+    p = verb("top", cmd_top, "show node utilisation", example=("winsctl top nodes",))
     p.add_argument("kind", type=kind_arg, choices=["nodes"], metavar="nodes")
 
-    p = verb("version", cmd_version, "print client and server versions")
+    p = verb(
+        "version",
+        cmd_version,
+        "print client and server versions",
+        example=("winsctl version", "winsctl version --client"),
+    )
     p.add_argument("--client", action="store_true", help="do not ask the server")
     add_report_parser(sub, common)
+
+    p = verb(
+        "completion",
+        cmd_completion,
+        "print a shell completion script",
+        example=(
+            "source <(winsctl completion bash)                      # this shell",
+            "winsctl completion bash > /etc/bash_completion.d/winsctl",
+            "source <(winsctl completion zsh)                       # in ~/.zshrc",
+        ),
+    )
+    p.add_argument("shell", choices=completion.SHELLS)
     return parser
+
+
+def examples(*lines: str) -> str:
+    return "Examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def cmd_completion(_: Client, args: argparse.Namespace) -> int:
+    print(completion.script(build_parser(), args.shell), end="")
+    return 0
 
 
 def main(
@@ -135,7 +300,7 @@ def main(
         sys.stdout.flush()
         for line in str(exc).splitlines() or ["failed"]:
             print(f"error: {line}", file=sys.stderr)
-        return 1
+        return exc.code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `winsctl logs x | head`: stop quietly

@@ -29,7 +29,12 @@ VOLATILE_COLUMNS = {"AGE", "HEARTBEAT"}  # ignored when --watch decides whether 
 
 
 class CliError(Exception):
-    """A failure the user can act on: printed as `error: ...` without a traceback."""
+    """A failure the user can act on: printed as `error: ...` without a traceback; `code` is
+    the exit status (`apply --diff` keeps 1 for "there are differences")."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Unreachable(CliError):

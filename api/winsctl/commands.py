@@ -6,6 +6,7 @@ import argparse
 import re
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import IO, Any
@@ -14,6 +15,7 @@ from urllib.parse import quote
 import httpx
 import yaml
 
+from winslow.api.winsctl import selector
 from winslow.api.winsctl.client import (
     KINDS,
     MAX_RECONNECTS,
@@ -58,6 +60,15 @@ def kind_arg(value: str) -> str:
 
 
 def cmd_apply(client: Client, args: argparse.Namespace) -> int:
+    """`--diff` is kubectl diff: nothing is written, and the exit status says whether the files on
+    the share would change (1) or not (0); errors exit 2 so that scripts can tell them apart."""
+    try:
+        return _apply(client, args)
+    except CliError as exc:
+        raise CliError(str(exc), code=2 if args.diff else exc.code) from None
+
+
+def _apply(client: Client, args: argparse.Namespace) -> int:
     documents: list[dict[str, Any]] = []
     origins: list[tuple[str, int, int]] = []  # (file, index in file, documents in file)
     for target in args.filename:
@@ -69,19 +80,33 @@ def cmd_apply(client: Client, args: argparse.Namespace) -> int:
         raise CliError(f"no manifests found in {', '.join(args.filename)}")
     files = sorted({o[0] for o in origins})
     source = files[0] if len(files) == 1 else ",".join(args.filename)
-    body = {"documents": documents, "source": source, "dryRun": args.dry_run}
+    body = {"documents": documents, "source": source, "dryRun": args.dry_run or args.diff}
     try:
         reply = client.json("POST", "/api/v1/apply", json=body)
     except CliError as exc:
         raise CliError(name_files(str(exc), source, origins) if len(files) > 1 else str(exc)) from None
-    suffix = " (dry run)" if reply.get("dryRun", args.dry_run) else ""
+    suffix = " (dry run)" if reply.get("dryRun", body["dryRun"]) else ""
     words = {"created": "created", "updated": "configured", "unchanged": "unchanged"}
+    changed = False
     for result in reply.get("results", []):
         word = words.get(result["result"], result["result"])
-        print(f"{result['kind'].lower()}/{result['name']} {word}{suffix}")
+        subject = f"{result['kind'].lower()}/{result['name']}"
+        print(f"{subject} {word}{suffix}")
+        changed |= result["result"] != "unchanged"
+        if result.get("removed"):
+            print(
+                f"warning: {subject}: the file does not mention {', '.join(result['removed'])}; "
+                f"{'they would be' if suffix else 'they were'} removed",
+                file=sys.stderr,
+            )
+        if result.get("kept"):
+            print(
+                f"  kept {', '.join(result['kept'])} (set by pause, resume or confirm; "
+                "the file does not mention it)"
+            )
         if args.diff and result.get("diff"):
             print(result["diff"].rstrip("\n"))
-    return 0
+    return 1 if args.diff and changed else 0
 
 
 def manifest_files(target: str) -> list[str]:
@@ -132,10 +157,34 @@ def fetch(client: Client, kind: str, name: str | None, project: str | None) -> A
     return client.json("GET", f"/api/v1/{kind}", params=params)
 
 
-def cmd_get(client: Client, args: argparse.Namespace) -> int:
-    if args.watch:
-        return watch(client, args)
+def filters(args: argparse.Namespace) -> Callable[[dict[str, Any]], bool]:
+    """What `-l/--selector` and `--tag` keep; checked before any request."""
+    if (args.selector or args.tag) and args.name:
+        raise CliError("a NAME names one object; -l/--selector and --tag filter lists: give one or the other")
+    if args.tag and args.kind != "projects":
+        raise CliError(f"--tag filters projects (their spec.tags); {args.kind} have no tags")
+    try:
+        wanted = selector.parse(args.selector) if args.selector else []
+    except selector.SelectorError as exc:
+        raise CliError(f"-l/--selector: {exc}") from None
+    return lambda item: (
+        selector.matches(wanted, pick(item, "metadata.labels"))
+        and selector.tagged(args.tag, pick(item, "spec.tags"))
+    )
+
+
+def listed(client: Client, args: argparse.Namespace, keep: Callable[[dict[str, Any]], bool]) -> Any:
     data = fetch(client, args.kind, args.name, args.project)
+    if args.name or not (args.selector or args.tag):
+        return data
+    return {**data, "items": [item for item in items_of(data) if keep(item)]}
+
+
+def cmd_get(client: Client, args: argparse.Namespace) -> int:
+    keep = filters(args)
+    if args.watch:
+        return watch(client, args, keep)
+    data = listed(client, args, keep)
     if args.output in ("json", "yaml"):
         print(dump(data, args.output))
         return 0
@@ -152,13 +201,13 @@ def cmd_get(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def watch(client: Client, args: argparse.Namespace) -> int:
+def watch(client: Client, args: argparse.Namespace, keep: Callable[[dict[str, Any]], bool]) -> int:
     """Polling, not events: the API has no watch stream, and 1 s is plenty for stages of hours."""
     deadline = time.monotonic() + args.timeout if args.timeout else None
     seen: dict[str, Any] = {}
     widths: list[int] | None = None
     while True:
-        items = items_of(fetch(client, args.kind, args.name, args.project))
+        items = items_of(listed(client, args, keep))
         headers, rows = rows_for(args.kind, items, args.output == "wide")
         stable = [i for i, h in enumerate(headers) if h not in VOLATILE_COLUMNS]
         for it, row in zip(items, rows, strict=True):
@@ -185,9 +234,13 @@ def watch(client: Client, args: argparse.Namespace) -> int:
 def cmd_describe(client: Client, args: argparse.Namespace) -> int:
     obj = fetch(client, args.kind, args.name, None)
     lines = fields(obj, DESCRIBE[args.kind])
+    if args.kind in ("projects", "pipelines"):
+        lines += mapping("Labels", pick(obj, "metadata.labels"))
     if args.kind == "projects":
         runs = items_of(client.json("GET", "/api/v1/stageruns", params={"project": args.name}))
-        lines += mapping("Env", pick(obj, "spec.env")) + indented("History", HISTORY, runs)
+        title, stages = project_stages(client, obj)
+        lines += mapping("Env", pick(obj, "spec.env")) + indented(title, STAGES, stages)
+        lines += indented("History", HISTORY, runs)
     elif args.kind == "stageruns":
         lines += mapping("Resources", pick(obj, "spec.resources")) + mapping("Env", pick(obj, "spec.env"))
     elif args.kind == "nodes":
@@ -205,12 +258,44 @@ def cmd_describe(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def project_stages(client: Client, obj: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """The stages a project runs: its snapshot once started (pipeline edits no longer reach it),
+    else its own list or its pipeline as it is now."""
+    snapshot = pick(obj, "status.pipeline")
+    if isinstance(snapshot, dict) and snapshot.get("stages"):
+        source = f"snapshot of pipeline {snapshot['name']}" if snapshot.get("name") else "snapshot"
+        return f"Stages ({source}, taken when the project started)", snapshot["stages"]
+    if pick(obj, "spec.stages"):
+        return "Stages (its own, not started yet)", pick(obj, "spec.stages")
+    name = pick(obj, "spec.pipeline")
+    if not name:
+        return "Stages", []
+    try:
+        pipeline = client.json("GET", f"/api/v1/pipelines/{quote(name)}")
+    except CliError as exc:
+        return f"Stages (pipeline {name}: {exc})", []
+    return f"Stages (pipeline {name} as it is now; not started yet)", pick(pipeline, "spec.stages") or []
+
+
 def cmd_delete(client: Client, args: argparse.Namespace) -> int:
     if args.kind not in ("pipelines", "projects"):
         raise CliError(f"{args.kind} cannot be deleted; delete their project instead")
+    if args.purge and args.kind != "projects":
+        raise CliError("--purge removes a project's files; pipelines have none")
     for name in args.names:
-        client.request("DELETE", f"/api/v1/{args.kind}/{quote(name)}")
-        print(f"{SINGULAR[args.kind]}/{name} deleted")
+        params = {"purge": "true"} if args.purge else None
+        reply = client.json("DELETE", f"/api/v1/{args.kind}/{quote(name)}", params=params)
+        subject = f"{SINGULAR[args.kind]}/{name}"
+        print(f"{subject} deleted" if reply.get("deleted") else f"{subject}: purged what it left")
+        for warning in reply.get("warnings", []):
+            print(f"warning: {warning}", file=sys.stderr)
+        if reply.get("purged"):
+            print(f"  removed {', '.join(reply['purged'])}")
+        if reply.get("left"):
+            print(f"  left on the share: {'; '.join(reply['left'])}")
+            print(
+                f"  (`winsctl delete project {name} --purge` removes them; an admin's, now the spec is gone)"
+            )
     return 0
 
 
@@ -219,6 +304,8 @@ def latest_run(client: Client, project: str, stage: str | None) -> str:
     if stage:
         runs = [r for r in runs if r.get("spec", {}).get("stage") == stage]
     if not runs:
+        if client.request("GET", f"/api/v1/projects/{quote(project)}", allow=(404,)).status_code == 404:
+            raise CliError(f"project {project!r} not found; `winsctl get projects` lists those you may see")
         raise CliError(f"project {project!r} has no StageRuns{f' of stage {stage!r}' if stage else ''} yet")
     return str(runs[-1]["metadata"]["name"])
 
@@ -322,12 +409,15 @@ def cmd_top(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_version(client: Client, args: argparse.Namespace) -> int:
+def client_version() -> str:
     try:
-        version = importlib_metadata.version("winslow")
+        return importlib_metadata.version("winslow")
     except importlib_metadata.PackageNotFoundError:
-        version = "unknown"
-    print(f"Client Version: {version}")
+        return "unknown"
+
+
+def cmd_version(client: Client, args: argparse.Namespace) -> int:
+    print(f"Client Version: {client_version()}")
     if not args.client:
         health = client.json("GET", "/healthz")
         print(f"Server: {client.server} (node {health.get('node', '?')}, {health.get('status', '?')})")

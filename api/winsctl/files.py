@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 from rich.console import Console
@@ -25,7 +25,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from winslow.api.winsctl.client import REMOTE_ROOTS, Client, CliError
+from winslow.api.winsctl.client import REMOTE_ROOTS, Client, CliError, api_detail
 from winslow.api.winsctl.render import human_bytes
 
 CHUNK = 1 << 20  # bounded memory for files of tens of GB
@@ -36,8 +36,11 @@ def is_remote(path: str) -> bool:
     return path.split("/", 1)[0] in REMOTE_ROOTS
 
 
+FILES = "/api/v1/files/"
+
+
 def files_url(remote: str) -> str:
-    return "/api/v1/files/" + quote(remote.strip("/"), safe="/")
+    return FILES + quote(remote.strip("/"), safe="/")
 
 
 def remote_entry(client: Client, remote: str) -> dict[str, Any] | None:
@@ -59,9 +62,12 @@ def remote_entry(client: Client, remote: str) -> dict[str, Any] | None:
     return next((e for e in listing_entries(response.json()) if e.get("name") == leaf), None)
 
 
-def head_request(client: Client, url: str, **kw: Any) -> httpx.Response:
-    """A HEAD error has no body to explain it: a failed one is asked again as GET, which raises with it."""
+def head_request(client: Client, url: str, *, busy: str | None = None, **kw: Any) -> httpx.Response:
+    """A HEAD error has no body to explain it: a failed one is asked again as GET, which raises
+    with it; a 409 to a question about an upload means another one holds the file (`busy`)."""
     response = client.request("HEAD", url, allow=(400, 401, 403, 404, 405, 409), **kw)
+    if response.status_code == 409 and busy is not None:
+        raise CliError(busy)
     if response.status_code not in (404, 405) and not response.is_success:
         with client.stream("GET", url, **kw):
             pass
@@ -110,7 +116,11 @@ def upload_file(client: Client, path: Path, remote: str, progress: Progress) -> 
     """
     size = path.stat().st_size
     url = files_url(remote)
-    head = head_request(client, url, params={"upload": "true"})
+    busy = (
+        f"{remote}: upload in progress: another upload of this file (another cp, or the web UI) is "
+        "still sending it; run the same cp again once it has finished"
+    )
+    head = head_request(client, url, busy=busy, params={"upload": "true"})
     offset = int(head.headers.get("Upload-Offset", "0") or 0) if head.is_success else 0
     if not 0 < offset < size:
         offset = 0  # nothing to continue, or an unfinished upload of a different (longer) file
@@ -123,14 +133,14 @@ def upload_file(client: Client, path: Path, remote: str, progress: Progress) -> 
 
     if size < OVERLAP_MIN or offset == size - 1:
         sha = digest_of(path, size, progress).hexdigest()
-        put_piece(client, url, (offset, size, size), sha, advancing(read(path, offset, size)))
+        put_piece(client, url, (offset, size, size), sha, advancing(read(path, offset, size)), busy)
     else:
         digest = digest_of(path, offset, progress)  # of what the server has already
         body = hashed(advancing(read(path, offset, size - 1)), digest)
-        put_piece(client, url, (offset, size - 1, size), None, body)
+        put_piece(client, url, (offset, size - 1, size), None, body, busy)
         last = b"".join(read(path, size - 1, size))
         digest.update(last)
-        put_piece(client, url, (size - 1, size, size), digest.hexdigest(), advancing(iter([last])))
+        put_piece(client, url, (size - 1, size, size), digest.hexdigest(), advancing(iter([last])), busy)
     resumed = f", resumed at {human_bytes(offset)}" if offset else ""
     return f"{path} -> {remote.strip('/')} ({human_bytes(size)}{resumed})"
 
@@ -157,7 +167,12 @@ def hashed(chunks: Iterator[bytes], digest: Any) -> Iterator[bytes]:
 
 
 def put_piece(
-    client: Client, url: str, part: tuple[int, int, int], sha: str | None, content: Iterator[bytes]
+    client: Client,
+    url: str,
+    part: tuple[int, int, int],
+    sha: str | None,
+    content: Iterator[bytes],
+    busy: str = "upload in progress: another upload of this file is still sending it",
 ) -> None:
     """Bytes [start, stop) of a file of `size` bytes: `part` is (start, stop, size)."""
     start, stop, size = part
@@ -167,7 +182,12 @@ def put_piece(
     if start or stop < size:
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
     timeout = httpx.Timeout(30.0, write=None, read=300.0)  # the server fsyncs before answering
-    client.request("PUT", url, content=content, headers=headers, timeout=timeout, bulk=True)
+    reply = client.request(
+        "PUT", url, content=content, headers=headers, timeout=timeout, bulk=True, allow=(409,)
+    )
+    if reply.status_code == 409:
+        detail = api_detail(reply)
+        raise CliError(busy if "in progress" in detail else f"{unquote(url.removeprefix(FILES))}: {detail}")
 
 
 def download_file(client: Client, remote: str, target: Path, progress: Progress) -> str:

@@ -140,7 +140,10 @@ WIDE: dict[str, list[tuple[str, Getter]]] = {
     "pipelines": [
         ("STAGE-NAMES", lambda o: ",".join(s.get("name", "?") for s in pick(o, "spec.stages") or []))
     ],
-    "projects": [("REASON", at("status.reason"))],
+    "projects": [
+        ("TAGS", at("spec.tags", lambda v: ",".join(v or []) or "-")),
+        ("REASON", at("status.reason")),
+    ],
     "stageruns": [
         ("IMAGE", at("spec.image")),
         ("ATTEMPT", at("spec.attempt")),
@@ -187,6 +190,7 @@ DESCRIBE: dict[str, list[tuple[str, Getter]]] = {
         ("Pipeline", lambda o: text(pick(o, "spec.pipeline") or "<own stages>")),
         ("Owner", at("spec.owner")),
         ("Members", at("spec.members", lambda v: ", ".join(v or []) or "-")),
+        ("Tags", at("spec.tags", lambda v: ", ".join(v or []) or "-")),
         ("Paused", lambda o: text(bool(pick(o, "spec.paused")))),
         ("Phase", at("status.phase")),
         ("Reason", at("status.reason")),

@@ -15,7 +15,7 @@ from typing import Any
 from winslow.api.winsctl.client import Client
 from winslow.api.winsctl.render import table
 
-EXAMPLES = """examples:
+EXAMPLES = """Examples:
   winsctl report utilisation
   winsctl report utilisation --from 2026-01-15 --to 2026-03-06 --tz Europe/Berlin
   winsctl report utilisation --work-hours 7-17 --work-days Mon-Thu --weight gpu -o csv
@@ -28,6 +28,8 @@ def add_parser(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         parents=common,
         help="reports over the share's history",
         description="Reports over the share's history.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     what = p.add_subparsers(dest="report", required=True, metavar="REPORT")
     u = what.add_parser(

@@ -135,7 +135,7 @@ def test_apply_dry_run_and_diff(tmp_path: Path, capsys: pytest.CaptureFixture[st
     manifest = tmp_path / "p.yaml"
     manifest.write_text("kind: Pipeline\nmetadata: {name: video}\n")
     code, out, _ = run(fake, ["apply", "-f", str(manifest), "--dry-run", "--diff"], capsys)
-    assert code == 0
+    assert code == 1, "as kubectl diff: 1 when there are differences"
     assert json.loads(fake.requests[0].content)["source"] == str(manifest)
     assert json.loads(fake.requests[0].content)["dryRun"] is True
     assert out.splitlines() == ["pipeline/video configured (dry run)", "-old", "+new"]
@@ -223,7 +223,7 @@ def test_projects_wide_adds_reason_and_nodes_table(capsys: pytest.CaptureFixture
         }
     )
     _, out, _ = run(fake, ["get", "projects", "-o", "wide"], capsys)
-    assert out.splitlines()[0].split() == ["NAME", "PIPELINE", "PHASE", "STAGE", "AGE", "REASON"]
+    assert out.splitlines()[0].split() == ["NAME", "PIPELINE", "PHASE", "STAGE", "AGE", "TAGS", "REASON"]
     assert out.splitlines()[1].endswith("waiting for confirmation")
     _, out, _ = run(fake, ["get", "nodes"], capsys)
     assert out.splitlines()[0].split() == [
