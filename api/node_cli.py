@@ -241,6 +241,7 @@ def run_node(args: argparse.Namespace) -> int:
     events.catch_up()
     metrics.register(registry, ctx)  # counts from here on (a restart starts its counters at zero)
     adopt = stagerun_reconciler.adopt_all(ctx) if config.executes else []
+    runfiles.check_recent(ctx)
     daemon = Daemon(
         ctx,
         {

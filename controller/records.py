@@ -47,6 +47,10 @@ class RunRecord:
     container_id: str | None = None
     seq: int = -1
     """The RECORD event that last changed the run: decisions compare these, never clocks."""
+    recorder: str = ""
+    """The node that published that event, and wrote the file after it."""
+    recorded_at: float = 0.0
+    """That event's timestamp, on the recorder's own clock."""
     observed: float = field(default=0.0, compare=False)
     """This node's monotonic time when it learnt of that change: local only."""
 
@@ -187,11 +191,19 @@ class RunTable:
             self.by_project.setdefault(record.project, []).append(name)
         else:
             record = current.updated_by(data)
-        self.runs[name] = replace(record, seq=event.seq, observed=observed)
+        self.runs[name] = replace(
+            record, seq=event.seq, recorder=event.node, recorded_at=event.timestamp, observed=observed
+        )
 
     def to_snapshot(self) -> list[dict[str, Any]]:
         return [
-            {"name": r.name, "seq": r.seq, **r.creation()}
+            {
+                "name": r.name,
+                "seq": r.seq,
+                "recorder": r.recorder,
+                "recordedAt": r.recorded_at,
+                **r.creation(),
+            }
             for names in self.by_project.values()
             for r in (self.runs[n] for n in names)
         ]
@@ -202,7 +214,14 @@ class RunTable:
         for item in items:
             data = dict(item)
             name, seq = str(data.pop("name")), int(data.pop("seq"))
-            record = replace(RunRecord.created_by(name, data), seq=seq, observed=observed)
+            recorder, recorded_at = str(data.pop("recorder", "")), float(data.pop("recordedAt", 0.0))
+            record = replace(
+                RunRecord.created_by(name, data),
+                seq=seq,
+                recorder=recorder,
+                recorded_at=recorded_at,
+                observed=observed,
+            )
             table.runs[name] = record
             table.by_project.setdefault(record.project, []).append(name)
         return table

@@ -18,6 +18,7 @@ from winslow.resources.errors import ManifestError, NotFoundError
 from winslow.resources.stagerun import StageRunStatus
 
 log = logging.getLogger(__name__)
+RECENT = 600.0  # seconds back that a restarted node checks the files of runs it recorded
 
 
 def record(ctx: NodeContext, run: RunRecord, *, create: bool = False) -> None:
@@ -56,6 +57,22 @@ def project(ctx: NodeContext, run: RunRecord) -> None:
         ctx.unprojected[run.name] = run.seq
         return
     ctx.unprojected.pop(run.name, None)
+
+
+def check_recent(ctx: NodeContext, within: float = RECENT) -> None:
+    """At start: files of runs this node recorded last, lately, may lag their record (it died
+    between the two writes); anything found lagging is rewritten by `reproject`."""
+    now = ctx.clock()
+    for run in list(ctx.events.state.runs.runs.values()):
+        if run.recorder != ctx.name or now - run.recorded_at > within:
+            continue
+        try:
+            on_file = ctx.layout.store.stagerun(run.name).status
+        except (NotFoundError, ManifestError, ValueError, OSError):
+            ctx.unprojected[run.name] = run.seq
+            continue
+        if on_file.phase is not run.phase or on_file.finish_time != run.finish_time:
+            ctx.unprojected[run.name] = run.seq
 
 
 def reproject(ctx: NodeContext) -> None:
