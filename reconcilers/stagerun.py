@@ -328,8 +328,9 @@ class _Attempt:
         self.allowed = START_STALL_SECONDS
         self.abandoned = threading.Event()
 
-    def step(self, what: str, allowed: float = START_STALL_SECONDS) -> None:
-        self.what, self.since, self.allowed = what, time.monotonic(), allowed
+    def step(self, what: str, allowed: float | None = None) -> None:
+        self.what, self.since = what, time.monotonic()
+        self.allowed = START_STALL_SECONDS if allowed is None else allowed
 
     def stalled(self) -> bool:
         return time.monotonic() - self.since > self.allowed

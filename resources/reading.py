@@ -22,7 +22,6 @@ there, and a network share can show half of a file that is being replaced:
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
 import os
@@ -122,12 +121,12 @@ def _read(path: Path, source: str, max_bytes: int, setting: str) -> bytes:
             st = os.lstat(path)
         except OSError:
             st = None
-        if st is not None and exc.errno in (errno.ELOOP, errno.EMLINK):
-            what = f"{_kind_of(st.st_mode)}; the share holds regular files only"
+        if st is not None and not stat.S_ISREG(st.st_mode):
+            what = f"is {_kind_of(st.st_mode)}; the share holds regular files only"
         else:
             what = f"cannot be opened ({exc.strerror or exc})"
         version = f"open:{exc.errno}:{st.st_ino if st else 0}:{st.st_mtime_ns if st else 0}".encode()
-        raise _Refused(InvalidFileError.at(source, f"is {what}" if st else what), version) from None
+        raise _Refused(InvalidFileError.at(source, what), version) from None
     try:
         st = os.fstat(fd)
         version = f"stat:{st.st_mode}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()
@@ -227,12 +226,15 @@ def _yaml_error(exc: yaml.YAMLError, source: str) -> InvalidFileError:
     return InvalidFileError.at(source, f"is not valid YAML ({words})", mark.line + 1 if mark else None)
 
 
+_VALIDATOR_STEPS = ("function-after", "function-before", "function-wrap", "union[")
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part.startswith(("function-after", "function-before", "union[")):
+        elif part.startswith(_VALIDATOR_STEPS):
             continue
         else:
             path += f".{part}" if path else part
@@ -240,21 +242,25 @@ def field_path(loc: tuple[int | str, ...]) -> str:
 
 
 def _node_line(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """The line of the deepest node on `loc` that the document has (a missing field: its parent)."""
-    node, found = root, root
+    """The line of the deepest part of `loc` the document has: a key's own line, so a missing
+    field points at its parent's key."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
     for part in loc:
+        if isinstance(part, str) and part.startswith(_VALIDATOR_STEPS):
+            continue
         if isinstance(node, yaml.MappingNode):
-            node = next(
-                (v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == part), None
+            pair = next(
+                (kv for kv in node.value if isinstance(kv[0], yaml.ScalarNode) and kv[0].value == part), None
             )
+            if pair is None:
+                break
+            node, line = pair[1], pair[0].start_mark.line + 1
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
             node = node.value[part]
+            line = node.start_mark.line + 1
         else:
-            continue  # a validator's own step in the location, not the document's
-        if node is None:
             break
-        found = node
-    return found.start_mark.line + 1 if found is not None else None
+    return line
 
 
 def _message(error: Any) -> str:
