@@ -13,9 +13,11 @@ connection closes after the response (`Connection: close`; clients simply open a
 The protocol also keeps a node's memory and connections bounded whatever clients do, on plain
 HTTP and on TLS alike (uvicorn itself bounds neither with httptools): request headers may take
 `MAX_HEADER_BYTES` (431 beyond) and must be complete within `HEADER_TIMEOUT` seconds of the
-connection or of the previous response (408, so a slowloris client is cut off), and a node
-keeps at most `MAX_CONNECTIONS` open (503 at once beyond). The node's environment may change
-them: WINSLOW_MAX_HEADER_BYTES, WINSLOW_HEADER_TIMEOUT, WINSLOW_MAX_CONNECTIONS.
+connection or of the previous response (408, so a slowloris client is cut off), a request body
+that the API decodes whole (everything but file transfers) may take `MAX_BODY_BYTES` (413), and
+a node keeps at most `MAX_CONNECTIONS` open (503 at once beyond). The node's environment may
+change them: WINSLOW_MAX_HEADER_BYTES, WINSLOW_HEADER_TIMEOUT, WINSLOW_MAX_BODY_BYTES,
+WINSLOW_MAX_CONNECTIONS.
 """
 
 from __future__ import annotations
@@ -47,11 +49,26 @@ def _setting(name: str, default: float) -> float:
 MAX_HEADER_BYTES = int(_setting("WINSLOW_MAX_HEADER_BYTES", 64 << 10))
 HEADER_TIMEOUT = _setting("WINSLOW_HEADER_TIMEOUT", 10.0)
 MAX_CONNECTIONS = int(_setting("WINSLOW_MAX_CONNECTIONS", 256))
+MAX_BODY_BYTES = int(_setting("WINSLOW_MAX_BODY_BYTES", 64 << 20))
+STREAMED = "/api/v1/files/"  # bodies that go to disk as they arrive: any size
 _REASONS = {
     408: "Request Timeout",
+    413: "Content Too Large",
     431: "Request Header Fields Too Large",
     503: "Service Unavailable",
 }
+
+
+def _too_large(length: int) -> Any:
+    """An ASGI app that answers 413 without reading the body, and closes the connection."""
+    body = f"a request body of {length} bytes is over the limit of {MAX_BODY_BYTES}\n".encode()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return app
 
 
 class Protocol(HttpToolsProtocol):
@@ -63,6 +80,8 @@ class Protocol(HttpToolsProtocol):
         self._awaiting_headers = True  # between requests, or inside a request's headers
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
+        self._body_bytes = 0
+        self._body_limited = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -84,9 +103,20 @@ class Protocol(HttpToolsProtocol):
             self._refuse(431, f"request headers over {MAX_HEADER_BYTES} bytes")
 
     def on_headers_complete(self) -> None:
-        self._awaiting_headers, self._header_bytes = False, 0
+        self._awaiting_headers, self._header_bytes, self._body_bytes = False, 0, 0
         self._disarm()
         super().on_headers_complete()
+        self._body_limited = not str(self.scope.get("path", "")).startswith(STREAMED)
+
+    def on_body(self, body: bytes) -> None:
+        """A chunked body has no length to check up front: it is counted as it comes."""
+        if self.transport.is_closing():
+            return
+        self._body_bytes += len(body)
+        if self._body_limited and self._body_bytes > MAX_BODY_BYTES:
+            self._refuse(413, f"a request body over the limit of {MAX_BODY_BYTES} bytes")
+            return
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
@@ -120,6 +150,8 @@ class Protocol(HttpToolsProtocol):
                 self.transport.close()
 
     def _refuse(self, status: int, message: str) -> None:
+        if self.transport.is_closing():
+            return
         body = f"{message}\n".encode()
         head = (
             f"HTTP/1.1 {status} {_REASONS[status]}\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -131,9 +163,23 @@ class Protocol(HttpToolsProtocol):
         self.transport.close()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        if self.scheme == "http":
+        length = _content_length(cycle.scope["headers"])
+        if not cycle.scope["path"].startswith(STREAMED) and length > MAX_BODY_BYTES:
+            cycle.keep_alive = False
+            app = _too_large(length)
+        elif self.scheme == "http":
             cycle.scope.setdefault("extensions", {})[EXTENSION] = {"handle": FastPath(cycle)}
         super()._start_asgi_task(cycle, app)
+
+
+def _content_length(headers: Any) -> int:
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
 
 
 def of(scope: Scope) -> FastPath | None:

@@ -28,6 +28,7 @@ import os
 import stat
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -301,13 +302,26 @@ class _Entry:
 
 
 class Reader:
-    """Parsed files by path and content hash, with the last good version of each path."""
+    """Parsed files by path and content hash, with the last good version of each path.
 
-    def __init__(self, *, attempts: int = 3, pause: float = 0.05) -> None:
+    Values are shared between all who read the same version: callers never change them in
+    place (the code base changes models with `model_copy`). The paths least recently read are
+    forgotten beyond `capacity`, so files deleted long ago do not stay in memory.
+    """
+
+    def __init__(self, *, attempts: int = 3, pause: float = 0.05, capacity: int = 50_000) -> None:
         self.attempts = attempts
         self.pause = pause
-        self._entries: dict[tuple[str, str], _Entry] = {}
+        self.capacity = capacity
+        self._entries: OrderedDict[tuple[str, str], _Entry] = OrderedDict()
         self._lock = threading.Lock()
+
+    def _put(self, key: tuple[str, str], entry: _Entry) -> None:
+        """Under the lock."""
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
 
     def load(
         self,
@@ -341,6 +355,8 @@ class Reader:
             version = hashlib.blake2b(raw, digest_size=16).digest()
             with self._lock:
                 entry = self._entries.get(key)
+                if entry is not None:
+                    self._entries.move_to_end(key)
             if entry is not None and entry.version == version:
                 if entry.error is None:
                     return entry.value
@@ -355,7 +371,7 @@ class Reader:
                 self._remember(key, version, exc)
                 continue
             with self._lock:
-                self._entries[key] = _Entry(version, value=value, good=value)
+                self._put(key, _Entry(version, value=value, good=value))
             return value
         assert failure is not None
         return self._give_up(key, path, version, failure, fallback)
@@ -378,7 +394,7 @@ class Reader:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None:
-                self._entries[key] = _Entry(version, error=error)
+                self._put(key, _Entry(version, error=error))
             elif entry.version != version or entry.error is None:
                 entry.version, entry.value, entry.error, entry.settled = version, None, error, False
 
@@ -386,7 +402,10 @@ class Reader:
         self, key: tuple[str, str], path: Path, version: bytes, failure: InvalidFileError, fallback: bool
     ) -> Any:
         with self._lock:
-            entry = self._entries.setdefault(key, _Entry(version, error=failure))
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = _Entry(version, error=failure)
+                self._put(key, entry)
             entry.settled = True
             first = entry.warned != version
             entry.warned = version

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.timeout(120)
 HEADER_TIMEOUT = 2.0
 MAX_CONNECTIONS = 200
 HALF_OPEN = 300
+MAX_BODY = 1 << 20
 
 
 @pytest.fixture(params=["http", "https"])
@@ -30,6 +31,7 @@ def abused(
 ) -> tuple[NodeProcess, Callable[[], socket.socket]]:
     monkeypatch.setenv("WINSLOW_HEADER_TIMEOUT", str(HEADER_TIMEOUT))
     monkeypatch.setenv("WINSLOW_MAX_CONNECTIONS", str(MAX_CONNECTIONS))
+    monkeypatch.setenv("WINSLOW_MAX_BODY_BYTES", str(MAX_BODY))
     extra = ["--no-execute"]
     if request.param == "https":
         if shutil.which("openssl") is None:
@@ -95,6 +97,28 @@ def test_case_3_a_header_that_never_ends_is_cut_off_and_memory_stays_bounded(
     assert sent < 4 << 20, f"the node read {sent} bytes of one header"
     assert answer(sock).startswith(b"HTTP/1.1 431 ")
     sock.close()
+    assert rss(node) - before < 64 << 20
+
+
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_case_3_a_huge_body_for_the_json_api_is_refused_before_it_is_read(
+    abused: tuple[NodeProcess, Callable[[], socket.socket]], framing: str
+) -> None:
+    """Before: the API buffered a JSON body of any size, with or without a token."""
+    node, connect = abused
+    before = rss(node)
+    sock = connect()
+    length = "Content-Length: 1073741824" if framing == "content-length" else "Transfer-Encoding: chunked"
+    sock.sendall(f"POST /api/v1/apply HTTP/1.1\r\nHost: x\r\n{length}\r\n\r\n".encode())
+    sent, chunk = 0, b"[" * 65536
+    try:
+        while sent < 64 << 20:
+            sock.sendall(b"10000\r\n" + chunk + b"\r\n" if framing == "chunked" else chunk)
+            sent += len(chunk)
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError, TimeoutError):
+        pass
+    assert sent < 16 << 20, f"the node read {sent} bytes of the body"
+    assert answer(sock).startswith(b"HTTP/1.1 413 ")
     assert rss(node) - before < 64 << 20
 
 

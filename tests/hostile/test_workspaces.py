@@ -35,9 +35,7 @@ def test_case_2_named_pipes_left_in_workspaces_are_skipped_and_never_block_a_sta
     def phases() -> list[list[str]]:
         return [[r["status"]["phase"] for r in stageruns(share, f"fifo-{i}")] for i in range(PROJECTS)]
 
-    wait_for(
-        lambda: all(p == ["Succeeded", "Succeeded"] for p in phases()), 120, "every project to succeed"
-    )
+    wait_for(lambda: all(p == ["Succeeded", "Succeeded"] for p in phases()), 120, "every project to succeed")
     for i in range(PROJECTS):
         use = stageruns(share, f"fifo-{i}")[1]["metadata"]["name"]
         log = (share / "logs" / f"fifo-{i}" / f"{use}.log").read_text()

@@ -261,3 +261,14 @@ def test_the_store_tells_a_missing_spec_from_an_invalid_one(tmp_path: Path) -> N
     assert not isinstance(caught.value, NotFoundError)
     assert caught.value.name == "broken"
     assert "pipelines/broken.yaml" in caught.value.reason and "spec: is required" in caught.value.reason
+
+
+def test_the_paths_least_recently_read_are_forgotten_beyond_the_capacity(tmp_path: Path) -> None:
+    reader, (calls, parse) = Reader(capacity=2), counting()
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.yaml").write_text(f"{name}: 1\n")
+    for name in ("a", "b", "a", "c", "a"):
+        load(reader, tmp_path / f"{name}.yaml", parse)
+    assert [next(iter(c)) for c in calls] == ["a", "b", "c"], "a stayed: it was read last but one"
+    load(reader, tmp_path / "b.yaml", parse)
+    assert len(calls) == 4, "b was forgotten"
