@@ -22,6 +22,7 @@ there, and a network share can show half of a file that is being replaced:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -47,6 +48,7 @@ MANIFEST_BYTES_ENV = "WINSLOW_MAX_MANIFEST_BYTES"
 DEFAULT_MANIFEST_BYTES = MiB
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+_TRANSIENT = (errno.ESTALE, errno.EIO, errno.EINTR, errno.EAGAIN)
 _COLLECTION_START = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
 _COLLECTION_END = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
 
@@ -96,12 +98,14 @@ def _human(size: int) -> str:
 
 
 class _Refused(Exception):
-    """The file cannot be read at all; `version` tells this state of it from the next one."""
+    """The file cannot be read; `version` tells this state of it from the next one. `retry`: an
+    I/O error, such as the ESTALE of a file a network share replaced while we opened it."""
 
-    def __init__(self, error: InvalidFileError, version: bytes) -> None:
+    def __init__(self, error: InvalidFileError, version: bytes, retry: bool = False) -> None:
         super().__init__(error.reason)
         self.error = error
         self.version = version
+        self.retry = retry
 
 
 def read_regular(path: Path, source: str, max_bytes: int, setting: str = "") -> bytes:
@@ -127,7 +131,7 @@ def _read(path: Path, source: str, max_bytes: int, setting: str) -> bytes:
         else:
             what = f"cannot be opened ({exc.strerror or exc})"
         version = f"open:{exc.errno}:{st.st_ino if st else 0}:{st.st_mtime_ns if st else 0}".encode()
-        raise _Refused(InvalidFileError.at(source, what), version) from None
+        raise _Refused(InvalidFileError.at(source, what), version, retry=exc.errno in _TRANSIENT) from None
     try:
         st = os.fstat(fd)
         version = f"stat:{st.st_mode}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()
@@ -152,9 +156,8 @@ def _read(path: Path, source: str, max_bytes: int, setting: str) -> bytes:
                 raise _Refused(too_large, version)
         return b"".join(chunks)
     except OSError as exc:
-        raise _Refused(
-            InvalidFileError.at(source, f"cannot be read ({exc.strerror or exc})"), b"io"
-        ) from None
+        error = InvalidFileError.at(source, f"cannot be read ({exc.strerror or exc})")
+        raise _Refused(error, f"io:{exc.errno}".encode(), retry=True) from None
     finally:
         os.close(fd)
 
@@ -348,10 +351,12 @@ class Reader:
                 with self._lock:
                     self._entries.pop(key, None)
                 raise
-            except _Refused as refused:  # reading again would see the same thing
+            except _Refused as refused:
                 failure, version = refused.error, refused.version
                 self._remember(key, version, failure)
-                break
+                if refused.retry:
+                    continue
+                break  # a FIFO, a device, a file over the limit: reading again changes nothing
             version = hashlib.blake2b(raw, digest_size=16).digest()
             with self._lock:
                 entry = self._entries.get(key)
