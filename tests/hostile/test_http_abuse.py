@@ -23,6 +23,7 @@ HEADER_TIMEOUT = 2.0
 MAX_CONNECTIONS = 200
 HALF_OPEN = 300
 MAX_BODY = 1 << 20
+SILENT = 20
 
 
 @pytest.fixture(params=["http", "https"])
@@ -131,9 +132,11 @@ def test_case_3_half_headers_and_slowloris_are_closed_and_connections_are_capped
     abused: tuple[NodeProcess, Callable[[], socket.socket]],
 ) -> None:
     """Before: 300 connections that sent half a header were never closed, and a client that
-    sent one byte now and then kept its connection for ever."""
+    sent one byte now and then kept its connection for ever; nor was one that sent nothing (on
+    TLS: not even its handshake)."""
     node, connect = abused
     before = rss(node)
+    silent = [socket.create_connection(("127.0.0.1", node.port), timeout=10) for _ in range(SILENT)]
     half: list[socket.socket] = []
     for _ in range(HALF_OPEN):
         sock = connect()
@@ -142,7 +145,7 @@ def test_case_3_half_headers_and_slowloris_are_closed_and_connections_are_capped
     slow = connect()
     closed: dict[socket.socket, bytes] = {}
     selector = selectors.DefaultSelector()
-    for sock in half:
+    for sock in [*half, *silent]:
         sock.setblocking(False)
         selector.register(sock, selectors.EVENT_READ)
     deadline = time.monotonic() + HEADER_TIMEOUT + 15
@@ -168,14 +171,15 @@ def test_case_3_half_headers_and_slowloris_are_closed_and_connections_are_capped
         if (len(selector.get_map()) == 0 and slow_cut_at is not None) or time.monotonic() > deadline:
             break
     assert not selector.get_map(), (
-        f"{len(selector.get_map())} of {HALF_OPEN} half-header connections still open"
+        f"{len(selector.get_map())} of {HALF_OPEN + SILENT} half-header or silent connections still open"
     )
     assert slow_cut_at is not None, "the slowloris connection is still open"
-    answers = [data.split(b"\r\n", 1)[0] for data in closed.values()]
+    answers = [closed[sock].split(b"\r\n", 1)[0] for sock in half]
     refused = answers.count(b"HTTP/1.1 503 Service Unavailable")
     timed_out = answers.count(b"HTTP/1.1 408 Request Timeout")
     assert refused >= HALF_OPEN - MAX_CONNECTIONS and refused + timed_out == HALF_OPEN, set(answers)
-    for sock in [*half, slow]:
+    assert all(closed[sock] == b"" or closed[sock].startswith(b"HTTP/1.1 503 ") for sock in silent)
+    for sock in [*half, *silent, slow]:
         sock.close()
     assert rss(node) - before < 64 << 20
     time.sleep(0.5)
