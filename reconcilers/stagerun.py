@@ -422,9 +422,10 @@ def _fail_start(ctx: NodeContext, run: StageRun, message: str) -> float:
     return 0.0
 
 
-def _start(ctx: NodeContext, run: StageRun, attempt: _Attempt) -> float:
+def _start(ctx: NodeContext, run: StageRun, attempt: _Attempt | None = None) -> float:
     """Returns 0, or how long to wait before looking at a run whose failure could not be recorded."""
     assert ctx.runtime is not None
+    attempt = attempt or _Attempt()
     layout = ctx.layout
     project, name = run.spec.project, run.metadata.name
     logfile = layout.log_file(project, name)

@@ -6,10 +6,20 @@ keeps counting in its last good version."""
 from __future__ import annotations
 
 from tests.api.conftest import Api
+from winslow.controller.events import Command
+
+
+def logged(api: Api, version: int) -> None:
+    """The log says the status file has this version, as the node that writes it says."""
+    events = api.app.state.ctx.events
+    events.publish(Command.LOCK, "project/p", duration=10)
+    events.publish(Command.VERSION, "project/p", payload={"file": "status", "version": version})
+    events.publish(Command.RELEASE, "project/p")
 
 
 def test_a_status_file_never_read_whole_shows_the_spec_with_an_unknown_phase(seeded: Api) -> None:
     seeded.layout.store.status_path("p").write_text("phase: [Runn")
+    logged(seeded, 1)
     reply = seeded.as_("alice").get("/api/v1/projects")
     assert reply.status_code == 200, reply.text
     (item,) = reply.json()["items"]
@@ -21,7 +31,8 @@ def test_a_status_file_never_read_whole_shows_the_spec_with_an_unknown_phase(see
 
 def test_a_status_file_seen_whole_once_keeps_its_last_good_version(seeded: Api) -> None:
     path = seeded.layout.store.status_path("p")
-    path.write_text("project: p\nphase: Running\nreason: busy\n")
+    path.write_text("project: p\nphase: Running\nreason: busy\nversion: 1\n")
+    logged(seeded, 1)
     assert seeded.as_("alice").get("/api/v1/projects/p").json()["status"]["phase"] == "Running"
     path.write_text("project: p\nphase: [Runn")  # half of the next version, as a caching share shows it
     reply = seeded.as_("alice").get("/api/v1/projects/p")

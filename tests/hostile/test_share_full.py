@@ -103,7 +103,7 @@ def test_case_8_a_container_that_started_is_recorded_once_the_share_takes_writes
     try:
         wait_for(
             lambda: (
-                f"{run} started in container" in node_log(node) and "could not be written" in node_log(node)
+                f"{run} started in container" in node_log(node) and "could not be recorded" in node_log(node)
             ),
             20,
             "the node to say it could not record the start",

@@ -8,6 +8,7 @@ import errno
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Locks
 from winslow.controller.loop import WorkQueue
+from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState
-from winslow.reconcilers import stagerun
+from winslow.reconcilers import runfiles, stagerun
 from winslow.reconcilers.subjects import lease_subject
 from winslow.resources.stagerun import StageRun, StageRunPhase
 
@@ -55,20 +57,19 @@ def ctx(tmp_path: Path) -> NodeContext:
     layout = ShareLayout(tmp_path / "share")
     layout.ensure()
     events = EventLog(layout.events, "n", time.time)
-    context = NodeContext(
+    return NodeContext(
         config=NodeConfig(name="n"),
         layout=layout,
         events=events,
-        locks=Locks(events, time.time, 30),
+        locks=Locks(events, 30),
         runtime=FakeRuntime(),  # type: ignore[arg-type]
         clock=time.time,
         queue=WorkQueue(time.time),
     )
-    assert context.locks.acquire(lease_subject(NAME))
-    return context
 
 
 def pending(ctx: NodeContext) -> StageRun:
+    """A run as the project reconciler leaves it: file, record on the log, lease held."""
     run = StageRun.model_validate(
         {
             "metadata": {"name": NAME},
@@ -77,11 +78,20 @@ def pending(ctx: NodeContext) -> StageRun:
         }
     )
     ctx.layout.store.write_stagerun(run)
+    record = RunRecord(
+        name=NAME, project="p", number=1, stage="a", index=0, node="n", created=datetime.now(UTC)
+    )
+    assert ctx.locks.acquire("project/p")
+    runfiles.record(ctx, record, create=True)
+    assert ctx.locks.acquire(lease_subject(NAME))
     return run
 
 
 def phase(ctx: NodeContext) -> StageRunPhase:
-    return ctx.layout.store.stagerun(NAME).status.phase
+    ctx.events.poll()
+    record = ctx.events.state.runs.get(NAME)
+    assert record is not None
+    return record.phase
 
 
 def test_a_start_that_stalls_is_given_up_with_a_line_in_the_runs_log(
@@ -130,16 +140,14 @@ def test_a_container_that_started_is_never_failed_for_a_status_write(
 ) -> None:
     run = pending(ctx)
     monkeypatch.setattr(stagerun, "prepare", lambda *_, **__: [])
-    write = ctx.layout.store.write_stagerun
 
-    def full(run: StageRun) -> None:
+    def full(*_: Any, **__: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(ctx.layout.store, "write_stagerun", full)
+    monkeypatch.setattr(runfiles, "record", full)
     stagerun.start_soon(ctx, run)
     wait_for(lambda: NAME not in ctx.starting, 10, "the start to end")
     assert ctx.runtime.started and not ctx.runtime.stopped  # type: ignore[union-attr]
-    monkeypatch.setattr(ctx.layout.store, "write_stagerun", write)
-    assert phase(ctx) is StageRunPhase.PENDING, "nothing could be written, and nothing was failed"
+    assert phase(ctx) is StageRunPhase.PENDING, "nothing could be recorded, and nothing was failed"
     assert ctx.locks.held(lease_subject(NAME)) and NAME in ctx.watchers
     ctx.watchers[NAME].stopped.set()
