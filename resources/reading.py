@@ -218,6 +218,10 @@ def check_shape(text: str, source: str, limits: Limits) -> None:
                     source, f"holds more than {limits.max_nodes} values once its aliases are expanded", line
                 )
     except yaml.YAMLError as exc:
+        if "nesting depth" in str(getattr(exc, "problem", "")):  # libyaml >= 0.2.5 stops at 1000 itself
+            mark = getattr(exc, "problem_mark", None)
+            message = f"is nested deeper than {limits.max_depth} levels"
+            raise InvalidFileError.at(source, message, mark.line + 1 if mark else None) from None
         raise _yaml_error(exc, source) from None
 
 
