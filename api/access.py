@@ -90,7 +90,7 @@ def find_project(ctx: ApiContext, name: str) -> Project | None:
 def hidden(name: str) -> NotFoundError:
     """The one answer for a project that does not exist and one the user may not use."""
     return NotFoundError(
-        f"project {name!r} not found, or you are not its owner, a member or an admin "
+        f"project {name!r} not found, or you are not the owner, a member or an admin of it "
         "(its owner can add you to spec.members: a user name or group:NAME)"
     )
 

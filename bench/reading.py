@@ -2,7 +2,7 @@
 
 A node reads the same files over and over (every reconcile, every API list). The reading path
 parses a version once and afterwards only reads and hashes it. A file it refuses costs a stat
-(too large) or a short scan (too deep), plus, once per version, the short waits (0.15 s in all)
+(too large) or a short scan (too deep), plus, once per version, the short waits (30 ms in all)
 in which a file seen half-written on a network share would settle. Baseline in the same run:
 PyYAML's C loader and pydantic's validation on every read, which is what every read cost before.
 """

@@ -316,7 +316,7 @@ class Reader:
     forgotten beyond `capacity`, so files deleted long ago do not stay in memory.
     """
 
-    def __init__(self, *, attempts: int = 3, pause: float = 0.05, capacity: int = 50_000) -> None:
+    def __init__(self, *, attempts: int = 3, pause: float = 0.01, capacity: int = 50_000) -> None:
         self.attempts = attempts
         self.pause = pause
         self.capacity = capacity
