@@ -45,7 +45,14 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     os.replace(tmp, path)
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def load_yaml(text: str) -> Any:
+    """libyaml, for YAML this node made itself. A file from the share goes through
+    `resources.reading` instead: libyaml's composer crashes the process on deep nesting."""
+    return yaml.load(text, Loader=_Loader)
 
 
 def dump_yaml(data: object) -> bytes:
