@@ -9,6 +9,15 @@ extension (test clients), take the ordinary path; callers ask `of(scope)` and fa
 
 The price of reading the socket past the HTTP parser: the parser never sees that body, so the
 connection closes after the response (`Connection: close`; clients simply open a new one).
+
+The protocol also keeps a node's memory and connections bounded whatever clients do, on plain
+HTTP and on TLS alike (uvicorn itself bounds neither with httptools): request headers may take
+`MAX_HEADER_BYTES` (431 beyond) and must be complete within `HEADER_TIMEOUT` seconds of the
+connection or of the previous response (408, so a slowloris client is cut off), a request body
+that the API decodes whole (everything but file transfers) may take `MAX_BODY_BYTES` (413), and
+a node keeps at most `MAX_CONNECTIONS` open (503 at once beyond). The node's environment may
+change them: WINSLOW_MAX_HEADER_BYTES, WINSLOW_HEADER_TIMEOUT, WINSLOW_MAX_BODY_BYTES,
+WINSLOW_MAX_CONNECTIONS.
 """
 
 from __future__ import annotations
@@ -30,13 +39,147 @@ IDLE_TIMEOUT = 60.0  # a client that sends nothing for this long has left; its u
 POLL = 0.5  # how often a waiting reader checks whether its request was abandoned
 
 
+def _setting(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, "") or default)
+    except ValueError:
+        return default
+
+
+MAX_HEADER_BYTES = int(_setting("WINSLOW_MAX_HEADER_BYTES", 64 << 10))
+HEADER_TIMEOUT = _setting("WINSLOW_HEADER_TIMEOUT", 10.0)
+MAX_CONNECTIONS = int(_setting("WINSLOW_MAX_CONNECTIONS", 256))
+MAX_BODY_BYTES = int(_setting("WINSLOW_MAX_BODY_BYTES", 64 << 20))
+STREAMED = "/api/v1/files/"  # bodies that go to disk as they arrive: any size
+_REASONS = {
+    408: "Request Timeout",
+    413: "Content Too Large",
+    431: "Request Header Fields Too Large",
+    503: "Service Unavailable",
+}
+
+
+def _too_large(length: int) -> Any:
+    """An ASGI app that answers 413 without reading the body, and closes the connection."""
+    body = f"a request body of {length} bytes is over the limit of {MAX_BODY_BYTES}\n".encode()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
+        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return app
+
+
 class Protocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, offering `FastPath` to every plain-HTTP request."""
+    """uvicorn's httptools protocol, offering `FastPath` to every plain-HTTP request, with the
+    limits on headers and connections that the module's docstring describes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._awaiting_headers = True  # between requests, or inside a request's headers
+        self._header_bytes = 0
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._body_bytes = 0
+        self._body_limited = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > MAX_CONNECTIONS:
+            self._refuse(503, f"this node has {MAX_CONNECTIONS} connections open; try again in a moment")
+            return
+        self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._awaiting_headers:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        too_long = self._awaiting_headers and self._header_bytes > MAX_HEADER_BYTES
+        if too_long and not self.transport.is_closing():
+            self._refuse(431, f"request headers over {MAX_HEADER_BYTES} bytes")
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_headers, self._header_bytes, self._body_bytes = False, 0, 0
+        self._disarm()
+        super().on_headers_complete()
+        self._body_limited = not str(self.scope.get("path", "")).startswith(STREAMED)
+
+    def on_body(self, body: bytes) -> None:
+        """A chunked body has no length to check up front: it is counted as it comes."""
+        if self.transport.is_closing():
+            return
+        self._body_bytes += len(body)
+        if self._body_limited and self._body_bytes > MAX_BODY_BYTES:
+            self._refuse(413, f"a request body over the limit of {MAX_BODY_BYTES} bytes")
+            return
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._awaiting_headers, self._header_bytes = True, 0
+        self._arm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._awaiting_headers:
+            self._arm()  # the next request's headers are due from now
+
+    def _arm(self) -> None:
+        self._disarm()
+        if not self.transport.is_closing():
+            self._header_timer = self.loop.call_later(HEADER_TIMEOUT, self._headers_late)
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        """No headers within HEADER_TIMEOUT: cut the connection, unless a response is still on
+        its way (the client waits for it, and the timer starts again when it is complete)."""
+        self._header_timer = None
+        busy = self.cycle is not None and not self.cycle.response_complete
+        if self._awaiting_headers and not busy and not self.transport.is_closing():
+            if self._header_bytes:
+                self._refuse(408, f"request headers not complete within {HEADER_TIMEOUT:g}s")
+            else:
+                self.transport.close()
+
+    def _refuse(self, status: int, message: str) -> None:
+        if self.transport.is_closing():
+            return
+        body = f"{message}\n".encode()
+        head = (
+            f"HTTP/1.1 {status} {_REASONS[status]}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        )
+        self._disarm()
+        self._awaiting_headers = False
+        self.transport.write(head.encode() + body)
+        self.transport.close()
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        if self.scheme == "http":
+        length = _content_length(cycle.scope["headers"])
+        if not cycle.scope["path"].startswith(STREAMED) and length > MAX_BODY_BYTES:
+            cycle.keep_alive = False
+            app = _too_large(length)
+        elif self.scheme == "http":
             cycle.scope.setdefault("extensions", {})[EXTENSION] = {"handle": FastPath(cycle)}
         super()._start_asgi_task(cycle, app)
+
+
+def _content_length(headers: Any) -> int:
+    for name, value in headers:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
 
 
 def of(scope: Scope) -> FastPath | None:

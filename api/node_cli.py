@@ -4,6 +4,7 @@ manages who may use the API."""
 from __future__ import annotations
 
 import argparse
+import asyncio.constants
 import logging
 import re
 import signal
@@ -264,6 +265,10 @@ def run_node(args: argparse.Namespace) -> int:
         registry=registry,
     )
     app = create_app(api_ctx)
+    if tls:
+        # asyncio waits 60 s for a TLS handshake, before the protocol (and its limits on headers
+        # and connections, api.fastpath) sees the connection: no longer than for headers.
+        asyncio.constants.SSL_HANDSHAKE_TIMEOUT = fastpath.HEADER_TIMEOUT
     server = uvicorn.Server(
         uvicorn.Config(
             app,

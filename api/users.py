@@ -13,15 +13,14 @@ import hmac
 import os
 import re
 import secrets
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from winslow.resources.errors import InvalidFileError, NotFoundError
+from winslow.resources.reading import READER, state_limits
 from winslow.resources.store import atomic_write, dump_yaml
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9_.]*[a-z0-9])?$")
@@ -75,25 +74,43 @@ def new_token() -> str:
     return f"wsl_{secrets.token_urlsafe(32)}"
 
 
-def read(path: Path) -> UsersFile:
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        return UsersFile()
-    except yaml.YAMLError as exc:
-        raise UsersFileError(f"{path}: not valid YAML ({exc})") from None
-    try:
-        parsed = UsersFile.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise UsersFileError(f"{path}: {problems}") from None
+def _parse(data: Any) -> UsersFile:
+    parsed = UsersFile.model_validate(data or {})
     for name, record in parsed.users.items():
-        check_name(name)
+        where = f"users.{name}"
+        if len(name) > 63 or not _NAME.match(name):
+            raise InvalidFileError.at(SOURCE, "is not a valid user name", None, where)
         for group in record.groups:
-            check_name(group, "group")
+            if len(group) > 63 or not _NAME.match(group):
+                raise InvalidFileError.at(
+                    SOURCE, "holds a group name that is not valid", None, f"{where}.groups"
+                )
         if not record.token.startswith(HASH_PREFIX):
-            raise UsersFileError(f"{path}: users.{name}.token: store `sha256:<hex>`, never the token itself")
+            raise InvalidFileError.at(
+                SOURCE, "store `sha256:<hex>`, never the token itself", None, f"{where}.token"
+            )
     return parsed
+
+
+SOURCE = "settings/users.yaml"
+
+
+def _load(path: Path, *, fallback: bool) -> UsersFile:
+    try:
+        return READER.load(path, SOURCE, _parse, kind="users", limits=state_limits(), fallback=fallback)
+    except NotFoundError:
+        return UsersFile()
+    except InvalidFileError as exc:
+        if fallback:  # the API's answer, which may reach a client without a token: no user names
+            problems = "; ".join(sorted({message for _, message in exc.problems}))
+            raise UsersFileError(f"{path}: {problems} (the node's log says where)") from None
+        raise UsersFileError(f"{path}: {exc.reason.removeprefix(SOURCE + ': ')}") from None
+
+
+def read(path: Path) -> UsersFile:
+    """The file as it is now: a change (`winslow user add`) must start from it, never from an
+    older version. A copy, because the parsed file is shared with every other reader."""
+    return _load(path, fallback=False).model_copy(deep=True)
 
 
 def add(path: Path, name: str, *, admin: bool = False, groups: list[str] | None = None) -> str:
@@ -133,39 +150,28 @@ def create_first_admin(path: Path, name: str = "admin") -> str | None:
 
 
 class UserDirectory:
-    """Answers "whose token is this?", re-reading the file when its stamp changes, and once a
-    second at most when a token is not known: on a network share the stamp itself is cached for
-    seconds, and a user just added on another machine must not be refused meanwhile."""
+    """Answers "whose token is this?" from the share's reading path: the file is opened on every
+    check (which a network share answers with its current version, unlike a stat stamp it may
+    cache for seconds) and parsed once per version, so an admin's edit or `winslow user add` on
+    another machine counts at once. While it cannot be read (half seen on a network share, or
+    broken by hand) its last good version does, and the node's log says so once."""
 
-    RECHECK = 1.0
-
-    def __init__(self, path: Path, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.monotonic = monotonic
-        self._stamp: tuple[int, int, int] | None = None
+        self._parsed: UsersFile | None = None
         self._users: dict[str, tuple[str, User]] = {}
-        self._rechecked = float("-inf")
 
-    def _load(self, *, fresh: bool = False) -> dict[str, tuple[str, User]]:
-        try:
-            st = self.path.stat()
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-        except FileNotFoundError:
-            stamp = None
-        if fresh or stamp != self._stamp or stamp is None:
-            parsed = read(self.path)
+    def _load(self) -> dict[str, tuple[str, User]]:
+        parsed = _load(self.path, fallback=True)
+        if parsed is not self._parsed:
             self._users = {
                 name: (r.token, User(name, r.admin, frozenset(r.groups))) for name, r in parsed.users.items()
             }
-            self._stamp = stamp
+            self._parsed = parsed
         return self._users
 
     def authenticate(self, token: str) -> User | None:
-        found = self._find(self._load(), token)
-        if found is None and self.monotonic() - self._rechecked >= self.RECHECK:
-            self._rechecked = self.monotonic()
-            found = self._find(self._load(fresh=True), token)
-        return found
+        return self._find(self._load(), token)
 
     @staticmethod
     def _find(users: dict[str, tuple[str, User]], token: str) -> User | None:

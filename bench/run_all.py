@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["transition", "eventlog", "workspace", "files", "idle"]
+BENCHMARKS = ["transition", "eventlog", "workspace", "files", "idle", "reading"]
 
 
 def main() -> int:

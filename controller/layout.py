@@ -5,9 +5,10 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-import yaml
-
+from winslow.resources.errors import InvalidFileError, NotFoundError
+from winslow.resources.reading import READER, manifest_limits, state_limits
 from winslow.resources.store import Store, atomic_write, dump_yaml
 
 
@@ -37,7 +38,15 @@ class ShareLayout:
     @cached_property
     def uid(self) -> str:
         """Tells this share's containers from another's on a Docker engine that several use."""
-        return str(yaml.safe_load(self.share_file.read_text())["uid"])
+
+        def parse(data: Any) -> str:
+            if not isinstance(data, dict) or not isinstance(data.get("uid"), str | int):
+                raise InvalidFileError.at("run/share.yaml", "is required", None, "uid")
+            return str(data["uid"])
+
+        return READER.load(
+            self.share_file, "run/share.yaml", parse, kind="share", limits=state_limits(), fallback=True
+        )
 
     def project_dir(self, project: str) -> Path:
         return self.workspaces / project
@@ -58,10 +67,25 @@ class ShareLayout:
         return self.nodes / f"{node}.yaml"
 
     def global_env(self) -> dict[str, str]:
+        """Its last good version while the file cannot be read; InvalidFileError if never."""
         try:
-            data = yaml.safe_load(self.env_file.read_text()) or {}
-        except FileNotFoundError:
+            return dict(
+                READER.load(
+                    self.env_file,
+                    "settings/env.yaml",
+                    _env,
+                    kind="env",
+                    limits=manifest_limits(),
+                    fallback=True,
+                )
+            )
+        except NotFoundError:
             return {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{self.env_file}: must map variable names to values")
-        return {str(k): str(v) for k, v in data.items()}
+
+
+def _env(data: Any) -> dict[str, str]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidFileError.at("settings/env.yaml", "must map variable names to values", 1)
+    return {str(k): str(v) for k, v in data.items()}

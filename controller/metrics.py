@@ -35,6 +35,7 @@ from winslow.controller.events import Command, Event
 from winslow.controller.loop import ERROR, REQUEUE_AFTER, SUCCESS, LoopObserver
 from winslow.controller.records import RunRecord
 from winslow.controller.utilisation import WorkingHours
+from winslow.resources.errors import InvalidFileError
 from winslow.resources.stagerun import StageRunPhase, Trigger
 
 BUCKETS = (10.0, 60.0, 300.0, 1800.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 24 * 3600.0, 72 * 3600.0)
@@ -287,7 +288,10 @@ class ShareCollector(Collector):
         for name in store.names("Project"):
             # read once the log says it exists (a name asked for too early stays "absent" on NFS)
             written = state.version(f"project/{name}", "status") > 0
-            status = store.project_status(name) if written else None
+            try:
+                status = store.project_status(name) if written else None
+            except InvalidFileError:  # never readable on this node; logged once by the reader
+                continue
             phases[status.phase.value if status else "Waiting"] += 1
         projects = GaugeMetricFamily(
             "winslow_projects", "Projects by phase (the cluster's: the same on every node)", labels=["phase"]

@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
-import yaml
 
 from winslow.controller import history
 from winslow.controller.capacity import gpu_utilisation
 from winslow.controller.context import NodeContext
+from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.node import Gpu, Node, NodeStatus, Utilisation
-from winslow.resources.store import FileStamp, atomic_write, dump_yaml, load_yaml, yaml_stamps
+from winslow.resources.reading import READER, Reader, state_limits
+from winslow.resources.store import atomic_write, dump_yaml, yaml_stamps
 
 log = logging.getLogger(__name__)
 
@@ -76,27 +77,30 @@ def publish(ctx: NodeContext, node: Node) -> None:
 
 
 class NodeDirectory:
-    """Every node's published status, re-read only when its file changed."""
+    """Every node's published status, through the share's reading path: a file is parsed once
+    per version, and one that cannot be read now counts in its last good version (logged once)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, reader: Reader = READER) -> None:
         self.folder = folder
-        self._cache: dict[str, tuple[FileStamp, Node]] = {}
+        self.reader = reader
 
     def all(self) -> list[Node]:
-        seen: dict[str, tuple[FileStamp, Node]] = {}
-        for name, stamp in yaml_stamps(self.folder).items():
-            cached = self._cache.get(name)
-            if cached and cached[0] == stamp:
-                seen[name] = cached
-                continue
+        found = []
+        for name in yaml_stamps(self.folder):
+            path = self.folder / f"{name}.yaml"
             try:
-                node = Node.model_validate(load_yaml((self.folder / f"{name}.yaml").read_text()))
-            except (OSError, ValueError, yaml.YAMLError) as exc:
-                log.debug("skipping node file %s: %s", name, exc)
+                node = self.reader.load(
+                    path,
+                    f"run/nodes/{name}.yaml",
+                    Node.model_validate,
+                    kind="Node",
+                    limits=state_limits(),
+                    fallback=True,
+                )
+            except (NotFoundError, InvalidFileError):
                 continue
-            seen[name] = (stamp, node)
-        self._cache = seen
-        return [node for _, node in seen.values()]
+            found.append(node)
+        return found
 
     def live(self, now: float, max_age: float, executing: bool = True) -> set[str]:
         return {

@@ -9,7 +9,10 @@ from the record after every change (`reconcilers.runfiles`).
 
 from __future__ import annotations
 
+import errno
 import logging
+import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
@@ -309,48 +312,147 @@ def _record(ctx: NodeContext, name: str, **changes: Any) -> None:
         log.info("StageRun %s runs in container %s", name, (new.container_id or "?")[:12])
 
 
+START_STALL_SECONDS = 60.0  # a start that makes no progress for this long is given up
+CONTAINER_STALL_SECONDS = 600.0  # `docker run`, with a pull, reports no progress of its own
+SHARE_RETRY_SECONDS = 5.0  # a start the share could not take (full, read-only) is tried again
+SHARE_UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+class _Attempt:
+    """What one start is doing and since when, so that a stalled start can be told from a long
+    one (a large workspace copy advances; a hung share or a pipe that never opens does not)."""
+
+    def __init__(self) -> None:
+        self.what = "preparing the workspace"
+        self.since = time.monotonic()
+        self.allowed = START_STALL_SECONDS
+        self.abandoned = threading.Event()
+
+    def step(self, what: str, allowed: float | None = None) -> None:
+        self.what, self.since = what, time.monotonic()
+        self.allowed = START_STALL_SECONDS if allowed is None else allowed
+
+    def stalled(self) -> bool:
+        return time.monotonic() - self.since > self.allowed
+
+
+class _ShareUnwritable(Exception):
+    """The share refused a write (full, quota, read-only) before the container started."""
+
+
 def start_soon(ctx: NodeContext, run: StageRun) -> None:
-    """Workspace copies and `docker run` happen on a worker, so one slow start (a large
-    workspace, a pull) never holds up the other projects' transitions."""
+    """Workspace copies and `docker run` happen on a thread of their own, so one slow start (a
+    large workspace, a pull) never holds up the others; a supervisor gives up a start that makes
+    no progress, with a line in the run's log, so a stalled one never holds anything for long.
+    A share that cannot be written (full, read-only) leaves the run Pending with its lease: it
+    starts when the share takes writes again."""
     name = run.metadata.name
     ctx.starting.add(name)
+    attempt = _Attempt()
+    done = threading.Event()
+    retry = [0.0]
+
+    def record_failure(message: str) -> None:
+        try:
+            retry[0] = _fail_start(ctx, run, message)
+        except Exception:
+            log.exception("could not record that %s did not start", name)
 
     def work() -> None:
         try:
-            _start(ctx, run)
+            retry[0] = _start(ctx, run, attempt)
+        except _ShareUnwritable as exc:
+            if name not in _deferred:
+                log.warning("not starting %s yet: %s; it starts when the share takes writes again", name, exc)
+            _deferred.add(name)
+            retry[0] = SHARE_RETRY_SECONDS
         except Exception as exc:
-            log.exception("starting %s failed", name)
-            _fail_start(ctx, run, f"could not start: {exc}")
+            if not attempt.abandoned.is_set():
+                log.exception("starting %s failed", name)
+                record_failure(f"could not start: {exc}")
         finally:
-            ctx.starting.discard(name)
-            ctx.queue.add(f"stagerun:{name}")
+            done.set()
 
-    ctx.workers.submit(work)
+    def supervise() -> None:
+        threading.Thread(target=work, name=f"start {name}", daemon=True).start()
+        while not done.wait(0.5):
+            if attempt.stalled():
+                attempt.abandoned.set()
+                message = (
+                    f"could not start: no progress for {attempt.allowed:g}s while {attempt.what} "
+                    "(a hung share or Docker engine?); resume the project to try again"
+                )
+                log.warning("giving up the start of %s: %s", name, message)
+                record_failure(message)
+                break
+        if retry[0]:  # still "starting" meanwhile, so the reconciler does not start it again at once
+            time.sleep(retry[0])
+        ctx.starting.discard(name)
+        ctx.queue.add(f"stagerun:{name}")
+
+    threading.Thread(target=supervise, name=f"start-watch {name}", daemon=True).start()
 
 
-def _fail_start(ctx: NodeContext, run: StageRun, message: str) -> None:
+_deferred: set[str] = set()  # runs whose start waits for a writable share (warned once each)
+
+
+def _fail_start(ctx: NodeContext, run: StageRun, message: str) -> float:
     """A start that cannot succeed fails the run (the project pauses with the reason) instead of
-    being retried in a loop."""
-    append_system_line(ctx.layout.log_file(run.spec.project, run.metadata.name), message)
+    being retried in a loop. A share that cannot take that record yet (full, read-only) keeps
+    the run Pending with its lease; returns how long to wait before the run is looked at again."""
+    name = run.metadata.name
     now = datetime.fromtimestamp(ctx.clock(), UTC)
     try:
-        _record(ctx, run.metadata.name, phase=StageRunPhase.FAILED, finish_time=now, message=message)
-    finally:
-        _forget(ctx, run.metadata.name)
-        ctx.queue.add(f"project:{run.spec.project}")
+        append_system_line(ctx.layout.log_file(run.spec.project, name), message)
+        _record(ctx, name, phase=StageRunPhase.FAILED, finish_time=now, message=message)
+    except OSError as exc:
+        if exc.errno not in SHARE_UNWRITABLE:
+            _forget(ctx, name)
+            raise
+        if name not in _deferred:
+            log.warning("cannot record that %s did not start (%s) yet: %s", name, message, exc)
+        _deferred.add(name)
+        return SHARE_RETRY_SECONDS
+    except BaseException:
+        _forget(ctx, name)
+        raise
+    _deferred.discard(name)
+    _forget(ctx, name)
+    ctx.queue.add(f"project:{run.spec.project}")
+    return 0.0
 
 
-def _start(ctx: NodeContext, run: StageRun) -> None:
+def _start(ctx: NodeContext, run: StageRun, attempt: _Attempt | None = None) -> float:
+    """Returns 0, or how long to wait before looking at a run whose failure could not be recorded."""
     assert ctx.runtime is not None
+    attempt = attempt or _Attempt()
     layout = ctx.layout
     project, name = run.spec.project, run.metadata.name
     logfile = layout.log_file(project, name)
     source = run.spec.workspace.copy_of
     workspace = layout.stage_workspace(project, name)
-    for folder in (layout.project_input(project), layout.project_output(project), layout.resources):
-        folder.mkdir(parents=True, exist_ok=True)
-    prepare(workspace, layout.stage_workspace(project, source) if source else None)
-    devices, with_gpus = stage_gpus(ctx.config.capacity, run.status.gpus, run.spec.resources.gpu)
+    try:
+        for folder in (layout.project_input(project), layout.project_output(project), layout.resources):
+            folder.mkdir(parents=True, exist_ok=True)
+        copying = f"copying the workspace of {source}" if source else "making the workspace"
+        skipped = prepare(
+            workspace,
+            layout.stage_workspace(project, source) if source else None,
+            lambda path: attempt.step(f"{copying} (at {path})"),
+        )
+        if skipped:
+            shown = ", ".join(skipped[:20]) + (f" and {len(skipped) - 20} more" if len(skipped) > 20 else "")
+            append_system_line(logfile, f"not copied into the workspace (special files): {shown}")
+        devices, with_gpus = stage_gpus(ctx.config.capacity, run.status.gpus, run.spec.resources.gpu)
+        append_system_line(
+            logfile,
+            f"starting {run.spec.image} on {ctx.name}{with_gpus} "
+            f"(attempt {run.spec.attempt}, trigger {run.status.trigger.value})",
+        )
+    except OSError as exc:
+        if exc.errno in SHARE_UNWRITABLE:
+            raise _ShareUnwritable(f"{exc.strerror} ({exc.filename})") from None
+        raise
     spec = ContainerSpec(
         name=container_name(ctx, name),
         image=run.spec.image,
@@ -368,20 +470,33 @@ def _start(ctx: NodeContext, run: StageRun) -> None:
         memory=run.spec.resources.memory_bytes,
         gpus=devices,
     )
-    append_system_line(
-        logfile,
-        f"starting {run.spec.image} on {ctx.name}{with_gpus} "
-        f"(attempt {run.spec.attempt}, trigger {run.status.trigger.value})",
-    )
+    if attempt.abandoned.is_set():
+        return 0.0
+    attempt.step(f"starting the container of {run.spec.image}", CONTAINER_STALL_SECONDS)
     try:
         container_id = ctx.runtime.run(spec)
     except (ImageNotFound, RuntimeFailure) as exc:
-        _fail_start(ctx, run, str(exc))
-        return
+        return 0.0 if attempt.abandoned.is_set() else _fail_start(ctx, run, str(exc))
+    if attempt.abandoned.is_set():  # given up meanwhile, and the run recorded as failed
+        ctx.runtime.stop(container_id, timeout=5)
+        return 0.0
     started = datetime.fromtimestamp(ctx.clock(), UTC)  # after any pull: the timeout counts the stage only
-    _record(ctx, name, phase=StageRunPhase.RUNNING, container_id=container_id, start_time=started)
+    try:
+        _record(ctx, name, phase=StageRunPhase.RUNNING, container_id=container_id, start_time=started)
+    except OSError as exc:
+        # The container runs: never fail the run for a write. The reconciler sees a Pending run
+        # with a running container and records it (MarkRunning) once the share takes writes.
+        log.warning(
+            "%s started in container %s, but its start could not be recorded (%s); "
+            "it is recorded when the share takes writes again",
+            name,
+            container_id[:12],
+            exc,
+        )
+    _deferred.discard(name)
     _watch(ctx, project, name, container_id)
     ctx.queue.add(f"project:{project}")
+    return 0.0
 
 
 def _watch(ctx: NodeContext, project: str, name: str, container_id: str) -> None:

@@ -15,10 +15,12 @@ from typing import Any, TypeVar
 
 import yaml
 
-from winslow.resources.errors import ManifestError, NotFoundError
-from winslow.resources.manifest import Manifest, dump, parse
+from winslow.resources.base import API_VERSION
+from winslow.resources.errors import InvalidFileError, ManifestError, NotFoundError
+from winslow.resources.manifest import KINDS, Manifest, dump
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project, ProjectStatus
+from winslow.resources.reading import READER, Reader, manifest_limits, state_limits
 from winslow.resources.stagerun import StageRun, project_of
 
 M = TypeVar("M", bound=Manifest)
@@ -48,7 +50,8 @@ _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def load_yaml(text: str) -> Any:
-    """libyaml when PyYAML has it: nodes re-read every file on the share, often."""
+    """libyaml, for YAML this node made itself. A file from the share goes through
+    `resources.reading` instead: libyaml's composer crashes the process on deep nesting."""
     return yaml.load(text, Loader=_Loader)
 
 
@@ -91,11 +94,41 @@ def yaml_stamps(folder: Path) -> dict[str, FileStamp]:
     return found
 
 
-class Store:
-    """Typed access to the manifests on one share; every path it touches is built here."""
+def _spec(data: Any, source: str, kind: str, name: str) -> Manifest:
+    """The envelope checks of `manifest.parse`, in words that never repeat the file's values."""
+    if not isinstance(data, dict):
+        raise InvalidFileError.at(source, "is not a mapping; a manifest starts with `apiVersion:`", 1)
+    if data.get("apiVersion") != API_VERSION:
+        raise InvalidFileError.at(source, f"must be {API_VERSION}", None, "apiVersion")
+    if data.get("kind") != kind:
+        raise InvalidFileError.at(source, f"must be {kind} in this folder", None, "kind")
+    manifest = KINDS[kind].model_validate(data)
+    if manifest.metadata.name != name:
+        raise InvalidFileError.at(source, "differs from the file name; rename one", None, "metadata.name")
+    return manifest
 
-    def __init__(self, root: Path) -> None:
+
+def _named(model: type[M], name: str, source: str) -> Any:
+    def parse(data: Any) -> Any:
+        found = model.model_validate(data)
+        if found.metadata.name != name:
+            raise InvalidFileError.at(source, "differs from the file name", None, "metadata.name")
+        return found
+
+    return parse
+
+
+class Store:
+    """Typed access to the manifests on one share; every path it touches is built here.
+
+    Every read goes through `resources.reading` (limits, parse cache, last good version). A spec
+    that is missing raises NotFoundError; one that exists but cannot be used raises
+    InvalidFileError (a ManifestError), so "does not exist" and "is invalid" never blur.
+    """
+
+    def __init__(self, root: Path, reader: Reader = READER) -> None:
         self.root = root
+        self.reader = reader
         self.pipelines = root / "pipelines"
         self.projects = root / "projects"
         self.status_dir = root / "run" / "status" / "projects"
@@ -104,6 +137,13 @@ class Store:
     def ensure(self) -> None:
         for folder in (self.pipelines, self.projects, self.status_dir, self.stageruns):
             folder.mkdir(parents=True, exist_ok=True)
+
+    def source(self, path: Path) -> str:
+        """A path as users see it in messages: relative to the share."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
 
     # -- specs ---------------------------------------------------------------------------------
 
@@ -115,22 +155,22 @@ class Store:
         return yaml_stamps({"Pipeline": self.pipelines, "Project": self.projects}[kind])
 
     def read_spec(self, kind: str, name: str) -> Manifest:
+        """NotFoundError if there is no file; InvalidFileError if it cannot be used."""
         path = self.spec_path(kind, name)
-        source = str(path.relative_to(self.root))
+        source = self.source(path)
         try:
-            text = path.read_text()
-        except FileNotFoundError:
-            raise NotFoundError(f"{kind} {name!r} not found ({source})") from None
-        try:
-            data = load_yaml(text)
-        except yaml.YAMLError as exc:
-            raise ManifestError.single(source, "", f"not valid YAML ({exc})") from None
-        manifest = parse(data, source, (kind,))
-        if manifest.metadata.name != name:
-            raise ManifestError.single(
-                source, "metadata.name", f"{manifest.metadata.name!r} differs from the file name; rename one"
+            return self.reader.load(
+                path,
+                source,
+                lambda data: _spec(data, source, kind, name),
+                kind=kind,
+                limits=manifest_limits(),
+                fallback=False,
             )
-        return manifest
+        except NotFoundError:
+            raise NotFoundError(f"{kind} {name!r} not found ({source})") from None
+        except InvalidFileError as exc:
+            raise exc.again(last_good=exc.last_good, name=name) from None
 
     def pipeline(self, name: str) -> Pipeline:
         manifest = self.read_spec("Pipeline", name)
@@ -143,38 +183,74 @@ class Store:
         return manifest
 
     def write_spec(self, manifest: Pipeline | Project) -> None:
-        atomic_write(self.spec_path(manifest.kind, manifest.metadata.name), dump(manifest).encode())
+        data = dump(manifest).encode()
+        limit = manifest_limits()
+        if len(data) > limit.max_bytes:
+            raise ManifestError.single(
+                f"{manifest.kind} {manifest.metadata.name}",
+                "",
+                f"would be {len(data)} bytes on the share, over the limit of {limit.max_bytes}; "
+                f"make it smaller (or raise {limit.setting} on every node)",
+            )
+        atomic_write(self.spec_path(manifest.kind, manifest.metadata.name), data)
 
     def delete_spec(self, kind: str, name: str) -> None:
+        path = self.spec_path(kind, name)
         try:
-            self.spec_path(kind, name).unlink()
+            path.unlink()
         except FileNotFoundError:
             raise NotFoundError(f"{kind} {name!r} not found") from None
+        self.reader.forget(path)
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.stamps(kind))
 
     # -- status (controllers only) ---------------------------------------------------------------
 
+    def status_path(self, name: str) -> Path:
+        return self.status_dir / f"{name}.yaml"
+
     def project_status(self, name: str) -> ProjectStatus | None:
+        """None if there is none yet; its last good version if the file cannot be read now."""
+        path = self.status_path(name)
         try:
-            data = load_yaml((self.status_dir / f"{name}.yaml").read_text())
-        except FileNotFoundError:
+            return self.reader.load(
+                path,
+                self.source(path),
+                ProjectStatus.model_validate,
+                kind="ProjectStatus",
+                limits=state_limits(),
+                fallback=True,
+            )
+        except NotFoundError:
             return None
-        return ProjectStatus.model_validate(data)
 
     def write_project_status(self, status: ProjectStatus) -> None:
-        atomic_write(self.status_dir / f"{status.project}.yaml", dump_yaml(status.to_wire()))
+        atomic_write(self.status_path(status.project), dump_yaml(status.to_wire()))
 
     def stagerun_path(self, name: str) -> Path:
         return self.stageruns / project_of(name) / f"{name}.yaml"
 
     def stagerun(self, name: str) -> StageRun:
+        """NotFoundError if missing; its last good version, else InvalidFileError, if unreadable."""
         try:
-            data = load_yaml(self.stagerun_path(name).read_text())
-        except (FileNotFoundError, ValueError):
+            path = self.stagerun_path(name)
+        except ValueError:
             raise NotFoundError(f"StageRun {name!r} not found") from None
-        return StageRun.model_validate(data)
+        source = self.source(path)
+        try:
+            return self.reader.load(
+                path,
+                source,
+                _named(StageRun, name, source),
+                kind="StageRun",
+                limits=state_limits(),
+                fallback=True,
+            )
+        except NotFoundError:
+            raise NotFoundError(f"StageRun {name!r} not found") from None
+        except InvalidFileError as exc:
+            raise exc.again(last_good=exc.last_good, name=name) from None
 
     def write_stagerun(self, run: StageRun, *, durable: bool = True) -> None:
         atomic_write(self.stagerun_path(run.metadata.name), dump_yaml(run.to_wire()), durable=durable)
@@ -202,18 +278,26 @@ class Store:
             return []
         return listdir_or_empty(self.stageruns / project)
 
-    def stageruns_of(self, project: str) -> list[StageRun]:
-        """In creation order (the number in the name), which is the project's history order."""
+    def read_stageruns(self, project: str) -> list[StageRun | InvalidFileError]:
+        """Every run file of a project in creation order (the number in the name), the ones that
+        cannot be read as their errors, so that a listing can show them as Invalid."""
         names = [n[: -len(".yaml")] for n in self._run_files(project) if n.endswith(".yaml")]
-        runs = []
+        found: list[tuple[int, StageRun | InvalidFileError]] = []
         for name in names:
-            if name.startswith("."):
+            parts = name.split(".")
+            if name.startswith(".") or len(parts) != 3 or not parts[1].isdigit():
                 continue
             try:
-                runs.append(self.stagerun(name))
+                found.append((int(parts[1]), self.stagerun(name)))
             except NotFoundError:
                 continue
-        return sorted(runs, key=lambda r: int(r.metadata.name.split(".")[1]))
+            except InvalidFileError as exc:
+                found.append((int(parts[1]), exc))
+        return [item for _, item in sorted(found, key=lambda pair: pair[0])]
+
+    def stageruns_of(self, project: str) -> list[StageRun]:
+        """In creation order (the number in the name), which is the project's history order."""
+        return [r for r in self.read_stageruns(project) if isinstance(r, StageRun)]
 
     def next_run_number(self, project: str) -> int:
         """One past the highest number in use, counting files that do not parse: a name is never reused."""

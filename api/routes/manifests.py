@@ -13,11 +13,11 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from winslow.api import removal, specs
-from winslow.api.access import check_project, may_access, refuse
+from winslow.api.access import Found, allows, check_project, find, may_access, recovered_members, refuse
 from winslow.api.deps import ApiContext, context, current_user
 from winslow.api.names import Name
 from winslow.api.users import User
-from winslow.resources.errors import ManifestError
+from winslow.resources.errors import InvalidFileError, ManifestError, NotFoundError
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project, ProjectStatus
 
@@ -32,25 +32,52 @@ class ApplyBody(BaseModel):
     dry_run: bool = Field(default=False, alias="dryRun")
 
 
-def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"apiVersion": "winslow/v1", "kind": "List", "items": items}
+def as_list(items: list[dict[str, Any]], warnings: list[str] | None = None) -> dict[str, Any]:
+    """A List; `warnings` says what could not be shown as it is (files that do not parse)."""
+    listed: dict[str, Any] = {"apiVersion": "winslow/v1", "kind": "List", "items": items}
+    if warnings:
+        listed["warnings"] = warnings
+    return listed
 
 
-def project_status(ctx: ApiContext, name: str) -> ProjectStatus | None:
+INVALID = "Invalid"
+
+
+def invalid_view(kind: str, name: str, error: InvalidFileError) -> dict[str, Any]:
+    """A spec on the share that cannot be used, as a list shows it: name, phase and the reason
+    (file, line, field; never the file's values)."""
+    return {
+        "apiVersion": "winslow/v1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "status": {"phase": INVALID, "reason": error.reason},
+    }
+
+
+def read_status(ctx: ApiContext, name: str) -> ProjectStatus | InvalidFileError | None:
     """Read only once the log says it was written: asking a network share for a name before it
     exists makes its client answer "absent" for seconds after it does, to this node's
-    reconcilers too."""
+    reconcilers too. A file that cannot be read counts in its last good version
+    (resources.reading); one this node never read whole is its error."""
     if ctx.events.state.version(f"project/{name}", "status") <= 0:
         return None
     try:
         return ctx.layout.store.project_status(name)
-    except ValueError:  # half a file, or a hand-edited one: show the spec anyway
-        return None
+    except InvalidFileError as exc:
+        return exc
+
+
+def project_status(ctx: ApiContext, name: str) -> ProjectStatus | None:
+    status = read_status(ctx, name)
+    return None if isinstance(status, InvalidFileError) else status
 
 
 def project_view(ctx: ApiContext, project: Project) -> dict[str, Any]:
     data = project.to_wire()
-    status = project_status(ctx, project.metadata.name)
+    status = read_status(ctx, project.metadata.name)
+    if isinstance(status, InvalidFileError):  # show the spec anyway
+        data["status"] = {"phase": "Unknown", "reason": f"its status cannot be read: {status.reason}"}
+        return data
     data["status"] = status.to_wire() if status else {"phase": "Waiting", "reason": "not yet seen by a node"}
     return data
 
@@ -59,18 +86,39 @@ def view(ctx: ApiContext, spec: Pipeline | Project) -> dict[str, Any]:
     return project_view(ctx, spec) if isinstance(spec, Project) else spec.to_wire()
 
 
-def listing(ctx: ApiContext, kind: str) -> list[Pipeline | Project]:
-    found = []
-    for name in ctx.layout.store.names(kind):
-        spec = specs.current(ctx, kind, name)
-        if spec is not None:
-            found.append(spec)
-    return sorted(found, key=_created)
+Listed = tuple[str, Pipeline | Project | InvalidFileError]
 
 
-def _created(spec: Pipeline | Project) -> tuple[float, str]:
-    stamp = spec.metadata.creation_timestamp
-    return (stamp.timestamp() if stamp else 0.0, spec.metadata.name)
+def listing(ctx: ApiContext, kind: str) -> list[Listed]:
+    """Every spec file of a kind, valid or not, in creation order (broken ones by name)."""
+    store = ctx.layout.store
+    found: list[Listed] = []
+    for name in store.names(kind):
+        try:
+            spec = store.read_spec(kind, name)
+        except NotFoundError:  # deleted since the directory was listed
+            continue
+        except InvalidFileError as exc:
+            found.append((name, exc))
+            continue
+        assert isinstance(spec, Pipeline | Project)
+        found.append((name, spec))
+    return sorted(found, key=lambda pair: _created(pair[0], pair[1]))
+
+
+def _created(name: str, spec: Pipeline | Project | InvalidFileError) -> tuple[float, str]:
+    stamp = spec.metadata.creation_timestamp if not isinstance(spec, InvalidFileError) else None
+    return (stamp.timestamp() if stamp else 0.0, name)
+
+
+def visible(user: User, kind: str, spec: Pipeline | Project | InvalidFileError) -> bool:
+    """Pipelines are everyone's; a project its owner's, members' and admins' (a broken one: as far
+    as its file still names them, else admins only)."""
+    if kind == "Pipeline":
+        return True
+    if isinstance(spec, InvalidFileError):
+        return allows(user, recovered_members(spec))
+    return isinstance(spec, Project) and may_access(user, spec)
 
 
 def get_one(ctx: ApiContext, kind: str, name: str) -> Pipeline | Project:
@@ -107,8 +155,10 @@ def authorizer(ctx: ApiContext, user: User) -> Callable[[specs.Spec, specs.Spec 
             )
         if isinstance(old, Project) and not may_access(user, old):
             raise refuse(user, name)
-        if old is None and ctx.layout.store.spec_path("Project", name).exists():
-            raise refuse(user, name)  # a spec that does not parse: only an admin may replace it
+        if old is None:
+            found: Found = find(ctx, name)  # a spec that does not validate: whoever it still names
+            if found.broken is not None and not allows(user, found.members):
+                raise refuse(user, name)
 
     return check
 
@@ -141,10 +191,23 @@ def _collection(plural: str) -> None:
             check_project(ctx, user, name)
         return get_one(ctx, kind, name)
 
-    @router.get(f"/{plural}", summary=f"List the {plural} you may see, in creation order")
+    @router.get(
+        f"/{plural}",
+        summary=f"List the {plural} you may see, in creation order",
+        description="A file on the share that does not parse or validate is listed with phase "
+        "`Invalid` and the reason (file, line, field), and named in `warnings`.",
+    )
     def list_all(ctx: ApiContext = Depends(context), user: User = Depends(current_user)) -> dict[str, Any]:
-        visible = [s for s in listing(ctx, kind) if not isinstance(s, Project) or may_access(user, s)]
-        return as_list([view(ctx, s) for s in visible])
+        items, warnings = [], []
+        for name, spec in listing(ctx, kind):
+            if not visible(user, kind, spec):
+                continue
+            if isinstance(spec, InvalidFileError):
+                items.append(invalid_view(kind, name, spec))
+                warnings.append(f"{kind} {name} is {INVALID}: {spec.reason}")
+            else:
+                items.append(view(ctx, spec))
+        return as_list(items, warnings)
 
     @router.get(f"/{plural}/{{name}}", summary=f"Get one {kind}")
     def get(
@@ -202,7 +265,7 @@ def _collection(plural: str) -> None:
         if kind == "Pipeline" and purge:
             raise HTTPException(422, "purge: only a project has files to purge")
         if kind == "Project":
-            check_project(ctx, user, name, must_exist=not purge)
+            check_project(ctx, user, name, must_exist=False)  # a broken file, or what a deleted one left
         return removal.delete(ctx, kind, name, purge=purge)
 
 

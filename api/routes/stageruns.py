@@ -15,16 +15,19 @@ from fastapi.responses import StreamingResponse
 from winslow.api.access import Visibility, check_project
 from winslow.api.deps import ApiContext, context, current_user
 from winslow.api.names import DNS_LABEL, RunName
-from winslow.api.routes.manifests import as_list
+from winslow.api.routes.manifests import INVALID, as_list
 from winslow.api.users import User
 from winslow.controller.events import Command
 from winslow.reconcilers.runfiles import status_of
-from winslow.resources.errors import NotFoundError
+from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.stagerun import StageRun, project_of
 
 router = APIRouter(prefix="/api/v1/stageruns", tags=["stageruns"], dependencies=[Depends(current_user)])
 CHUNK = 1 << 16
 FOLLOW_POLL = 0.2
+
+
+Entry = StageRun | InvalidFileError
 
 
 def current(ctx: ApiContext, run: StageRun) -> StageRun:
@@ -33,29 +36,47 @@ def current(ctx: ApiContext, run: StageRun) -> StageRun:
     return run if record is None else run.model_copy(update={"status": status_of(record)})
 
 
-def runs(ctx: ApiContext, project: str | None) -> list[StageRun]:
+def runs(ctx: ApiContext, project: str | None) -> list[Entry]:
+    """Runs in creation order, with the files that cannot be read as their errors."""
     store = ctx.layout.store
-    projects = [project] if project else list(store.stagerun_projects())
     if project:
         # a project's own order is its run numbers, not clocks
-        return [current(ctx, r) for r in store.stageruns_of(project)]
-    found = [current(ctx, r) for p in projects for r in store.stageruns_of(p)]
-    return sorted(
-        found,
-        key=lambda r: (
-            r.metadata.creation_timestamp.timestamp() if r.metadata.creation_timestamp else 0.0,
-            r.spec.project,
-            int(r.metadata.name.split(".")[1]),
-        ),
-    )
+        return [_current(ctx, r) for r in store.read_stageruns(project)]
+    found = [(p, _current(ctx, r)) for p in store.stagerun_projects() for r in store.read_stageruns(p)]
+    return [r for _, r in sorted(found, key=lambda pair: _order(*pair))]
+
+
+def _current(ctx: ApiContext, entry: Entry) -> Entry:
+    return entry if isinstance(entry, InvalidFileError) else current(ctx, entry)
+
+
+def _order(project: str, entry: Entry) -> tuple[float, str, int]:
+    if isinstance(entry, InvalidFileError):
+        return (0.0, project, _number(entry.name or ""))
+    stamp = entry.metadata.creation_timestamp
+    return (stamp.timestamp() if stamp else 0.0, project, _number(entry.metadata.name))
+
+
+def _number(name: str) -> int:
+    parts = name.split(".")
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
+def invalid_run(project: str, error: InvalidFileError) -> dict[str, Any]:
+    return {
+        "apiVersion": "winslow/v1",
+        "kind": "StageRun",
+        "metadata": {"name": error.name},
+        "spec": {"project": project},
+        "status": {"phase": INVALID, "message": error.reason},
+    }
 
 
 def get_run(ctx: ApiContext, user: User, name: str) -> StageRun:
-    """404 for a run that does not exist, 403 for one of a project the user may not see."""
-    project = project_of(name)
-    run = ctx.layout.store.stagerun(name)
-    check_project(ctx, user, project, must_exist=False)
-    return current(ctx, run)
+    """The project is checked first: a run of a project the user may not see answers exactly as
+    one that does not exist."""
+    check_project(ctx, user, project_of(name), must_exist=False)
+    return current(ctx, ctx.layout.store.stagerun(name))
 
 
 def kill_stagerun(ctx: ApiContext, run: StageRun, who: str) -> dict[str, Any]:
@@ -75,7 +96,16 @@ def list_runs(
     if project is not None:
         check_project(ctx, user, project, must_exist=False)
     visible = Visibility(ctx, user)
-    return as_list([r.to_wire() for r in runs(ctx, project) if visible(r.spec.project)])
+    items, warnings = [], []
+    for entry in runs(ctx, project):
+        if isinstance(entry, InvalidFileError):
+            owner = project_of(entry.name or "")
+            if visible(owner):
+                items.append(invalid_run(owner, entry))
+                warnings.append(f"StageRun {entry.name} is {INVALID}: {entry.reason}")
+        elif visible(entry.spec.project):
+            items.append(entry.to_wire())
+    return as_list(items, warnings)
 
 
 @router.get("/{name}", summary="Get one StageRun")
@@ -116,7 +146,7 @@ async def log(
             return not record.phase.active
         try:
             return not ctx.layout.store.stagerun(name).status.phase.active
-        except NotFoundError:
+        except (NotFoundError, InvalidFileError):
             return True
 
     async def body() -> AsyncIterator[bytes]:

@@ -185,6 +185,8 @@ def cmd_get(client: Client, args: argparse.Namespace) -> int:
     if args.watch:
         return watch(client, args, keep)
     data = listed(client, args, keep)
+    for warning in data.get("warnings", []) if isinstance(data, dict) else []:
+        print(f"warning: {warning}", file=sys.stderr)  # files it could not read (still listed), clocks
     if args.output in ("json", "yaml"):
         print(dump(data, args.output))
         return 0

@@ -45,9 +45,10 @@ def test_bearer_requests_need_no_csrf_header_even_with_a_cookie(seeded: Api) -> 
 def test_the_cookie_grants_what_its_user_may_and_no_more(seeded: Api) -> None:
     sign_in(seeded, "carol")
     assert seeded.client.get("/api/v1/projects").json()["items"] == []
-    assert seeded.client.get("/api/v1/files/workspaces/p/input").status_code == 403
+    # as if p did not exist (tests/hostile: case 9)
+    assert seeded.client.get("/api/v1/files/workspaces/p/input").status_code == 404
     token = seeded.client.cookies[CSRF_COOKIE]
-    assert seeded.client.post("/api/v1/projects/p/pause", headers={CSRF_HEADER: token}).status_code == 403
+    assert seeded.client.post("/api/v1/projects/p/pause", headers={CSRF_HEADER: token}).status_code == 404
 
 
 def test_wrong_token_wrong_user_and_foreign_origin_are_refused(seeded: Api) -> None:

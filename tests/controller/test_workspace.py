@@ -1,4 +1,8 @@
 import os
+import socket
+import stat
+
+import pytest
 
 from winslow.controller.workspace import copy_file, prepare
 
@@ -39,3 +43,36 @@ def test_copy_file_of_empty_and_large_files(tmp_path):
         src.write_bytes(os.urandom(size))
         copy_file(str(src), str(dst))
         assert dst.read_bytes() == src.read_bytes()
+
+
+@pytest.mark.timeout(20)
+def test_special_files_are_left_out_and_named_and_links_are_copied_as_links(tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    os.mkfifo(src / "pipe")
+    os.mkfifo(src / "sub" / "pipe2")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(src / "sock"))
+    try:
+        os.mknod(src / "null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+        device = ["null (character device)"]
+    except PermissionError:  # not root: no device this time
+        device = []
+    (src / "to-pipe").symlink_to("pipe")
+    (src / "dangling").symlink_to("/nowhere/at/all")
+    (src / "sub" / "data").write_bytes(b"kept")
+    target = tmp_path / "stages" / "run-2"
+    skipped = prepare(target, src)
+    sock.close()
+    assert sorted(skipped) == sorted(
+        ["pipe (named pipe)", "sub/pipe2 (named pipe)", "sock (socket)", *device]
+    )
+    assert os.readlink(target / "to-pipe") == "pipe" and os.readlink(target / "dangling") == "/nowhere/at/all"
+    assert (target / "sub" / "data").read_bytes() == b"kept"
+    assert sorted(p.name for p in target.iterdir()) == ["dangling", "sub", "to-pipe"]
+
+
+def test_copy_file_refuses_what_is_not_a_regular_file_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    assert copy_file(str(tmp_path / "pipe"), str(tmp_path / "copy")) is False
+    assert not (tmp_path / "copy").exists()

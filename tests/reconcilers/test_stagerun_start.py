@@ -1,0 +1,153 @@
+"""Starting a StageRun (reconcilers.stagerun.start_soon): a start that stalls is given up with a
+line in the run's log, a share that refuses writes never fails a run, and a run whose container
+started is never marked failed because its status could not be written."""
+
+from __future__ import annotations
+
+import errno
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import wait_for
+from winslow.controller.context import NodeConfig, NodeContext
+from winslow.controller.eventlog import EventLog
+from winslow.controller.layout import ShareLayout
+from winslow.controller.leases import Locks
+from winslow.controller.loop import WorkQueue
+from winslow.controller.records import RunRecord
+from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState
+from winslow.reconcilers import runfiles, stagerun
+from winslow.reconcilers.subjects import lease_subject
+from winslow.resources.stagerun import StageRun, StageRunPhase
+
+pytestmark = pytest.mark.timeout(30)
+NAME = "p.1.a"
+
+
+class FakeRuntime:
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.stopped: list[str] = []
+
+    def run(self, spec: ContainerSpec) -> str:
+        self.started.append(spec.name)
+        return f"c{len(self.started)}"
+
+    def inspect(self, container_id: str) -> ContainerInfo | None:
+        return ContainerInfo(container_id, container_id, {}, ContainerState.RUNNING)
+
+    def logs(self, container_id: str) -> Iterator[bytes]:
+        return iter(())
+
+    def stop(self, container_id: str, timeout: float = 10) -> None:
+        self.stopped.append(container_id)
+
+    def find(self, labels: dict[str, str]) -> list[ContainerInfo]:
+        return []
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> NodeContext:
+    layout = ShareLayout(tmp_path / "share")
+    layout.ensure()
+    events = EventLog(layout.events, "n", time.time)
+    return NodeContext(
+        config=NodeConfig(name="n"),
+        layout=layout,
+        events=events,
+        locks=Locks(events, 30),
+        runtime=FakeRuntime(),  # type: ignore[arg-type]
+        clock=time.time,
+        queue=WorkQueue(time.time),
+    )
+
+
+def pending(ctx: NodeContext) -> StageRun:
+    """A run as the project reconciler leaves it: file, record on the log, lease held."""
+    run = StageRun.model_validate(
+        {
+            "metadata": {"name": NAME},
+            "spec": {"project": "p", "stage": "a", "index": 0, "image": "busybox"},
+            "status": {"phase": "Pending", "node": "n"},
+        }
+    )
+    ctx.layout.store.write_stagerun(run)
+    record = RunRecord(
+        name=NAME, project="p", number=1, stage="a", index=0, node="n", created=datetime.now(UTC)
+    )
+    assert ctx.locks.acquire("project/p")
+    runfiles.record(ctx, record, create=True)
+    assert ctx.locks.acquire(lease_subject(NAME))
+    return run
+
+
+def phase(ctx: NodeContext) -> StageRunPhase:
+    ctx.events.poll()
+    record = ctx.events.state.runs.get(NAME)
+    assert record is not None
+    return record.phase
+
+
+def test_a_start_that_stalls_is_given_up_with_a_line_in_the_runs_log(
+    ctx: NodeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stuck = threading.Event()
+
+    def prepare(*_: Any, **__: Any) -> list[str]:
+        stuck.wait(20)  # a share that hangs: no progress at all
+        return []
+
+    monkeypatch.setattr(stagerun, "prepare", prepare)
+    monkeypatch.setattr(stagerun, "START_STALL_SECONDS", 0.5)
+    stagerun.start_soon(ctx, pending(ctx))
+    wait_for(lambda: phase(ctx) is StageRunPhase.FAILED, 10, "the stalled start to be given up")
+    wait_for(lambda: NAME not in ctx.starting, 5, "the start to be let go")
+    log = ctx.layout.log_file("p", NAME).read_text()
+    assert "could not start: no progress for 0.5s while preparing the workspace" in log
+    assert not ctx.locks.held(lease_subject(NAME)) and NAME not in ctx.reservations.requests
+    stuck.set()
+    time.sleep(0.3)
+    assert ctx.runtime.started == [], "a start given up never starts its container later"  # type: ignore[union-attr]
+
+
+def test_a_full_share_before_the_container_starts_leaves_the_run_pending(
+    ctx: NodeContext, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = []
+
+    def prepare(*_: Any, **__: Any) -> list[str]:
+        calls.append(1)
+        raise OSError(errno.ENOSPC, "No space left on device", "workspaces/p/stages/p.1.a")
+
+    monkeypatch.setattr(stagerun, "prepare", prepare)
+    monkeypatch.setattr(stagerun, "SHARE_RETRY_SECONDS", 0.2)
+    stagerun.start_soon(ctx, pending(ctx))
+    wait_for(lambda: calls and NAME not in ctx.starting, 10, "the attempt to end")
+    assert phase(ctx) is StageRunPhase.PENDING
+    assert ctx.locks.held(lease_subject(NAME)), "the run keeps its lease: it starts when the share can"
+    assert "could not start" not in caplog.text
+    assert "it starts when the share takes writes again" in caplog.text
+
+
+def test_a_container_that_started_is_never_failed_for_a_status_write(
+    ctx: NodeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = pending(ctx)
+    monkeypatch.setattr(stagerun, "prepare", lambda *_, **__: [])
+
+    def full(*_: Any, **__: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runfiles, "record", full)
+    stagerun.start_soon(ctx, run)
+    wait_for(lambda: NAME not in ctx.starting, 10, "the start to end")
+    assert ctx.runtime.started and not ctx.runtime.stopped  # type: ignore[union-attr]
+    assert phase(ctx) is StageRunPhase.PENDING, "nothing could be recorded, and nothing was failed"
+    assert ctx.locks.held(lease_subject(NAME)) and NAME in ctx.watchers
+    ctx.watchers[NAME].stopped.set()
