@@ -24,10 +24,11 @@ from winslow.api import yamlfile
 from winslow.api.deps import ApiContext
 from winslow.controller.eventlog import Rejected
 from winslow.controller.events import Command
-from winslow.resources.errors import ConflictError, ManifestError, NotFoundError
+from winslow.resources.errors import ConflictError, InvalidFileError, ManifestError, NotFoundError
 from winslow.resources.manifest import USER_KINDS, dump, parse
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project
+from winslow.resources.reading import manifest_limits, read_regular
 from winslow.resources.store import atomic_write, load_yaml
 
 Spec = Pipeline | Project
@@ -108,10 +109,15 @@ def current(ctx: ApiContext, kind: str, name: str) -> Spec | None:
 def _read(ctx: ApiContext, kind: str, name: str) -> tuple[str | None, Spec | None]:
     """The file's text and what it means (None: missing, or not a valid manifest). Should a hand
     edit land between the two reads, `render`'s check sees the mismatch."""
+    path = ctx.layout.store.spec_path(kind, name)
     try:
-        text = ctx.layout.store.spec_path(kind, name).read_text()
-    except FileNotFoundError:
+        text: str | None = read_regular(
+            path, ctx.layout.store.source(path), manifest_limits().max_bytes
+        ).decode()
+    except NotFoundError:
         return None, None
+    except (InvalidFileError, UnicodeDecodeError):
+        text = None  # a FIFO, a huge or a binary file: never edited in place, replaced whole
     return text, current(ctx, kind, name)
 
 

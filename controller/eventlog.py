@@ -440,8 +440,11 @@ class EventLog:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             os.write(fd, event.encode())
-        finally:
+        except OSError:  # a full share: leave no empty temporary file behind
             os.close(fd)
+            tmp.unlink(missing_ok=True)
+            raise
+        os.close(fd)
         try:
             os.link(tmp, self.path(seq))
             return True

@@ -122,10 +122,14 @@ def plan(
     runs: list[RunRecord],
     observed_run_from: datetime | None,
     observed_confirm: datetime | None,
+    pipeline_problem: str | None = None,
 ) -> Plan:
+    """`pipeline_problem`: why the referenced pipeline cannot be used, when it exists but is invalid."""
     spec = project.spec
     snap = snapshot_for(project, pipeline, snapshot if runs else None)
     if snap is None:
+        if pipeline_problem:
+            return Plan(ProjectPhase.WAITING, f"{pipeline_problem}; it starts once the pipeline is fixed")
         return Plan(
             ProjectPhase.WAITING,
             f"pipeline {spec.pipeline!r} does not exist; apply it (winsctl apply -f PIPELINE.yaml)",

@@ -73,6 +73,7 @@ class Observation:
     global_env: dict[str, str]
     lease_seconds: float
     spec_error: str | None = None
+    pipeline_problem: str | None = None
     killed: frozenset[str] = frozenset()
     next_number: int = 0
 
@@ -252,7 +253,13 @@ def decide(obs: Observation) -> list[Action]:
     observed_run_from = _latest(old.observed_run_from if old else None, *(r.run_from for r in runs))
     observed_confirm = _latest(old.observed_confirm if old else None, *(r.confirmed for r in runs))
     p: Plan = plan(
-        obs.project, obs.pipeline, old.pipeline if old else None, runs, observed_run_from, observed_confirm
+        obs.project,
+        obs.pipeline,
+        old.pipeline if old else None,
+        runs,
+        observed_run_from,
+        observed_confirm,
+        obs.pipeline_problem,
     )
     status = ProjectStatus(
         project=obs.name,
@@ -380,12 +387,14 @@ def observe(ctx: NodeContext, name: str) -> Observation:
         project, spec_error = _placeholder(name), f"{exc}; fix the file, nothing runs until then"
     if project is not None and spec_error is None:
         _check_version(ctx, name, "spec", project.metadata.generation or 0, logged)
-    pipeline = None
+    pipeline, pipeline_problem = None, None
     if project is not None and project.spec.pipeline:
         try:
             pipeline = store.pipeline(project.spec.pipeline)
-        except (NotFoundError, ManifestError):
+        except NotFoundError:
             pipeline = None
+        except ManifestError as exc:
+            pipeline_problem = f"pipeline {project.spec.pipeline!r} is invalid ({exc})"
     # Read only once the log says it was written: asking for a name that does not exist yet
     # makes a network share's client answer "absent" for seconds after another node writes it.
     logged = state.version(subject, "status")
@@ -417,6 +426,7 @@ def observe(ctx: NodeContext, name: str) -> Observation:
         global_env=ctx.layout.global_env(),
         lease_seconds=ctx.config.lease_seconds,
         spec_error=spec_error,
+        pipeline_problem=pipeline_problem,
         killed=frozenset(s.removeprefix("stagerun/") for s in list(state.kills)),
         # a listing only ever raises the number: it skips names an older version left behind
         next_number=max(state.runs.last_number(name) + 1, store.next_run_number(name)) if lock_mine else 0,

@@ -171,3 +171,9 @@ def test_a_rerun_that_cannot_start_is_known_before_it_is_asked_for():
     assert "'a' has no successful run" in (run_from_problem(stages, runs, "b") or "")
     assert run_from_problem(stages, runs, "a") is None
     assert run_from_problem(stages, [make_run(1, "a", 0, "Succeeded")], "b") is None
+
+
+def test_an_invalid_pipeline_is_named_as_invalid_not_missing():
+    problem = "pipeline 'pipe' is invalid (pipelines/pipe.yaml: spec.stages[0].image: is required)"
+    p = plan(make_project(), None, None, [], None, None, problem)
+    assert p.phase is ProjectPhase.WAITING and "is invalid" in p.reason and "does not exist" not in p.reason
