@@ -15,6 +15,7 @@ from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Locks
 from winslow.controller.loop import LoopRunner, WorkQueue
 from winslow.controller.metrics import LoopMetrics, split_working_hours
+from winslow.controller.reconciler import Key, Result
 from winslow.controller.records import RunRecord
 from winslow.resources.stagerun import StageRunPhase, Trigger
 
@@ -126,17 +127,21 @@ def test_reconciles_and_the_queue_are_counted_per_controller():
     registry = CollectorRegistry()
     now = [100.0]
     queue = WorkQueue(lambda: now[0], observer=LoopMetrics(registry))
-    results = {"a": None, "b": 5.0}
+    results = {"a": Result.done(), "b": Result.requeue(5.0)}
 
-    def handle(name: str) -> float | None:
-        if name == "broken":
-            raise RuntimeError("boom")
-        return results[name]
+    class Handler:
+        def __init__(self, kind: str) -> None:
+            self.kind = kind
 
-    runner = LoopRunner(queue, {"project": handle, "stagerun": handle}, [])
-    for key in ("project:a", "project:b", "stagerun:broken"):
+        def reconcile(self, key: Key) -> Result:
+            if key.name == "broken":
+                raise RuntimeError("boom")
+            return results[key.name]
+
+    runner = LoopRunner(queue, [Handler("project"), Handler("stagerun")], [])  # type: ignore[list-item]
+    for key in (Key("project", "a"), Key("project", "b"), Key("stagerun", "broken")):
         queue.add(key)
-    queue.add("project:a")  # already due: not another add
+    queue.add(Key("project", "a"))  # already due: not another add
     now[0] += 2.0
     runner.run_once()
     samples = scrape(registry)
