@@ -11,7 +11,6 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import BaseModel, Field
-from winslow.reconcilers.plan import run_from_problem
 
 from winslow.api import specs
 from winslow.api.access import check_project
@@ -20,6 +19,7 @@ from winslow.api.names import Name
 from winslow.api.routes.manifests import project_status, project_view
 from winslow.api.routes.stageruns import kill_stagerun
 from winslow.api.users import User
+from winslow.reconcilers.project.plan import run_from_problem
 from winslow.resources.pipeline import StageSpec
 from winslow.resources.project import Project, ProjectPhase
 from winslow.resources.stagerun import StageRunPhase
