@@ -27,7 +27,7 @@ from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.daemon import Daemon
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue, every
 from winslow.controller.reconciler import Reconciler
 from winslow.reconcilers import runfiles
@@ -237,7 +237,7 @@ def run_node(args: argparse.Namespace) -> int:
         config=config,
         layout=layout,
         events=events,
-        locks=Locks(events, args.lease_seconds, args.grace_seconds),
+        leases=Leases(events, args.lease_seconds, args.grace_seconds),
         runtime=runtime,
         clock=clock,
         queue=WorkQueue(clock, observer=metrics.LoopMetrics(registry)),

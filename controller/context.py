@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from winslow.controller.capacity import Capacity
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue
 from winslow.controller.runtime import Runtime
 from winslow.resources.amount import Amount, Weights
@@ -74,7 +74,7 @@ class NodeContext:
     config: NodeConfig
     layout: ShareLayout
     events: EventLog
-    locks: Locks
+    leases: Leases
     runtime: Runtime | None
     clock: Callable[[], float]
     queue: WorkQueue

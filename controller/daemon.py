@@ -99,7 +99,7 @@ class Daemon:
                     log.exception("lease keeper duty %s failed", duty.__name__)
 
     def _renew(self) -> None:
-        for subject in self.ctx.locks.renew(self.ctx.locks.mine()):
+        for subject in self.ctx.leases.renew(self.ctx.leases.mine()):
             log.warning("lost the lease of %s; what it guarded is stopped here", subject)
             for key in self._lease_keys(subject):
                 self.ctx.queue.add(key)

@@ -57,7 +57,7 @@ def apply(
 
 def under_lock(ctx: NodeContext, name: str, decide_locked: Callable[[], list[Action]]) -> Result:
     subject = lock_subject(name)
-    if not ctx.locks.acquire(subject):
+    if not ctx.leases.acquire(subject):
         return Result.requeue(0.1 + secrets.randbelow(200) / 1000)
     try:
         try:
@@ -69,7 +69,7 @@ def under_lock(ctx: NodeContext, name: str, decide_locked: Callable[[], list[Act
             if not _apply_locked(ctx, action):
                 break  # the run was not created: its status (and the request it consumes) must not be written
     finally:
-        ctx.locks.release(subject)
+        ctx.leases.release(subject)
     return Result.requeue(0.0)
 
 
@@ -124,22 +124,22 @@ def _create(ctx: NodeContext, action: CreateRun) -> bool:
     """The run exists once the log took its record; the StageRun reconciler starts it."""
     run, record = action.run, action.record
     name = run.metadata.name
-    if not ctx.locks.held(lock_subject(record.project)):
+    if not ctx.leases.held(lock_subject(record.project)):
         log.warning("the project lock expired before StageRun %s was created; deciding again", name)
         return False
-    if not ctx.locks.acquire(lease_subject(name)):
+    if not ctx.leases.acquire(lease_subject(name)):
         log.warning("could not take the lease of new StageRun %s", name)
         return False
     if not ctx.layout.store.create_stagerun(run):
         log.error("a StageRun file %s exists already; not overwriting it, choosing another number", name)
-        ctx.locks.release(lease_subject(name))
+        ctx.leases.release(lease_subject(name))
         return False
     try:
         runfiles.record(ctx, record, create=True)
     except Rejected as exc:
         log.warning("the log refused StageRun %s (%s); deciding again", name, exc)
         ctx.layout.store.stagerun_path(name).unlink(missing_ok=True)
-        ctx.locks.release(lease_subject(name))
+        ctx.leases.release(lease_subject(name))
         return False
     ctx.reservations.grant(name, record.request, list(record.gpus))
     ctx.queue.add(stagerun_key(name))

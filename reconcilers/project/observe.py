@@ -96,7 +96,7 @@ def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Obser
         raise NotVisibleYet(f"the status of project {name} does not read whole yet ({exc})") from None
     _check_version(ctx, stale_since, name, "status", status.version if status else 0, logged)
     runs = state.runs.of(name)
-    lock_mine = ctx.locks.held(subject)
+    lock_mine = ctx.leases.held(subject)
     election = state.elections.open.get(subject)
     return Observation(
         name=name,
@@ -109,7 +109,7 @@ def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Obser
         node=ctx.name,
         executes=ctx.config.executes,
         lock_mine=lock_mine,
-        run_holders={r.name: ctx.locks.holder(lease_subject(r.name)) for r in runs if r.phase.active},
+        run_holders={r.name: ctx.leases.holder(lease_subject(r.name)) for r in runs if r.phase.active},
         election_open=election is not None and not expired(ctx, election),
         result=state.elections.results.get(subject),
         free=ctx.free(),

@@ -172,15 +172,15 @@ def forget(ctx: NodeContext, state: RunState, name: str) -> None:
     if watcher is not None:
         watcher.stopped.set()
     subject = lease_subject(name)
-    if ctx.locks.holder(subject) == ctx.name:
-        ctx.locks.release(subject)
+    if ctx.leases.holder(subject) == ctx.name:
+        ctx.leases.release(subject)
 
 
 def _record(ctx: NodeContext, name: str, **changes: Any) -> None:
     """Only while this node still holds the lease: after it, another node may have marked it Lost,
     and the log refuses a change to a run that has ended."""
     current = ctx.events.state.runs.get(name)
-    if current is None or not ctx.locks.held(lease_subject(name)):
+    if current is None or not ctx.leases.held(lease_subject(name)):
         raise RuntimeError(f"lost the lease of {name} before recording its state")
     new = replace(current, **changes)
     runfiles.record(ctx, new)

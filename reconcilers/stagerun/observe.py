@@ -56,7 +56,7 @@ def observe(
         node=ctx.name,
         now=ctx.clock(),
         container=find_container(ctx, name),
-        lease_mine=ctx.locks.held(lease_subject(name)),
+        lease_mine=ctx.leases.held(lease_subject(name)),
         # run names are never reused, and nodes' clocks may differ: no time check
         kill=ctx.events.state.kills.get(lease_subject(name)),
         watching=watching,

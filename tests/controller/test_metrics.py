@@ -12,7 +12,7 @@ from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 from winslow.controller.loop import LoopRunner, WorkQueue
 from winslow.controller.metrics import LoopMetrics, split_working_hours
 from winslow.controller.reconciler import Key, Result
@@ -36,7 +36,7 @@ def context(tmp_path, name="n1", layout=None) -> NodeContext:
         config=NodeConfig(name=name, capacity=Capacity(cpu=8, memory=16 << 30)),
         layout=layout,
         events=events,
-        locks=Locks(events, 30),
+        leases=Leases(events, 30),
         runtime=None,
         clock=time.time,
         queue=WorkQueue(time.time),
@@ -56,13 +56,13 @@ def run_to_end(ctx: NodeContext, name: str, start: datetime, hours: float, trigg
         created=start,
         trigger=trigger,
     )
-    assert ctx.locks.acquire(f"project/{project}")
+    assert ctx.leases.acquire(f"project/{project}")
     ctx.events.publish(Command.RECORD, f"stagerun/{name}", payload=record.creation())
     done = replace(
         record, phase=StageRunPhase.SUCCEEDED, start_time=start, finish_time=start + timedelta(hours=hours)
     )
     ctx.events.publish(Command.RECORD, f"stagerun/{name}", payload=done.update())
-    ctx.locks.release(f"project/{project}")
+    ctx.leases.release(f"project/{project}")
 
 
 def scrape(registry: CollectorRegistry) -> dict[str, float]:

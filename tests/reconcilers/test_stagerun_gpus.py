@@ -14,7 +14,7 @@ from winslow.controller.capacity import detect
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue
 from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState, RuntimeFailure
@@ -54,7 +54,7 @@ def _start(tmp_path, gpus_found: list[str], gpus_offered: int | None, requested:
         config=NodeConfig(name="ws-01", capacity=capacity),
         layout=layout,
         events=events,
-        locks=Locks(events, 30),
+        leases=Leases(events, 30),
         runtime=runtime,  # type: ignore[arg-type]
         clock=time.time,
         queue=WorkQueue(time.time),
@@ -76,9 +76,9 @@ def _start(tmp_path, gpus_found: list[str], gpus_offered: int | None, requested:
     record = RunRecord(
         name=NAME, project="p", number=1, stage="train", index=0, node="ws-01", created=datetime.now(UTC)
     )
-    assert ctx.locks.acquire("project/p")
+    assert ctx.leases.acquire("project/p")
     runfiles.record(ctx, record, create=True)
-    assert ctx.locks.acquire(lease_subject(NAME))
+    assert ctx.leases.acquire(lease_subject(NAME))
     ctx.reservations.grant(NAME, Amount(1, 1 << 30, granted), list(range(granted)))
     run_container(ctx, run)
     first = next(line for line in layout.log_file("p", NAME).read_text().splitlines() if "starting" in line)

@@ -19,7 +19,7 @@ from tests.harness import wait_for
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue
 from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState
@@ -63,7 +63,7 @@ def ctx(tmp_path: Path) -> NodeContext:
         config=NodeConfig(name="n"),
         layout=layout,
         events=events,
-        locks=Locks(events, 30),
+        leases=Leases(events, 30),
         runtime=FakeRuntime(),  # type: ignore[arg-type]
         clock=time.time,
         queue=WorkQueue(time.time),
@@ -83,9 +83,9 @@ def pending(ctx: NodeContext) -> StageRun:
     record = RunRecord(
         name=NAME, project="p", number=1, stage="a", index=0, node="n", created=datetime.now(UTC)
     )
-    assert ctx.locks.acquire("project/p")
+    assert ctx.leases.acquire("project/p")
     runfiles.record(ctx, record, create=True)
-    assert ctx.locks.acquire(lease_subject(NAME))
+    assert ctx.leases.acquire(lease_subject(NAME))
     return run
 
 
@@ -123,7 +123,7 @@ def test_a_start_that_stalls_is_given_up_with_a_line_in_the_runs_log(
     drive(reconciler, lambda: phase(ctx) is StageRunPhase.FAILED, "the stalled start to be given up")
     log = ctx.layout.log_file("p", NAME).read_text()
     assert "could not start: no progress for 0.5s while preparing the workspace" in log
-    assert not ctx.locks.held(lease_subject(NAME)) and not ctx.reservations.holds(NAME)
+    assert not ctx.leases.held(lease_subject(NAME)) and not ctx.reservations.holds(NAME)
     stuck.set()
     time.sleep(0.3)
     assert ctx.runtime.started == [], "a start given up never starts its container later"  # type: ignore[union-attr]
@@ -146,7 +146,7 @@ def test_a_full_share_before_the_container_starts_leaves_the_run_pending(
     )
     reconciler.reconcile(stagerun_key(NAME))
     assert phase(ctx) is StageRunPhase.PENDING
-    assert ctx.locks.held(lease_subject(NAME)), "the run keeps its lease: it starts when the share can"
+    assert ctx.leases.held(lease_subject(NAME)), "the run keeps its lease: it starts when the share can"
     assert "could not start" not in caplog.text
     assert "it starts when the share takes writes again" in caplog.text
 
@@ -167,4 +167,4 @@ def test_a_container_that_started_is_never_failed_for_a_status_write(
         reconciler.reconcile(stagerun_key(NAME))
     assert not ctx.runtime.stopped  # type: ignore[union-attr]
     assert phase(ctx) is StageRunPhase.PENDING, "nothing could be recorded, and nothing was failed"
-    assert ctx.locks.held(lease_subject(NAME))
+    assert ctx.leases.held(lease_subject(NAME))

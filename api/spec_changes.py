@@ -77,7 +77,7 @@ def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[str]:
         wait=wait_random_exponential(multiplier=0.01, max=0.2),
         retry_error_callback=lambda _: False,
     )
-    if not retrying(ctx.locks.acquire, subject(kind, name), LOCK_SECONDS, issuer=issuer):
+    if not retrying(ctx.leases.acquire, subject(kind, name), LOCK_SECONDS, issuer=issuer):
         holder = ctx.events.state.locks.holder(subject(kind, name))
         raise ConflictError(f"{kind} {name!r} is busy (held by {holder}); try again in a moment")
     try:
