@@ -1,5 +1,9 @@
 """The `winslow` command: `winslow node` wires a complete node from the other layers; `winslow user`
-manages who may use the API."""
+manages who may use the API.
+
+Longer than most modules here: it wires a whole node, and checks each flag before anything
+starts, so that a wrong one is one clear line and not a traceback later.
+"""
 
 from __future__ import annotations
 

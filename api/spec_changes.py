@@ -3,6 +3,9 @@
 The lock is the same one controllers take, so a user's edit and a controller's decision never
 interleave; a stale `metadata.generation` is refused (compare-and-swap) instead of silently
 overwriting someone else's change.
+
+Longer than most modules here: what `apply` means for each field and the locked writes it ends
+in are one contract, kept where it can be read at once.
 """
 
 from __future__ import annotations

@@ -21,6 +21,13 @@ What a network share does not promise shapes the rest:
   event carries a nonce, so the publisher recognises its own event instead of losing to itself.
 - Anything may sit at a number (garbage, a directory): it is skipped after a bounded wait, on
   every node alike, and reported once.
+
+Longer than most modules here, on purpose: following, publishing and compacting share one
+state and one lock, which is what makes the log's order a consensus; split, each part would
+reach into the others'.
+
+Thread use: any thread may poll and publish (the loop, the lease keeper, API requests, start
+and probe threads); one lock orders them, and listeners run on the thread that applied an event.
 """
 
 from __future__ import annotations
