@@ -252,7 +252,7 @@ def run_node(args: argparse.Namespace) -> int:
     runfiles.check_recent(ctx)
     reconcilers: list[Reconciler] = [
         ProjectReconciler(ctx, scan_interval=args.scan_seconds),
-        StageRunReconciler(ctx),
+        StageRunReconciler(ctx, adopted=adopt),
         ContainerPruner(ctx, keep_seconds=args.keep_containers * 3600),
     ]
     daemon = Daemon(

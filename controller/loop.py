@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 SUCCESS, REQUEUE_AFTER, ERROR = "success", "requeue_after", "error"
 MAX_BACKOFF = 30.0
+FOLLOW_ON = 3  # batches of keys one round of duties may take
 
 
 class LoopObserver:
@@ -103,7 +104,15 @@ class LoopRunner:
                 duty()
             except Exception:
                 log.exception("node duty %s failed", getattr(duty, "__name__", duty))
-        batch = self.queue.pop_due()
+        for _ in range(FOLLOW_ON):
+            batch = self.queue.pop_due()
+            if not batch:
+                break
+            self._run(batch)
+
+    def _run(self, batch: list[tuple[Key, float]]) -> None:
+        """A batch of due keys; keys they make due at once (a new run handed on) follow without
+        waiting for the next round of duties."""
         waiting = Counter(key.kind for key, _ in batch)
         for kind, keys in waiting.items():
             self.observer.depth(kind, keys)

@@ -76,6 +76,13 @@ def decide(obs: Observation) -> list[Action]:
         obs.pipeline_problem,
     )
     step = _step(obs, p, runs)
+    if step.create is not None:
+        # written with the new run, the status already says what the next look will find
+        after = [*runs, step.create.record]
+        run_from = step.create.record.run_from or run_from
+        confirm = step.create.record.confirmed or confirm
+        p = plan(obs.project, obs.pipeline, p.snapshot, after, run_from, confirm, obs.pipeline_problem)
+        return _write_or_lock(obs, status(obs, p, step, after, run_from, confirm), lost, step)
     return _write_or_lock(obs, status(obs, p, step, runs, run_from, confirm), lost, step)
 
 
@@ -123,10 +130,6 @@ def status(
         and old.reason.startswith("no node fits")
     ):
         phase, reason = old.phase, old.reason  # still why, while the next election runs
-    elif step.kind is StepKind.CREATE and step.create is not None and nxt is not None:
-        phase, reason = ProjectPhase.RUNNING, f"stage {nxt.stage.name!r} is starting on {obs.node}"
-        listed, snapshot = [*runs, step.create.record], p.snapshot
-        run_from, confirm = nxt.run_from or run_from, nxt.confirm or confirm
     return ProjectStatus(
         project=obs.name,
         phase=phase,

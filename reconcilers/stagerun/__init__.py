@@ -29,10 +29,13 @@ KIND = STAGERUN
 class StageRunReconciler:
     kind = KIND
 
-    def __init__(self, ctx: NodeContext, *, resync_interval: float = 10.0) -> None:
+    def __init__(
+        self, ctx: NodeContext, *, adopted: Iterable[Key] = (), resync_interval: float = 10.0
+    ) -> None:
+        """`adopted`: the keys found at the node's start (adopt.adopt_all)."""
         self.ctx = ctx
         self.resync_interval = resync_interval
-        self.state = RunState(Starts(ctx, stagerun_key))
+        self.state = RunState(Starts(ctx, stagerun_key), known={key.name for key in adopted})
         self._last_resync = float("-inf")
 
     def wakes(self, event: Event) -> Iterable[Key]:
@@ -62,5 +65,6 @@ class StageRunReconciler:
             watching=watcher is not None and watcher.is_alive(),
             starting=starts.busy(name),
             outcome=starts.peek(name),
+            fresh=name not in self.state.known,
         )
         return apply(self.ctx, self.state, obs, decide(obs))

@@ -49,6 +49,8 @@ class RunState:
     starts: Starts
     watchers: dict[str, Streamer] = field(default_factory=dict)
     deferred: set[str] = field(default_factory=set)
+    known: set[str] = field(default_factory=set)
+    """Runs whose container may exist: found at the node's start, or started since."""
 
 
 def apply(ctx: NodeContext, state: RunState, obs: Observation, actions: list[Action]) -> Result:
@@ -88,6 +90,7 @@ def _apply(ctx: NodeContext, state: RunState, obs: Observation, action: Action) 
     now = datetime.fromtimestamp(ctx.clock(), UTC)
     if isinstance(action, Start):
         assert obs.run is not None
+        state.known.add(obs.name)
         state.starts.begin(obs.run)
         return Result.requeue(0.5)
     if isinstance(action, Defer):
@@ -129,13 +132,13 @@ def _finish(ctx: NodeContext, state: RunState, obs: Observation, action: Finish)
     assert obs.record is not None
     project = obs.record.project
     logfile = ctx.layout.log_file(project, obs.name)
+    now = datetime.fromtimestamp(ctx.clock(), UTC)  # when it was seen to end, before the log drains
     _drain_log(ctx, state, project, obs.name, obs.container)
     message = action.message
     if action.phase is StageRunPhase.FAILED and action.exit_code is not None:
         last = tail(logfile, 3)
         if last:
             message = (message + "; " if message else "") + "last log lines: " + " | ".join(last)
-    now = datetime.fromtimestamp(ctx.clock(), UTC)
     _record(ctx, obs.name, phase=action.phase, exit_code=action.exit_code, finish_time=now, message=message)
     state.starts.take(obs.name)
     state.deferred.discard(obs.name)

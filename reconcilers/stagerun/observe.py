@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from winslow.controller.context import NodeContext
 from winslow.controller.events import Event
 from winslow.controller.records import RunRecord
-from winslow.controller.runtime import ContainerInfo
+from winslow.controller.runtime import ContainerInfo, ContainerState
 from winslow.reconcilers.stagerun.containers import find_container
 from winslow.reconcilers.stagerun.start import Outcome
 from winslow.reconcilers.subjects import lease_subject
 from winslow.resources.errors import ManifestError, NotFoundError
-from winslow.resources.stagerun import StageRun
+from winslow.resources.stagerun import StageRun, StageRunPhase
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +39,16 @@ class Observation:
 
 
 def observe(
-    ctx: NodeContext, name: str, *, watching: bool, starting: bool, outcome: Outcome | None
+    ctx: NodeContext,
+    name: str,
+    *,
+    watching: bool,
+    starting: bool,
+    outcome: Outcome | None,
+    fresh: bool = False,
 ) -> Observation:
+    """`fresh`: a run this process has not started nor found at its start, so no container of
+    it can exist yet while its record says it is Pending: the engine is not asked."""
     ctx.events.poll()
     record = ctx.events.state.runs.get(name)
     run: StageRun | None = None
@@ -55,11 +63,32 @@ def observe(
         run=run,
         node=ctx.name,
         now=ctx.clock(),
-        container=find_container(ctx, name),
+        container=_container(ctx, name, record, outcome, fresh),
         lease_mine=ctx.leases.held(lease_subject(name)),
         # run names are never reused, and nodes' clocks may differ: no time check
         kill=ctx.events.state.kills.get(lease_subject(name)),
         watching=watching,
         starting=starting,
         outcome=outcome,
+    )
+
+
+def _container(
+    ctx: NodeContext, name: str, record: RunRecord | None, outcome: Outcome | None, fresh: bool
+) -> ContainerInfo | None:
+    """The engine is asked only when what this process knows cannot tell: a run it never started
+    has no container yet, and one whose start thread just saw its container running has it."""
+    if fresh and _unstarted(record, outcome):
+        return None
+    if outcome is not None and outcome.container_id is not None:
+        return ContainerInfo(outcome.container_id, "", {}, ContainerState.RUNNING)
+    return find_container(ctx, name)
+
+
+def _unstarted(record: RunRecord | None, outcome: Outcome | None) -> bool:
+    return (
+        record is not None
+        and record.phase is StageRunPhase.PENDING
+        and record.container_id is None
+        and outcome is None
     )
