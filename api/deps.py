@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from winslow.api.users import User, UserDirectory, UsersFileError
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 
 SESSION_COOKIE = "winslow_session"
 CSRF_COOKIE = "winslow_csrf"
@@ -35,11 +35,11 @@ class ApiContext:
     grace_seconds: float = 5.0
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
     users: UserDirectory = field(init=False)
-    locks: Locks = field(init=False)
+    leases: Leases = field(init=False)
 
     def __post_init__(self) -> None:
         self.users = UserDirectory(self.layout.users_file)
-        self.locks = Locks(self.events, lease_seconds=30.0, grace_seconds=self.grace_seconds)
+        self.leases = Leases(self.events, lease_seconds=30.0, grace_seconds=self.grace_seconds)
 
 
 def context(request: Request) -> ApiContext:

@@ -18,6 +18,8 @@ that the API decodes whole (everything but file transfers) may take `MAX_BODY_BY
 a node keeps at most `MAX_CONNECTIONS` open (503 at once beyond). The node's environment may
 change them: WINSLOW_MAX_HEADER_BYTES, WINSLOW_HEADER_TIMEOUT, WINSLOW_MAX_BODY_BYTES,
 WINSLOW_MAX_CONNECTIONS.
+
+Longer than most modules here: one protocol class with its limits; its halves need each other's state.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """The `winslow` command: `winslow node` wires a complete node from the other layers; `winslow user`
-manages who may use the API."""
+manages who may use the API.
+
+Longer than most modules here: it wires a whole node, and checks each flag before anything
+starts, so that a wrong one is one clear line and not a traceback later.
+"""
 
 from __future__ import annotations
 
@@ -27,11 +31,14 @@ from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.daemon import Daemon
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue, every
-from winslow.reconcilers import project as project_reconciler
+from winslow.controller.reconciler import Reconciler
 from winslow.reconcilers import runfiles
-from winslow.reconcilers import stagerun as stagerun_reconciler
+from winslow.reconcilers.project import ProjectReconciler
+from winslow.reconcilers.pruning import ContainerPruner
+from winslow.reconcilers.stagerun import StageRunReconciler
+from winslow.reconcilers.stagerun.adopt import adopt_all
 from winslow.resources.amount import Weights
 from winslow.resources.base import check_dns_label
 from winslow.resources.quantity import parse_memory
@@ -234,25 +241,25 @@ def run_node(args: argparse.Namespace) -> int:
         config=config,
         layout=layout,
         events=events,
-        locks=Locks(events, args.lease_seconds, args.grace_seconds),
+        leases=Leases(events, args.lease_seconds, args.grace_seconds),
         runtime=runtime,
         clock=clock,
         queue=WorkQueue(clock, observer=metrics.LoopMetrics(registry)),
     )
     events.catch_up()
     metrics.register(registry, ctx)  # counts from here on (a restart starts its counters at zero)
-    adopt = stagerun_reconciler.adopt_all(ctx) if config.executes else []
+    adopt = adopt_all(ctx) if config.executes else []
     runfiles.check_recent(ctx)
+    reconcilers: list[Reconciler] = [
+        ProjectReconciler(ctx, scan_interval=args.scan_seconds),
+        StageRunReconciler(ctx, adopted=adopt),
+        ContainerPruner(ctx, keep_seconds=args.keep_containers * 3600),
+    ]
     daemon = Daemon(
         ctx,
-        {
-            "project": lambda name: project_reconciler.reconcile(ctx, name),
-            "stagerun": lambda name: stagerun_reconciler.reconcile(ctx, name),
-        },
+        reconcilers,
         api=url,
         tick=args.tick,
-        scan_interval=args.scan_seconds,
-        keep_containers=args.keep_containers * 3600,
         duties=[every(1.0, lambda: runfiles.reproject(ctx), time.monotonic)],
     )
     daemon.start(adopt)

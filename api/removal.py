@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from winslow.api import specs
+from winslow.api import spec_changes
 from winslow.api.deps import ApiContext
 from winslow.resources.errors import ConflictError, NotFoundError
 from winslow.resources.project import Project
@@ -26,8 +26,8 @@ def delete(ctx: ApiContext, kind: str, name: str, *, purge: bool = False) -> dic
     say which are left. Purging only what a deleted project left is allowed (the spec is gone)."""
     reply: dict[str, Any] = {"deleted": name, "warnings": []}
     store = ctx.layout.store
-    with specs.locked(ctx, kind, name) as issuer:
-        exists = specs.current(ctx, kind, name) is not None or store.spec_path(kind, name).exists()
+    with spec_changes.locked(ctx, kind, name) as issuer:
+        exists = spec_changes.current(ctx, kind, name) is not None or store.spec_path(kind, name).exists()
         if kind == "Project" and purge:
             _refuse_while_running(ctx, name)
             if not exists and not any(p.exists() for p in leftovers(ctx, name)):
@@ -36,7 +36,7 @@ def delete(ctx: ApiContext, kind: str, name: str, *, purge: bool = False) -> dic
             raise NotFoundError(f"{kind} {name!r} not found")
         if exists:
             store.delete_spec(kind, name)
-            specs.announce(ctx, kind, name, issuer, -1)
+            spec_changes.announce(ctx, kind, name, issuer, -1)
         else:
             reply["deleted"] = None
     if kind == "Pipeline":
@@ -78,7 +78,7 @@ def projects_using(ctx: ApiContext, pipeline: str) -> list[str]:
     store = ctx.layout.store
     found = []
     for name in store.names("Project"):
-        project = specs.current(ctx, "Project", name)
+        project = spec_changes.current(ctx, "Project", name)
         if isinstance(project, Project) and project.spec.pipeline == pipeline:
             found.append(name)
     return found

@@ -6,6 +6,9 @@ A dropped connection keeps what arrived: `HEAD ?upload=true` says how much (`Upl
 a PUT with `Content-Range: bytes OFFSET-END/TOTAL` continues there. A piece may carry its own
 checksum (`X-Piece-Sha256`): then it is kept only whole and matching. An advisory lock on the
 partial file keeps two uploads of the same file from interleaving.
+
+Longer than most modules here: one protocol (resumable, checked uploads) on both the ASGI
+path and the socket path, which share the sink, the digests and the file locks.
 """
 
 from __future__ import annotations

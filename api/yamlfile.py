@@ -14,10 +14,12 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
+import yaml as pyyaml
 from pydantic.alias_generators import to_snake
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark, YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString, SingleQuotedScalarString
 from ruamel.yaml.tokens import CommentToken
 
 WIDTH = 1 << 16  # never re-wrap a long line the user wrote
@@ -111,7 +113,7 @@ def merge(target: CommentedMap, before: Mapping[str, Any], after: Mapping[str, A
                 continue
             new = fresh(own if isinstance(own, list) and len(own) == len(value) else value)
         else:
-            new = own if own is not None and not isinstance(own, Mapping | list) else value
+            new = own if own is not None and not isinstance(own, Mapping | list) else scalar(value, current)
         if found is not None:
             target[found] = new
         else:
@@ -145,7 +147,22 @@ def fresh(value: Any) -> Any:
         return out
     if isinstance(value, list):
         return CommentedSeq(fresh(item) for item in value)
-    return value
+    return scalar(value)
+
+
+def scalar(value: Any, like: Any = None) -> Any:
+    """A string in the quotes of the value it replaces (`like`); else in quotes if a YAML 1.1
+    reader (PyYAML, which nodes read with) would not read it back as itself: ruamel writes YAML
+    1.2, where `1:1` is a string, and 1.1 reads 61."""
+    if not isinstance(value, str) or isinstance(value, DoubleQuotedScalarString | SingleQuotedScalarString):
+        return value
+    if isinstance(like, DoubleQuotedScalarString | SingleQuotedScalarString):
+        return type(like)(value)
+    try:
+        same = pyyaml.safe_load(value) == value
+    except pyyaml.YAMLError:
+        same = False
+    return value if same and value == value.strip() else SingleQuotedScalarString(value)
 
 
 def append(target: CommentedMap, key: str, value: Any) -> None:

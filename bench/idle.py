@@ -14,6 +14,8 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
@@ -22,6 +24,10 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.harness import NodeProcess
+from winslow.controller.eventlog import EventLog
+from winslow.controller.events import Command
+from winslow.controller.records import RunRecord
+from winslow.resources.stagerun import StageRunPhase
 
 STAGES = ("fetch", "detect", "report")
 
@@ -37,6 +43,7 @@ def build(share: Path, n: int) -> None:
         "spec": {"stages": stages},
     }
     (share / "pipelines" / "idle.yaml").write_text(yaml.safe_dump(pipeline))
+    log = EventLog(share / "run" / "events", "gone", time.time, compact_every=10**9)
     for i in range(n):
         name = f"p{i:05d}"
         spec = {
@@ -49,8 +56,10 @@ def build(share: Path, n: int) -> None:
         runs = share / "run" / "stageruns" / name
         runs.mkdir(parents=True)
         refs = []
+        log.publish(Command.LOCK, f"project/{name}", duration=60)
         for k, stage in enumerate(STAGES):
             run = f"{name}.{k + 1}.{stage}"
+            record(log, RunRecord(run, name, k + 1, stage, k, "gone", datetime(2026, 11, 28, tzinfo=UTC)))
             refs.append({"name": run, "stage": stage, "phase": "Succeeded"})
             doc = {
                 "apiVersion": "winslow/v1",
@@ -71,8 +80,18 @@ def build(share: Path, n: int) -> None:
             "reason": "all stages succeeded",
             "pipeline": {"name": "idle", "stages": stages},
             "stageRuns": refs,
+            "version": 1,
         }
         (share / "run" / "status" / "projects" / f"{name}.yaml").write_text(yaml.safe_dump(status))
+        log.publish(Command.VERSION, f"project/{name}", payload={"file": "status", "version": 1})
+        log.publish(Command.RELEASE, f"project/{name}")
+
+
+def record(log: EventLog, created: RunRecord) -> None:
+    """What the node that ran it put on the log: the run, then its success."""
+    log.publish(Command.RECORD, f"stagerun/{created.name}", payload=created.creation())
+    done = replace(created, phase=StageRunPhase.SUCCEEDED, exit_code=0)
+    log.publish(Command.RECORD, f"stagerun/{created.name}", payload=done.update())
 
 
 def cpu_of(pid: int, seconds: float) -> float:

@@ -1,19 +1,21 @@
-"""What a node's reconcilers share: its configuration and its handles on the world."""
+"""What a node's reconcilers share: its configuration and its handles on the world.
+
+Thread use: `reservations` is locked (the monitor's thread reads it); everything else that
+changes (`unprojected`) belongs to the loop thread.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from winslow.controller.capacity import Capacity
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue
 from winslow.controller.runtime import Runtime
-from winslow.controller.stagelogs import Streamer
 from winslow.resources.amount import Amount, Weights
 
 
@@ -49,6 +51,14 @@ class Reservations:
             self.requests[run] = request
             self.gpus[run] = list(gpus)
 
+    def holds(self, run: str) -> bool:
+        with self._lock:
+            return run in self.requests
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return list(self.requests)
+
     def drop(self, run: str) -> None:
         with self._lock:
             self.requests.pop(run, None)
@@ -64,20 +74,13 @@ class NodeContext:
     config: NodeConfig
     layout: ShareLayout
     events: EventLog
-    locks: Locks
+    leases: Leases
     runtime: Runtime | None
     clock: Callable[[], float]
     queue: WorkQueue
     reservations: Reservations = field(default_factory=Reservations)
-    watchers: dict[str, Streamer] = field(default_factory=dict)
-    starting: set[str] = field(default_factory=set)
-    quiet: dict[str, tuple[object, ...]] = field(default_factory=dict)
-    stale_since: dict[str, float] = field(default_factory=dict)
     unprojected: dict[str, int] = field(default_factory=dict)
-    """StageRuns whose file lags their record, by the record's position on the log."""
-    workers: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=4, thread_name_prefix="start")
-    )
+    """StageRuns whose file lags their record, by the record's position on the log (loop thread)."""
 
     @property
     def name(self) -> str:

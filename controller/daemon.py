@@ -1,8 +1,12 @@
-"""The node daemon's loop: the periodic duties around the reconcilers it is handed.
+"""The node daemon: the loop and the lease keeper around the reconcilers it is handed.
 
-Users' edits are noticed by one `scandir` of `pipelines/` and `projects/` per scan interval
-(NFS has no inotify); only files whose stamp changed are re-read. Every key is also resynced on
-a timer, so a missed wake-up only delays work.
+It knows none of them by name. Each reconciler says which events of the log wake which of its
+keys (`wakes`), which keys a timer or a look at the share brings up (`due`), and which key a
+lease belongs to (`lease_key`); the daemon only routes keys to the work queue.
+
+Thread use: the loop thread runs reconcilers and the duties; the lease keeper thread renews
+leases and publishes the node's status, and only adds keys to the queue; the event log calls
+`_on_event` on whichever thread applied an event, and it too only adds keys.
 """
 
 from __future__ import annotations
@@ -15,12 +19,11 @@ from datetime import UTC, datetime
 from winslow.controller import probe
 from winslow.controller.context import NodeContext
 from winslow.controller.elector import perform
-from winslow.controller.events import Command, Event
-from winslow.controller.housekeeping import expired
-from winslow.controller.loop import Handler, LoopRunner
+from winslow.controller.events import Event
+from winslow.controller.loop import LoopRunner
 from winslow.controller.monitor import NodeDirectory, node_status, publish
+from winslow.controller.reconciler import Key, Reconciler
 from winslow.controller.skew import SkewWatch, offsets
-from winslow.resources.store import FileStamp
 
 log = logging.getLogger(__name__)
 
@@ -29,33 +32,26 @@ class Daemon:
     def __init__(
         self,
         ctx: NodeContext,
-        handlers: dict[str, Handler],
+        reconcilers: Sequence[Reconciler],
         *,
         api: str | None = None,
         build: str = "",
         tick: float = 0.1,
-        scan_interval: float = 1.0,
-        resync_interval: float = 10.0,
-        keep_containers: float = 24 * 3600.0,
         duties: Sequence[Callable[[], None]] = (),
     ) -> None:
         self.ctx = ctx
         self.api = api
         self.build = build
-        self.scan_interval = scan_interval
-        self.resync_interval = resync_interval
-        self.keep_containers = keep_containers
-        self._last_sweep = float("-inf")
+        self.reconcilers = list(reconcilers)
         self.heartbeat_interval = max(0.5, min(5.0, ctx.config.lease_seconds / 6))
         self.nodes = NodeDirectory(ctx.layout.nodes)
         self.skew_watch = SkewWatch(ctx.name)
         self.started = datetime.now(UTC)
-        self._stamps: dict[str, dict[str, FileStamp]] = {"Pipeline": {}, "Project": {}}
-        self._last_scan = self._last_resync = self._last_heartbeat = float("-inf")
+        self._last_heartbeat = float("-inf")
         self.runner = LoopRunner(
             ctx.queue,
-            handlers,
-            [self._poll, self._scan, self._elect, self._sweep, *duties],
+            self.reconcilers,
+            [self._poll, self._due, self._elect, *duties],
             tick=tick,
             after_each=self._elect_now,
         )
@@ -69,28 +65,16 @@ class Daemon:
     def _poll(self) -> None:
         self.ctx.events.poll()
 
-    def _scan(self) -> None:
+    def _due(self) -> None:
         now = self.ctx.clock()
-        if now - self._last_scan < self.scan_interval:
-            return
-        self._last_scan = now
-        store = self.ctx.layout.store
-        changed_pipelines = self._changed("Pipeline", store.stamps("Pipeline"))
-        changed_projects = self._changed("Project", store.stamps("Project"))
-        resync = now - self._last_resync >= self.resync_interval
-        if resync:
-            self._last_resync = now
-        names = set(self._stamps["Project"]) if changed_pipelines or resync else changed_projects
-        for name in names:
-            self.ctx.queue.add(f"project:{name}")
-        if resync:
-            for run in list(self.ctx.reservations.requests):
-                self.ctx.queue.add(f"stagerun:{run}")
+        for reconciler in self.reconcilers:
+            for key in reconciler.due(now):
+                self.ctx.queue.add(key)
 
-    def _changed(self, kind: str, stamps: dict[str, FileStamp]) -> set[str]:
-        old = self._stamps[kind]
-        self._stamps[kind] = stamps
-        return {n for n in stamps.keys() | old.keys() if stamps.get(n) != old.get(n)}
+    def _on_event(self, event: Event) -> None:
+        for reconciler in self.reconcilers:
+            for key in reconciler.wakes(event):
+                self.ctx.queue.add(key)
 
     def _heartbeat(self) -> None:
         now = self.ctx.clock()
@@ -115,10 +99,13 @@ class Daemon:
                     log.exception("lease keeper duty %s failed", duty.__name__)
 
     def _renew(self) -> None:
-        mine = [s for s in self.ctx.locks.mine() if s.startswith("stagerun/")]
-        for subject in self.ctx.locks.renew(mine):
-            log.warning("lost the lease of %s; its container is stopped if it still runs", subject)
-            self.ctx.queue.add(f"stagerun:{subject.removeprefix('stagerun/')}")
+        for subject in self.ctx.leases.renew(self.ctx.leases.mine()):
+            log.warning("lost the lease of %s; what it guarded is stopped here", subject)
+            for key in self._lease_keys(subject):
+                self.ctx.queue.add(key)
+
+    def _lease_keys(self, subject: str) -> list[Key]:
+        return [key for r in self.reconcilers if (key := r.lease_key(subject)) is not None]
 
     def _elect_now(self) -> None:
         """An election this node just started gets its vote at once, not a tick later."""
@@ -131,8 +118,7 @@ class Daemon:
         ctx = self.ctx
         if not ctx.events.state.elections.open:
             return
-        now = ctx.clock()
-        live = self.nodes.live(now, ctx.config.lease_seconds + ctx.config.grace_seconds)
+        live = self.nodes.live(ctx.clock(), ctx.config.lease_seconds + ctx.config.grace_seconds)
         perform(
             ctx.events,
             ctx.name,
@@ -143,48 +129,11 @@ class Daemon:
             ctx.config.grace_seconds,
         )
 
-    def _sweep(self) -> None:
-        ctx = self.ctx
-        now = ctx.clock()
-        if ctx.runtime is None or now - self._last_sweep < min(600.0, self.keep_containers / 4):
-            return
-        self._last_sweep = now
-        mine = ctx.runtime.find({"winslow.share": ctx.layout.uid, "winslow.node": ctx.name})
-        for container_id in expired(mine, now, self.keep_containers, self._finished):
-            ctx.runtime.remove(container_id)
-
-    def _finished(self, run: str) -> bool:
-        record = self.ctx.events.state.runs.get(run)
-        return record is None or not record.phase.active
-
-    def _on_event(self, event: Event) -> None:
-        kind, _, name = event.subject.partition("/")
-        if kind == "project":
-            self.ctx.quiet.pop(name, None)
-        if (
-            kind == "project"
-            and event.command not in (Command.LOCK, Command.EXTEND)
-            and (event.issuer != self.ctx.name or event.command in (Command.ELECTION_STOP, Command.VERSION))
-        ):
-            # not on a LOCK: the holder is about to write; looking now could only find the old
-            # file, or make a network share's client remember that a new one is absent
-            self.ctx.queue.add(f"project:{name}")
-        elif kind == "stagerun":
-            project = name.partition(".")[0]
-            if event.command is Command.KILL or name in self.ctx.reservations.requests:
-                self.ctx.queue.add(f"stagerun:{name}")
-            if event.command is Command.RECORD:
-                self.ctx.quiet.pop(project, None)
-                if event.issuer != self.ctx.name:
-                    self.ctx.queue.add(f"project:{project}")
-            if event.command is Command.RELEASE:
-                self.ctx.queue.add(f"project:{project}")
-
     # -- lifecycle -------------------------------------------------------------------------------
 
-    def start(self, adopt: list[str]) -> None:
-        for run in adopt:
-            self.ctx.queue.add(f"stagerun:{run}")
+    def start(self, adopt: list[Key]) -> None:
+        for key in adopt:
+            self.ctx.queue.add(key)
         self._heartbeat()
         self.thread = threading.Thread(target=self.runner.run, name="reconcile", daemon=True)
         self.thread.start()

@@ -3,6 +3,8 @@
 Each check returns findings; a finding that is a problem says what to change. The checks that
 judge (mount options, capacity, timings, clocks) are pure functions of what was measured, so
 they are tested without a share, a network or Docker.
+
+Longer than most modules here: one check per thing the system depends on, each with its fix.
 """
 
 from __future__ import annotations

@@ -21,16 +21,21 @@ What a network share does not promise shapes the rest:
   event carries a nonce, so the publisher recognises its own event instead of losing to itself.
 - Anything may sit at a number (garbage, a directory): it is skipped after a bounded wait, on
   every node alike, and reported once.
+
+Longer than most modules here, on purpose: following, publishing and compacting share one
+state and one lock, which is what makes the log's order a consensus; split, each part would
+reach into the others'.
+
+Thread use: any thread may poll and publish (the loop, the lease keeper, API requests, start
+and probe threads); one lock orders them, and listeners run on the thread that applied an event.
 """
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
 import secrets
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from winslow.controller.events import Ballot, Command, Event
+from winslow.controller.heads import Unreadable, create_head, read_file, read_head, write_head
 from winslow.controller.logstate import LogState
 from winslow.controller.skew import SkewTracker
 from winslow.resources.amount import Amount
@@ -50,7 +56,6 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], float]
 DIGITS = 12
 EVENT_LIMIT = 1 << 20
-_HEAD = b"%020d %020d\n"
 STALE_VIEW = 1.0  # seconds without a poll after which a publisher catches up first
 PREFETCH_FROM = 16  # events behind the head from which a node reads ahead in parallel
 PREFETCH_BATCH = 256
@@ -64,53 +69,6 @@ class Rejected(Exception):
 
 class Unavailable(Rejected):
     """The log cannot be read or written just now (a number not yet visible, the share full)."""
-
-
-class _Unreadable(Exception):
-    """Something sits at an event number that is not a readable event file."""
-
-
-def read_small_file(path: Path, limit: int) -> bytes:
-    """A regular file's bytes, never blocking on a FIFO and never following a link."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
-    except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            raise FileNotFoundError(exc.errno, exc.strerror, str(path)) from None
-        raise _Unreadable(f"cannot open it ({exc.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _Unreadable("it is not a regular file")
-        if info.st_size > limit:
-            raise _Unreadable(f"it holds {info.st_size} bytes, more than {limit}")
-        chunks = []
-        while len(data := os.read(fd, limit + 1)) > 0:
-            chunks.append(data)
-            if sum(map(len, chunks)) > limit:
-                raise _Unreadable(f"it holds more than {limit} bytes")
-        return b"".join(chunks)
-    except OSError as exc:
-        raise _Unreadable(f"cannot read it ({exc.strerror})") from None
-    finally:
-        os.close(fd)
-
-
-def _create_in_place(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
-    try:
-        if os.fstat(fd).st_size == 0:
-            os.pwrite(fd, _HEAD % (-1, -1), 0)
-    finally:
-        os.close(fd)
-
-
-def _write_in_place(path: Path, seq: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
-    try:
-        os.pwrite(fd, _HEAD % (seq, seq), 0)
-    finally:
-        os.close(fd)
 
 
 class EventLog:
@@ -162,7 +120,7 @@ class EventLog:
             # to this node's share client for seconds after another node creates it, and a
             # client that cached a smaller size reads only that much of the file.
             with suppress(OSError):
-                _create_in_place(path)
+                create_head(path)
 
     def path(self, seq: int) -> Path:
         return self.folder / f"{seq:0{DIGITS}d}"
@@ -237,7 +195,7 @@ class EventLog:
                 log.debug("cannot list %s: %s", self.heads, exc)
         best, source = self.state.seq, ""
         for peer in [*sorted(self._peers), ""]:
-            hint = self._read_head(self.heads / peer if peer else self.shared_head)
+            hint = read_head(self.heads / peer if peer else self.shared_head)
             if hint is not None and not peer:
                 self._shared_seen = max(self._shared_seen, hint)
             if hint is not None and hint > best and self._wrong_hints.get(peer) != hint:
@@ -252,16 +210,6 @@ class EventLog:
                 best, source = listed, "/"
         return best, source
 
-    def _read_head(self, path: Path) -> int | None:
-        try:
-            raw = read_small_file(path, 64)
-        except (FileNotFoundError, _Unreadable):
-            return None
-        parts = raw.split()
-        if len(parts) != 2 or parts[0] != parts[1] or not parts[0].isdigit():
-            return None  # torn, or not ours
-        return int(parts[0])
-
     def _highest_listed(self) -> int:
         try:
             names = os.listdir(self.folder)
@@ -275,8 +223,8 @@ class EventLog:
 
         def read(seq: int) -> bytes | BaseException:
             try:
-                return read_small_file(self.path(seq), EVENT_LIMIT)
-            except (OSError, _Unreadable) as exc:
+                return read_file(self.path(seq), EVENT_LIMIT)
+            except (OSError, Unreadable) as exc:
                 return exc
 
         self._prefetched = dict(zip(numbers, _READERS.map(read, numbers), strict=True))
@@ -285,13 +233,13 @@ class EventLog:
         """The event at `seq`; _SKIPPED when garbage there was skipped; None for "not yet"."""
         try:
             fetched = self._prefetched.pop(seq, None)  # a failed read ahead is read again here
-            raw = fetched if isinstance(fetched, bytes) else read_small_file(self.path(seq), EVENT_LIMIT)
+            raw = fetched if isinstance(fetched, bytes) else read_file(self.path(seq), EVENT_LIMIT)
         except FileNotFoundError:
             behind = seq == 0 or not self.path(seq - 1).exists()
             if behind and self._load_snapshot(seq):
                 return _SKIPPED
             return self._look_again(seq) if known else None
-        except _Unreadable as exc:
+        except Unreadable as exc:
             return self._corrupt(seq, str(exc))
         try:
             event = Event.decode(raw, seq)
@@ -323,13 +271,13 @@ class EventLog:
             return noop
         for attempt in range(3):
             try:
-                raw = read_small_file(self.path(seq), EVENT_LIMIT)
+                raw = read_file(self.path(seq), EVENT_LIMIT)
                 return Event.decode(raw, seq) if raw else self._corrupt(seq, "it is empty")
             except FileNotFoundError:
                 with_listing = attempt == 0
                 if with_listing:
                     self._highest_listed()  # an NFS client revalidates the folder on a listing
-            except _Unreadable as exc:
+            except Unreadable as exc:
                 return self._corrupt(seq, str(exc))
             except Exception as exc:
                 return self._corrupt(seq, f"not an event ({exc})")
@@ -351,7 +299,7 @@ class EventLog:
     def _load_snapshot(self, wanted: int) -> bool:
         """True when the snapshot covers `wanted`: the events we need were compacted away."""
         try:
-            data = json.loads(read_small_file(self.snapshot_path, 1 << 30))
+            data = json.loads(read_file(self.snapshot_path, 1 << 30))
             if int(data["seq"]) < wanted:
                 return False
             state = LogState.from_snapshot(data, observed=self.monotonic())
@@ -460,9 +408,9 @@ class EventLog:
         head is only raised (as far as this node last saw it); two nodes raising it at once may
         leave the lower number, which their own heads correct for every node that saw them once."""
         try:
-            _write_in_place(self.heads / self.node, seq)
+            write_head(self.heads / self.node, seq)
             if seq > self._shared_seen:
-                _write_in_place(self.shared_head, seq)
+                write_head(self.shared_head, seq)
                 self._shared_seen = seq
             self._head_warned = False
         except OSError as exc:

@@ -1,4 +1,4 @@
-"""Locks with leases on top of the event log, as one node uses them.
+"""Leases with leases on top of the event log, as one node uses them.
 
 The holder extends at half the duration (the thesis learnt this the hard way, 7.1) and acts only
 while a safety margin of its lease remains, counted on its monotonic clock from just before it
@@ -21,7 +21,7 @@ from winslow.controller.locks import Lease
 log = logging.getLogger(__name__)
 
 
-class Locks:
+class Leases:
     def __init__(self, events: EventLog, lease_seconds: float, grace_seconds: float = 5.0) -> None:
         self.events = events
         self.lease_seconds = lease_seconds

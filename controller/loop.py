@@ -1,8 +1,11 @@
 """The loop runner: level-triggered reconcile by key, controller-runtime style.
 
-A handler gets only a key, re-reads the world, acts, and returns None ("done") or a delay
-("requeue after"). Events and timers only make keys due sooner; a missed wake-up delays work and
-never loses it, because every key is also resynced on a timer.
+A reconciler gets only a key, re-reads the world, acts, and returns a Result (done, requeue
+after N seconds, failed). Events and timers only make keys due sooner; a missed wake-up delays
+work and never loses it, because every key is also resynced on a timer.
+
+Thread use: any thread may `add` keys to the queue (it is locked); only the loop thread pops
+them and runs reconcilers and duties.
 """
 
 from __future__ import annotations
@@ -11,17 +14,15 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from winslow.controller.reconciler import Key, Reconciler, Result
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[str], float | None]
 SUCCESS, REQUEUE_AFTER, ERROR = "success", "requeue_after", "error"
-
-
-def controller_of(key: str) -> str:
-    """Keys are `<controller>:<name>`; the controller names the handler and the metrics."""
-    return key.partition(":")[0]
+MAX_BACKOFF = 30.0
+FOLLOW_ON = 3  # batches of keys one round of duties may take
 
 
 class LoopObserver:
@@ -42,20 +43,20 @@ class WorkQueue:
     def __init__(self, clock: Callable[[], float], observer: LoopObserver | None = None) -> None:
         self.clock = clock
         self.observer = observer or LoopObserver()
-        self._due: dict[str, float] = {}
+        self._due: dict[Key, float] = {}
         self._cond = threading.Condition()
 
-    def add(self, key: str, after: float = 0.0) -> None:
+    def add(self, key: Key, after: float = 0.0) -> None:
         """Due at the earlier of any existing due time and now + after."""
         with self._cond:
             when = self.clock() + after
             if key not in self._due or when < self._due[key]:
                 self._due[key] = when
-                self.observer.added(controller_of(key))
+                self.observer.added(key.kind)
                 if after <= 0:
                     self._cond.notify_all()
 
-    def pop_due(self) -> list[tuple[str, float]]:
+    def pop_due(self) -> list[tuple[Key, float]]:
         """The keys due now, earliest first, each with the time it became due."""
         with self._cond:
             now = self.clock()
@@ -82,7 +83,7 @@ class LoopRunner:
     def __init__(
         self,
         queue: WorkQueue,
-        handlers: dict[str, Handler],
+        reconcilers: Sequence[Reconciler],
         duties: list[Callable[[], None]],
         tick: float = 0.1,
         after_each: Callable[[], None] | None = None,
@@ -90,12 +91,12 @@ class LoopRunner:
     ) -> None:
         self.queue = queue
         self.observer = observer or queue.observer
-        self.handlers = handlers
+        self.reconcilers = {r.kind: r for r in reconcilers}
         self.duties = duties
         self.tick = tick
         self.after_each = after_each
         self.stopping = threading.Event()
-        self._failures: dict[str, int] = {}
+        self._failures: dict[Key, int] = {}
 
     def run_once(self) -> None:
         for duty in self.duties:
@@ -103,32 +104,48 @@ class LoopRunner:
                 duty()
             except Exception:
                 log.exception("node duty %s failed", getattr(duty, "__name__", duty))
-        batch = self.queue.pop_due()
-        waiting = Counter(controller_of(key) for key, _ in batch)
+        for _ in range(FOLLOW_ON):
+            batch = self.queue.pop_due()
+            if not batch:
+                break
+            self._run(batch)
+
+    def _run(self, batch: list[tuple[Key, float]]) -> None:
+        """A batch of due keys; keys they make due at once (a new run handed on) follow without
+        waiting for the next round of duties."""
+        waiting = Counter(key.kind for key, _ in batch)
         for kind, keys in waiting.items():
             self.observer.depth(kind, keys)
         for key, due in batch:
-            kind, _, name = key.partition(":")
             waited = max(0.0, self.queue.clock() - due)
             started = time.monotonic()
-            try:
-                after = self.handlers[kind](name)
-                self._failures.pop(key, None)
-                result = SUCCESS if after is None else REQUEUE_AFTER
-            except Exception as exc:
+            result = self._reconcile(key)
+            waiting[key.kind] -= 1
+            self.observer.depth(key.kind, waiting[key.kind])
+            outcome = (
+                ERROR if result.error is not None else SUCCESS if result.after is None else REQUEUE_AFTER
+            )
+            self.observer.reconciled(key.kind, outcome, waited, time.monotonic() - started)
+            if result.error is not None:
                 failures = self._failures[key] = self._failures.get(key, 0) + 1
-                after = min(30.0, 0.5 * 2**failures)
-                result = ERROR
-                log.warning(
-                    "reconcile %s failed (retrying in %.1fs): %s", key, after, exc, exc_info=failures == 1
-                )
-            waiting[kind] -= 1
-            self.observer.depth(kind, waiting[kind])
-            self.observer.reconciled(kind, result, waited, time.monotonic() - started)
-            if after is not None:
-                self.queue.add(key, after)
+                delay = min(MAX_BACKOFF, 0.5 * 2**failures)
+                log.warning("reconcile %s failed (retrying in %.1fs): %s", key, delay, result.error)
+                self.queue.add(key, delay)
+            else:
+                self._failures.pop(key, None)
+                if result.after is not None:
+                    self.queue.add(key, result.after)
             if self.after_each is not None:
                 self.after_each()
+
+    def _reconcile(self, key: Key) -> Result:
+        """A failed pass is retried with back-off: an exception is a failure like any other."""
+        try:
+            return self.reconcilers[key.kind].reconcile(key)
+        except Exception as exc:
+            if key not in self._failures:  # the first time, with where it came from
+                log.warning("reconcile %s raised", key, exc_info=True)
+            return Result.failed(f"{type(exc).__name__}: {exc}")
 
     def run(self) -> None:
         while not self.stopping.is_set():

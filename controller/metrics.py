@@ -14,6 +14,9 @@
 
 The thesis's question, how many compute hours ran outside working hours and were started
 automatically, is `increase(winslow_stage_seconds_total{trigger="auto", period="off"}[window])`.
+
+Longer than most modules here: every metric a node serves, so that names, units and labels
+can be checked against each other in one place.
 """
 
 from __future__ import annotations

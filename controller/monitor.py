@@ -1,5 +1,9 @@
 """The node monitor: publishes this node's status (capacity, reservations, utilisation,
-heartbeat) and tells which nodes are alive from theirs."""
+heartbeat) and tells which nodes are alive from theirs.
+
+Thread use: the lease keeper thread publishes the node's status; NodeDirectory is read by the
+loop thread (elections) and by API requests, each with its own instance.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 
 Winslow's lines start with `[winslow] `. That prefix is what lets a restarted node work out how
 much container output the file already holds, and continue the log without gap or repeat.
+
+Thread use: a Streamer is a thread of its own that only appends to its run's log and calls
+back when the container ends; `append_system_line` may be called from any thread.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ The log's RECORD is the commit: a node that lost its lease, or a run that ended 
 refused there, and the file is written only after the log took the change. The file is then a
 projection for people, the API and the UI; whoever holds the run's lease or its project's lock
 rewrites it from the record when it lags.
+
+Thread use: the loop thread only (`unprojected` is its own).
 """
 
 from __future__ import annotations

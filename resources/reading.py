@@ -22,12 +22,8 @@ there, and a network share can show half of a file that is being replaced:
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import logging
-import mmap
-import os
-import stat
 import threading
 import time
 from collections import OrderedDict
@@ -36,338 +32,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import ValidationError
 
 from winslow.resources.errors import InvalidFileError, ManifestError, NotFoundError
+from winslow.resources.limits import Limits, manifest_limits, state_limits
+from winslow.resources.regularfile import Refused, read_regular, read_versioned
+from winslow.resources.yamldecode import decode, invalid_from
+
+__all__ = ["READER", "Limits", "Reader", "manifest_limits", "read_regular", "state_limits"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MiB = 1 << 20
-MANIFEST_BYTES_ENV = "WINSLOW_MAX_MANIFEST_BYTES"
-DEFAULT_MANIFEST_BYTES = MiB
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-_TRANSIENT = (errno.ESTALE, errno.EIO, errno.EINTR, errno.EAGAIN)
-_COLLECTION_START = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
-_COLLECTION_END = (yaml.SequenceEndEvent, yaml.MappingEndEvent)
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one file may cost. Depth 64 is ten times what any manifest kind needs."""
-
-    max_bytes: int
-    max_depth: int = 64
-    max_nodes: int = 1_000_000  # scalars and collections, with every alias expanded
-    setting: str = ""  # what raises `max_bytes`, named in the error
-
-
-def manifest_limits() -> Limits:
-    """Users' manifests (and the global env): 1 MiB unless the node's environment says otherwise."""
-    raw = os.environ.get(MANIFEST_BYTES_ENV, "")
-    try:
-        size = int(raw) if raw else DEFAULT_MANIFEST_BYTES
-    except ValueError:
-        size = DEFAULT_MANIFEST_BYTES
-    return Limits(max(size, 1024), setting=MANIFEST_BYTES_ENV)
-
-
-def state_limits() -> Limits:
-    """Files nodes write: a StageRun copies its project's env, so a few manifests' worth."""
-    manifest = manifest_limits()
-    return Limits(4 * manifest.max_bytes + MiB, setting=MANIFEST_BYTES_ENV)
-
-
-def _kind_of(mode: int) -> str:
-    for check, what in (
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISFIFO, "a named pipe (FIFO)"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISLNK, "a symbolic link"),
-    ):
-        if check(mode):
-            return what
-    return "not a regular file"
-
-
-def _human(size: int) -> str:
-    return f"{size / MiB:.1f} MiB" if size >= MiB else f"{size} bytes"
-
-
-class _Refused(Exception):
-    """The file cannot be read; `version` tells this state of it from the next one. `retry`: an
-    I/O error, such as the ESTALE of a file a network share replaced while we opened it."""
-
-    def __init__(self, error: InvalidFileError, version: bytes, retry: bool = False) -> None:
-        super().__init__(error.reason)
-        self.error = error
-        self.version = version
-        self.retry = retry
-
-
-def read_regular(path: Path, source: str, max_bytes: int, setting: str = "") -> bytes:
-    """The bytes of a regular file of at most `max_bytes`; never blocks on a FIFO or a device."""
-    try:
-        return _read(path, source, max_bytes, setting)
-    except _Refused as refused:
-        raise refused.error from None
-
-
-def _read(path: Path, source: str, max_bytes: int, setting: str) -> bytes:
-    direct = network_share(path)
-    try:
-        fd = _open(path, direct)
-    except (FileNotFoundError, NotADirectoryError):
-        raise NotFoundError(f"{source} does not exist") from None
-    except OSError as exc:
-        try:
-            st = os.lstat(path)
-        except OSError:
-            st = None
-        if st is not None and not stat.S_ISREG(st.st_mode):
-            what = f"is {_kind_of(st.st_mode)}; the share holds regular files only"
-        else:
-            what = f"cannot be opened ({exc.strerror or exc})"
-        version = f"open:{exc.errno}:{st.st_ino if st else 0}:{st.st_mtime_ns if st else 0}".encode()
-        raise _Refused(InvalidFileError.at(source, what), version, retry=exc.errno in _TRANSIENT) from None
-    try:
-        st = os.fstat(fd)
-        version = f"stat:{st.st_mode}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()
-        if not stat.S_ISREG(st.st_mode):
-            message = f"is {_kind_of(st.st_mode)}, not a regular file; remove it"
-            raise _Refused(InvalidFileError.at(source, message), version)
-        too_large = InvalidFileError.at(
-            source,
-            f"is {_human(st.st_size)}, over the limit of {_human(max_bytes)}; make it smaller"
-            + (f" or raise {setting} on every node" if setting else ""),
-        )
-        if st.st_size > max_bytes:
-            raise _Refused(too_large, version)
-        data = _read_direct(fd, max_bytes) if direct else _read_plain(fd, max_bytes)
-        if data is None:  # it grew while we read
-            raise _Refused(too_large, version)
-        return data
-    except OSError as exc:
-        error = InvalidFileError.at(source, f"cannot be read ({exc.strerror or exc})")
-        raise _Refused(error, f"io:{exc.errno}".encode(), retry=True) from None
-    finally:
-        os.close(fd)
-
-
-_BLOCK = 4096
-_NETWORK_TYPES = ("nfs", "nfs4", "cifs", "smb3", "9p", "ceph", "glusterfs", "lustre", "gpfs")
-
-
-def _mounts() -> list[tuple[str, str]]:
-    """(mount point, file system type), longest mount point first."""
-    try:
-        lines = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return []
-    found = []
-    for line in lines:
-        parts = line.split()
-        if len(parts) >= 3:
-            found.append((parts[1].replace("\\040", " "), parts[2]))
-    return sorted(found, key=lambda m: len(m[0]), reverse=True)
-
-
-_MOUNTS = _mounts()
-
-
-def network_share(path: Path) -> bool:
-    """Whether `path` is on a network or FUSE file system, whose client may hold a replaced
-    file's old size: reading up to that size would return half of the new file."""
-    text = str(path)
-    for point, kind in _MOUNTS:
-        if text == point or text.startswith(point.rstrip("/") + "/"):
-            return kind in _NETWORK_TYPES or kind.startswith("fuse.")
-    return False
-
-
-def _open(path: Path, direct: bool) -> int:
-    if direct:
-        try:  # reads the server's file as it is, past a size the client cached
-            return os.open(path, _OPEN_FLAGS | os.O_DIRECT)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-    return os.open(path, _OPEN_FLAGS)
-
-
-def _read_plain(fd: int, max_bytes: int) -> bytes | None:
-    chunks, total = [], 0
-    while chunk := os.read(fd, max_bytes + 1 - total):
-        chunks.append(chunk)
-        total += len(chunk)
-        if total > max_bytes:
-            return None
-    return b"".join(chunks)
-
-
-def _read_direct(fd: int, max_bytes: int) -> bytes | None:
-    """Into an aligned buffer from aligned offsets, as O_DIRECT wants; plain reads where the file
-    system refuses it."""
-    size = (max_bytes // _BLOCK + 2) * _BLOCK
-    buffer = mmap.mmap(-1, size)
-    try:
-        total = 0
-        while total < size:
-            try:
-                count = os.preadv(fd, [memoryview(buffer)[total:]], total)
-            except OSError as exc:
-                if exc.errno != errno.EINVAL:
-                    raise
-                if total:
-                    break  # an unaligned offset after a short read: that read ended the file
-                os.lseek(fd, 0, os.SEEK_SET)
-                return _read_plain(fd, max_bytes)
-            if count == 0:
-                break
-            total += count
-        return None if total > max_bytes else bytes(buffer[:total])
-    finally:
-        buffer.close()
-
-
-def decode(raw: bytes, source: str, limits: Limits) -> Any:
-    """Bytes to the YAML document they hold, or InvalidFileError; never crashes the process."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InvalidFileError.at(
-            source, f"is not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8", line
-        ) from None
-    check_shape(text, source, limits)
-    try:
-        return yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc, source) from None
-    except Exception as exc:  # a constructor's own error: a timestamp with month 13, say
-        raise InvalidFileError.at(source, f"is not valid YAML ({type(exc).__name__})") from None
-
-
-def check_shape(text: str, source: str, limits: Limits) -> None:
-    """Depth and expanded size from the parser's events, which never recurse; stops at the limit."""
-    depth = nodes = 0
-    sizes: dict[str, int] = {}
-    stack: list[tuple[str | None, int]] = []
-    open_anchors: set[str] = set()
-    try:
-        for event in yaml.parse(text, Loader=_Loader):
-            line = event.start_mark.line + 1 if event.start_mark else None
-            if isinstance(event, _COLLECTION_START):
-                depth += 1
-                nodes += 1
-                if depth > limits.max_depth:
-                    raise InvalidFileError.at(
-                        source, f"is nested deeper than {limits.max_depth} levels", line
-                    )
-                stack.append((event.anchor, nodes))
-                if event.anchor:
-                    open_anchors.add(event.anchor)
-            elif isinstance(event, _COLLECTION_END):
-                depth -= 1
-                anchor, first = stack.pop()
-                if anchor:
-                    sizes[anchor] = nodes - first + 1
-                    open_anchors.discard(anchor)
-            elif isinstance(event, yaml.ScalarEvent):
-                nodes += 1
-                if event.anchor:
-                    sizes[event.anchor] = 1
-            elif isinstance(event, yaml.AliasEvent):
-                if event.anchor in open_anchors:
-                    raise InvalidFileError.at(source, "has an alias inside the node it refers to", line)
-                nodes += sizes.get(event.anchor or "", 1)
-            if nodes > limits.max_nodes:
-                raise InvalidFileError.at(
-                    source, f"holds more than {limits.max_nodes} values once its aliases are expanded", line
-                )
-    except yaml.YAMLError as exc:
-        if "nesting depth" in str(getattr(exc, "problem", "")):  # libyaml >= 0.2.5 stops at 1000 itself
-            mark = getattr(exc, "problem_mark", None)
-            message = f"is nested deeper than {limits.max_depth} levels"
-            raise InvalidFileError.at(source, message, mark.line + 1 if mark else None) from None
-        raise _yaml_error(exc, source) from None
-
-
-def _yaml_error(exc: yaml.YAMLError, source: str) -> InvalidFileError:
-    """Line and the parser's words, never the snippet of the file that PyYAML would quote."""
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None) or type(exc).__name__
-    context = getattr(exc, "context", None)
-    words = f"{context}: {problem}" if context else str(problem)
-    return InvalidFileError.at(source, f"is not valid YAML ({words})", mark.line + 1 if mark else None)
-
-
-_VALIDATOR_STEPS = ("function-after", "function-before", "function-wrap", "union[")
-
-
-def field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part.startswith(_VALIDATOR_STEPS):
-            continue
-        else:
-            path += f".{part}" if path else part
-    return path
-
-
-def _node_line(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
-    """The line of the deepest part of `loc` the document has: a key's own line, so a missing
-    field points at its parent's key."""
-    node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for part in loc:
-        if isinstance(part, str) and part.startswith(_VALIDATOR_STEPS):
-            continue
-        if isinstance(node, yaml.MappingNode):
-            pair = next(
-                (kv for kv in node.value if isinstance(kv[0], yaml.ScalarNode) and kv[0].value == part), None
-            )
-            if pair is None:
-                break
-            node, line = pair[1], pair[0].start_mark.line + 1
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
-def _message(error: Any) -> str:
-    """Pydantic's words without the input; a validator of ours may quote the value, so not those."""
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        return "unknown field; remove it or check its spelling"
-    if kind == "missing":
-        return "is required"
-    message, value = str(error["msg"]), error.get("input")
-    quoted = isinstance(value, str | int | float) and str(value) != "" and str(value) in message
-    if kind in ("value_error", "assertion_error") or quoted:
-        return "is not a valid value (values from the file are not repeated here)"
-    return message
-
-
-def invalid_from(exc: ValidationError, source: str, text: str, document: Any) -> InvalidFileError:
-    try:
-        root = yaml.compose(text, Loader=_Loader)  # depth was checked: composing cannot overflow
-    except Exception:
-        root = None
-    problems, lines = [], []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        problems.append((field_path(loc), _message(error)))
-        lines.append(_node_line(root, loc))
-    return InvalidFileError(source, problems, lines, document=document)
 
 
 @dataclass
@@ -422,12 +98,12 @@ class Reader:
             if attempt:
                 time.sleep(self.pause * attempt)
             try:
-                raw = _read(path, source, limits.max_bytes, limits.setting)
+                raw = read_versioned(path, source, limits.max_bytes, limits.setting)
             except NotFoundError:
                 with self._lock:
                     self._entries.pop(key, None)
                 raise
-            except _Refused as refused:
+            except Refused as refused:
                 failure, version = refused.error, refused.version
                 self._remember(key, version, failure)
                 if refused.retry:

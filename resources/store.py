@@ -2,6 +2,8 @@
 
 Spec files (`pipelines/`, `projects/`) belong to users; status files under `run/` belong to
 controllers. They never share a file, so an editor or `git` never races a controller.
+
+Longer than most modules here: every path of a manifest on the share, read and written here.
 """
 
 from __future__ import annotations

@@ -12,14 +12,14 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import BaseModel, Field
 
-from winslow.api import specs
+from winslow.api import spec_changes
 from winslow.api.access import check_project
 from winslow.api.deps import ApiContext, context, current_user
 from winslow.api.names import Name
 from winslow.api.routes.manifests import project_status, project_view
 from winslow.api.routes.stageruns import kill_stagerun
 from winslow.api.users import User
-from winslow.reconcilers.plan import run_from_problem
+from winslow.reconcilers.project.plan import run_from_problem
 from winslow.resources.pipeline import StageSpec
 from winslow.resources.project import Project, ProjectPhase
 from winslow.resources.stagerun import StageRunPhase
@@ -53,7 +53,7 @@ def _now(ctx: ApiContext) -> str:
 
 @router.post("/{name}/pause", summary="Let the running stage finish, then start nothing more")
 def pause(name: Name, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
-    project = specs.update_project(
+    project = spec_changes.update_project(
         ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/pause"
     )
     return project_view(ctx, project)
@@ -107,7 +107,7 @@ def resume(
             change["runFrom"] = {"stage": stage, "requestedAt": _now(ctx)}
         return change
 
-    project = specs.update_project(ctx, name, edit, f"POST /api/v1/projects/{name}/resume: from")
+    project = spec_changes.update_project(ctx, name, edit, f"POST /api/v1/projects/{name}/resume: from")
     return project_view(ctx, project)
 
 
@@ -128,7 +128,7 @@ def confirm(
                 "name a stage to confirm it ahead of time",
             )
         stage = status.current_stage
-    project = specs.update_project(
+    project = spec_changes.update_project(
         ctx,
         name,
         lambda _: {"confirm": {"stage": stage, "requestedAt": _now(ctx)}},
@@ -145,14 +145,14 @@ def set_env(name: Name, body: EnvBody, ctx: ApiContext = Depends(context)) -> di
             env.pop(key, None)
         return {"env": env}
 
-    project = specs.update_project(ctx, name, edit, f"POST /api/v1/projects/{name}/env: set")
+    project = spec_changes.update_project(ctx, name, edit, f"POST /api/v1/projects/{name}/env: set")
     return project_view(ctx, project)
 
 
 @router.post("/{name}/kill", summary="Stop the project's running stage; the project pauses")
 def kill(name: Name, ctx: ApiContext = Depends(context), user: User = Depends(allowed)) -> dict[str, Any]:
     """Also pauses the project, so a stage about to start (a retry, an election) does not."""
-    specs.update_project(ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/kill")
+    spec_changes.update_project(ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/kill")
     killed: list[str] = []
     ctx.events.poll()
     for record in ctx.events.state.runs.of(name):

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from winslow.api import removal, specs
+from winslow.api import removal, spec_changes
 from winslow.api.access import Found, allows, check_project, find, may_access, recovered_members, refuse
 from winslow.api.deps import ApiContext, context, current_user
 from winslow.api.names import Name
@@ -127,16 +127,16 @@ def get_one(ctx: ApiContext, kind: str, name: str) -> Pipeline | Project:
     return found
 
 
-def authorizer(ctx: ApiContext, user: User) -> Callable[[specs.Spec, specs.Spec | None], None]:
+def authorizer(ctx: ApiContext, user: User) -> Callable[[spec_changes.Spec, spec_changes.Spec | None], None]:
     """Anyone may create a project (and owns it) or a pipeline; changing one needs the rights on
     the current one: a project's owner or members, a pipeline's creator, or an admin."""
 
-    def check(spec: specs.Spec, old: specs.Spec | None) -> None:
+    def check(spec: spec_changes.Spec, old: spec_changes.Spec | None) -> None:
         if user.admin:
             return
         name = spec.metadata.name
         if isinstance(spec, Pipeline):
-            creator = old.metadata.annotations.get(specs.CREATED_BY) if old is not None else None
+            creator = old.metadata.annotations.get(spec_changes.CREATED_BY) if old is not None else None
             if old is not None and creator != user.name:
                 raise HTTPException(
                     403,
@@ -172,7 +172,7 @@ def metadata_name(manifest: dict[str, Any]) -> Any:
 def apply_batch(
     body: ApplyBody, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
 ) -> dict[str, Any]:
-    outcomes = specs.apply(
+    outcomes = spec_changes.apply(
         ctx,
         body.documents,
         body.source,
@@ -222,7 +222,7 @@ def _collection(plural: str) -> None:
         user: User = Depends(current_user),
     ) -> dict[str, Any]:
         source = f"POST /api/v1/{plural}"
-        specs.apply(
+        spec_changes.apply(
             ctx, [manifest], source, create_only=True, owner=user.name, authorize=authorizer(ctx, user)
         )
         name = metadata_name(manifest)
@@ -241,7 +241,7 @@ def _collection(plural: str) -> None:
         source = f"PUT /api/v1/{plural}/{name}"
         if metadata_name(manifest) != name:
             raise ManifestError.single(source, "metadata.name", f"must be {name!r}, the name in the URL")
-        outcome = specs.apply(
+        outcome = spec_changes.apply(
             ctx, [manifest], source, dry_run=dry_run, owner=user.name, authorize=authorizer(ctx, user)
         )[0]
         return outcome.wire()

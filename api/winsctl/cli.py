@@ -1,4 +1,7 @@
-"""The argument parser and `main`."""
+"""The argument parser and `main`.
+
+Longer than most modules here: the argument parser of every verb, with its examples.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""The winsctl commands, each a function of the client and the parsed arguments."""
+"""The winsctl commands, each a function of the client and the parsed arguments.
+
+Longer than most modules here: one function per verb of winsctl, with the helpers several of
+them share; the file verbs live in files.py and tree.py, the report in report.py.
+"""
 
 from __future__ import annotations
 

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from fastapi import HTTPException
 
-from winslow.api import specs, uploads
+from winslow.api import spec_changes, uploads
 from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 from winslow.resources.errors import ConflictError
 
 
@@ -28,33 +28,33 @@ def _api(tmp_path: Path, holder: str) -> tuple[SimpleNamespace, EventLog]:
     other = EventLog(folder, holder, time.time)
     other.publish(Command.LOCK, "project/p", duration=60)
     events = EventLog(folder, "node-a", time.time)
-    return SimpleNamespace(node="node-a", events=events, locks=Locks(events, 30)), other
+    return SimpleNamespace(node="node-a", events=events, leases=Leases(events, 30)), other
 
 
 def test_a_spec_lock_is_asked_for_again_until_it_is_free(tmp_path):
     ctx, other = _api(tmp_path, "node-b")
     threading.Timer(0.3, lambda: other.publish(Command.RELEASE, "project/p")).start()
-    with specs.locked(ctx, "Project", "p") as issuer:  # type: ignore[arg-type]
+    with spec_changes.locked(ctx, "Project", "p") as issuer:  # type: ignore[arg-type]
         assert issuer.startswith("node-a/api/"), "the request's own name"
         assert ctx.events.state.locks.holder("project/p") == issuer
     assert ctx.events.state.locks.holder("project/p") is None, "released"
 
 
 def test_a_spec_lock_that_stays_busy_is_a_conflict_after_the_wait(tmp_path, monkeypatch):
-    monkeypatch.setattr(specs, "LOCK_WAIT", 0.3)
+    monkeypatch.setattr(spec_changes, "LOCK_WAIT", 0.3)
     ctx, _ = _api(tmp_path, "node-b")
     attempts = 0
-    acquire = ctx.locks.acquire
+    acquire = ctx.leases.acquire
 
     def counted(*args: Any, **kwargs: Any) -> bool:
         nonlocal attempts
         attempts += 1
         return acquire(*args, **kwargs)
 
-    ctx.locks.acquire = counted
+    ctx.leases.acquire = counted
     with (
         pytest.raises(ConflictError, match="project 'p' is busy \\(held by node-b\\)"),
-        specs.locked(ctx, "project", "p"),  # type: ignore[arg-type]
+        spec_changes.locked(ctx, "project", "p"),  # type: ignore[arg-type]
     ):
         pytest.fail("the body must not run without the lock")
     assert 3 <= attempts < 300, "jittered waits, neither one try nor a busy loop"

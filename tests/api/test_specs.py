@@ -6,7 +6,7 @@ import yaml
 
 from tests.api.conftest import Api
 from tests.harness import pipeline, project, stage
-from winslow.api import specs, yamlfile
+from winslow.api import spec_changes, yamlfile
 
 HAND = """# p, by hand
 apiVersion: winslow/v1
@@ -91,5 +91,5 @@ def test_text_the_editor_cannot_reproduce_is_written_whole_not_wrong(api: Api, m
     write_by_hand(api)
     monkeypatch.setattr(yamlfile, "edited", lambda text, before, after, given=None: text)  # loses the change
     assert api.as_("admin").post("/api/v1/projects/p/pause").status_code == 200
-    written = specs.current(api.app.state.ctx, "Project", "p")
+    written = spec_changes.current(api.app.state.ctx, "Project", "p")
     assert written is not None and written.spec.paused is True

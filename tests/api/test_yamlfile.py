@@ -136,3 +136,10 @@ def test_changing_one_key_leaves_every_other_line_alone(before: dict[str, Any], 
     for line in text.splitlines():
         if line.split(":")[0] in unchanged:
             assert line in out.splitlines()
+
+
+def test_a_string_that_yaml_1_1_reads_as_something_else_is_quoted():
+    """ruamel writes YAML 1.2, where 1:1 is a string; nodes read YAML 1.1, where it is 61."""
+    for value in ("1:1", "yes", "0x10", " padded"):
+        out = edited(plain({"a": "x"}), {"a": "x"}, {"a": value})
+        assert meaning(out) == {"a": value}, out

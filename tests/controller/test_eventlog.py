@@ -191,7 +191,7 @@ def test_a_number_a_head_names_but_this_client_still_thinks_absent_is_looked_up_
     a.publish(Command.LOCK, "s", duration=10)
     from winslow.controller import eventlog
 
-    real_read = eventlog.read_small_file
+    real_read = eventlog.read_file
     stale = {a.path(0)}
     real_link = os.link
 
@@ -204,7 +204,7 @@ def test_a_number_a_head_names_but_this_client_still_thinks_absent_is_looked_up_
         stale.discard(Path(dst))  # the client asked the server
         return real_link(src, dst)
 
-    monkeypatch.setattr(eventlog, "read_small_file", cached_read)
+    monkeypatch.setattr(eventlog, "read_file", cached_read)
     monkeypatch.setattr(os, "link", link)
     assert [e.command for e in b.poll()] == [Command.LOCK]
     assert b.state.seq == 0 and sorted(n for n in os.listdir(tmp_path / "events") if n.isdigit()) == [

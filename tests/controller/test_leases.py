@@ -4,7 +4,7 @@ acting before anyone may take over, and a dead holder's lock is taken over after
 from pathlib import Path
 
 from winslow.controller.eventlog import EventLog
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 
 
 class Clock:
@@ -15,8 +15,8 @@ class Clock:
         return self.t
 
 
-def node(folder: Path, name: str, wall: Clock, mono: Clock) -> Locks:
-    return Locks(EventLog(folder, name, wall, monotonic=mono), lease_seconds=10, grace_seconds=2)
+def node(folder: Path, name: str, wall: Clock, mono: Clock) -> Leases:
+    return Leases(EventLog(folder, name, wall, monotonic=mono), lease_seconds=10, grace_seconds=2)
 
 
 def test_a_lock_is_taken_over_only_after_the_lease_and_grace_on_the_takers_clock(tmp_path):

@@ -12,9 +12,10 @@ from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 from winslow.controller.loop import LoopRunner, WorkQueue
 from winslow.controller.metrics import LoopMetrics, split_working_hours
+from winslow.controller.reconciler import Key, Result
 from winslow.controller.records import RunRecord
 from winslow.resources.stagerun import StageRunPhase, Trigger
 
@@ -35,7 +36,7 @@ def context(tmp_path, name="n1", layout=None) -> NodeContext:
         config=NodeConfig(name=name, capacity=Capacity(cpu=8, memory=16 << 30)),
         layout=layout,
         events=events,
-        locks=Locks(events, 30),
+        leases=Leases(events, 30),
         runtime=None,
         clock=time.time,
         queue=WorkQueue(time.time),
@@ -55,13 +56,13 @@ def run_to_end(ctx: NodeContext, name: str, start: datetime, hours: float, trigg
         created=start,
         trigger=trigger,
     )
-    assert ctx.locks.acquire(f"project/{project}")
+    assert ctx.leases.acquire(f"project/{project}")
     ctx.events.publish(Command.RECORD, f"stagerun/{name}", payload=record.creation())
     done = replace(
         record, phase=StageRunPhase.SUCCEEDED, start_time=start, finish_time=start + timedelta(hours=hours)
     )
     ctx.events.publish(Command.RECORD, f"stagerun/{name}", payload=done.update())
-    ctx.locks.release(f"project/{project}")
+    ctx.leases.release(f"project/{project}")
 
 
 def scrape(registry: CollectorRegistry) -> dict[str, float]:
@@ -126,17 +127,21 @@ def test_reconciles_and_the_queue_are_counted_per_controller():
     registry = CollectorRegistry()
     now = [100.0]
     queue = WorkQueue(lambda: now[0], observer=LoopMetrics(registry))
-    results = {"a": None, "b": 5.0}
+    results = {"a": Result.done(), "b": Result.requeue(5.0)}
 
-    def handle(name: str) -> float | None:
-        if name == "broken":
-            raise RuntimeError("boom")
-        return results[name]
+    class Handler:
+        def __init__(self, kind: str) -> None:
+            self.kind = kind
 
-    runner = LoopRunner(queue, {"project": handle, "stagerun": handle}, [])
-    for key in ("project:a", "project:b", "stagerun:broken"):
+        def reconcile(self, key: Key) -> Result:
+            if key.name == "broken":
+                raise RuntimeError("boom")
+            return results[key.name]
+
+    runner = LoopRunner(queue, [Handler("project"), Handler("stagerun")], [])  # type: ignore[list-item]
+    for key in (Key("project", "a"), Key("project", "b"), Key("stagerun", "broken")):
         queue.add(key)
-    queue.add("project:a")  # already due: not another add
+    queue.add(Key("project", "a"))  # already due: not another add
     now[0] += 2.0
     runner.run_once()
     samples = scrape(registry)

@@ -8,7 +8,7 @@ from typing import Any
 from winslow.controller.election import Election
 from winslow.controller.events import Ballot
 from winslow.controller.records import RunRecord
-from winslow.reconcilers import project as pr
+from winslow.reconcilers.project.observe import Observation
 from winslow.resources.amount import Amount
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project, ProjectStatus
@@ -92,9 +92,9 @@ def observation(
     election_open: bool = False,
     holders: dict[str, str | None] | None = None,
     free: Amount = FREE,
-) -> pr.Observation:
+) -> Observation:
     runs = list(runs)
-    return pr.Observation(
+    return Observation(
         name="proj",
         project=project,
         pipeline=pipeline,

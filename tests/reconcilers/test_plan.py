@@ -1,5 +1,5 @@
 from tests.reconcilers.builders import T0, make_pipeline, make_project, make_run, ts
-from winslow.reconcilers.plan import current_line, plan, run_from_problem
+from winslow.reconcilers.project.plan import current_line, plan, run_from_problem
 from winslow.resources.project import ProjectPhase
 from winslow.resources.stagerun import Trigger
 

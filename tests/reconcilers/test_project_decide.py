@@ -3,8 +3,10 @@ from types import SimpleNamespace
 from tests.reconcilers.builders import MONO, T0, make_pipeline, make_project, make_run, observation, ts, won
 from winslow.controller.election import Election
 from winslow.controller.events import Ballot
-from winslow.reconcilers import project as pr
-from winslow.reconcilers.plan import refs
+from winslow.reconcilers.project import actions as pa
+from winslow.reconcilers.project.decide import decide
+from winslow.reconcilers.project.observe import Observation, expired
+from winslow.reconcilers.project.plan import refs
 from winslow.resources.amount import Amount
 from winslow.resources.project import ProjectPhase, ProjectStatus
 from winslow.resources.stagerun import StageRunPhase
@@ -17,7 +19,7 @@ def kinds(actions):
 
 
 def test_without_a_winner_a_node_starts_an_election_without_taking_the_lock():
-    actions = pr.decide(observation(make_project(), PIPE, status=None))
+    actions = decide(observation(make_project(), PIPE, status=None))
     assert kinds(actions) == ["StartElection"], "the status is written with the new run, not before"
     assert actions[0].request == Amount(1.0, 256 << 20, 0)
 
@@ -26,23 +28,21 @@ def test_status_only_changes_fall_to_the_node_that_ran_the_last_stage():
     runs = [make_run(1, "a", 0, "Running", node="b")]
     stale = ProjectStatus(project="proj", updated="2027-01-15T08:00:00Z")
     fresh = stale.model_copy(update={"updated": ts(T0 + 99)})
-    assert kinds(pr.decide(observation(make_project(), PIPE, runs, status=fresh))) == ["Requeue"]
-    assert kinds(pr.decide(observation(make_project(), PIPE, runs, status=stale))) == ["AcquireLock"]
+    assert kinds(decide(observation(make_project(), PIPE, runs, status=fresh))) == ["Requeue"]
+    assert kinds(decide(observation(make_project(), PIPE, runs, status=stale))) == ["AcquireLock"]
 
 
 def test_open_election_is_waited_for():
     status = ProjectStatus(
         project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a"
     )
-    assert kinds(pr.decide(observation(make_project(), PIPE, status=status, election_open=True))) == [
-        "Requeue"
-    ]
+    assert kinds(decide(observation(make_project(), PIPE, status=status, election_open=True))) == ["Requeue"]
 
 
 def test_winner_creates_the_run_under_the_lock_with_merged_env():
     obs = observation(make_project(env={"P": "project"}), PIPE, result=won(), lock_mine=False)
-    assert kinds(pr.decide(obs)) == ["AcquireLock"]
-    actions = pr.decide(observation(make_project(env={"P": "project"}), PIPE, result=won(), lock_mine=True))
+    assert kinds(decide(obs)) == ["AcquireLock"]
+    actions = decide(observation(make_project(env={"P": "project"}), PIPE, result=won(), lock_mine=True))
     assert kinds(actions) == ["CreateRun", "WriteStatus"]
     run = actions[0].run
     assert run.metadata.name == "proj.1.a" and run.status.node == "a"
@@ -55,9 +55,9 @@ def test_another_winner_is_given_time_to_act():
     status = ProjectStatus(
         project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a"
     )
-    assert kinds(pr.decide(observation(make_project(), PIPE, status=status, result=won("b")))) == ["Requeue"]
+    assert kinds(decide(observation(make_project(), PIPE, status=status, result=won("b")))) == ["Requeue"]
     late = observation(make_project(), PIPE, status=status, result=won("b", stopped_ago=100))
-    assert kinds(pr.decide(late)) == ["StartElection"], "a winner that never acted is replaced"
+    assert kinds(decide(late)) == ["StartElection"], "a winner that never acted is replaced"
 
 
 def test_stale_result_from_an_earlier_stage_is_ignored():
@@ -70,7 +70,7 @@ def test_stale_result_from_an_earlier_stage_is_ignored():
         current_stage="b",
         stage_runs=refs(runs),
     )
-    actions = pr.decide(observation(make_project(), PIPE, runs, status=status, result=old, lock_mine=True))
+    actions = decide(observation(make_project(), PIPE, runs, status=status, result=old, lock_mine=True))
     assert "CreateRun" not in kinds(actions)
 
 
@@ -89,7 +89,7 @@ def test_nobody_fits_means_waiting_with_the_shortage():
         observed=MONO - 1,
         stop_observed=MONO - 0.5,
     )
-    actions = pr.decide(observation(make_project(), PIPE, result=no_fit, lock_mine=True))
+    actions = decide(observation(make_project(), PIPE, result=no_fit, lock_mine=True))
     (write,) = actions
     assert write.status.phase is ProjectPhase.WAITING and "cpu 64 requested, 4 free" in write.status.reason
 
@@ -97,7 +97,7 @@ def test_nobody_fits_means_waiting_with_the_shortage():
 def test_expired_lease_marks_the_run_lost_and_fails_the_project():
     runs = [make_run(1, "a", 0, "Running")]
     obs = observation(make_project(), PIPE, runs, holders={"proj.1.a": None}, lock_mine=True)
-    actions = pr.decide(obs)
+    actions = decide(obs)
     assert kinds(actions) == ["MarkLost", "WriteStatus"]
     assert actions[0].run.phase is StageRunPhase.LOST and "node a" in actions[0].run.message
     assert actions[1].status.phase is ProjectPhase.FAILED and "node a" in actions[1].status.reason
@@ -105,9 +105,9 @@ def test_expired_lease_marks_the_run_lost_and_fails_the_project():
 
 def test_live_lease_is_left_alone_once_the_status_is_current():
     runs = [make_run(1, "a", 0, "Running")]
-    (write,) = pr.decide(observation(make_project(), PIPE, runs, lock_mine=True))
+    (write,) = decide(observation(make_project(), PIPE, runs, lock_mine=True))
     assert write.status.phase is ProjectPhase.RUNNING and "running on a" in write.status.reason
-    assert pr.decide(observation(make_project(), PIPE, runs, status=write.status)) == []
+    assert decide(observation(make_project(), PIPE, runs, status=write.status)) == []
 
 
 def test_node_that_no_longer_fits_calls_a_new_election():
@@ -115,25 +115,25 @@ def test_node_that_no_longer_fits_calls_a_new_election():
         project="proj", phase=ProjectPhase.RUNNING, reason="starting stage 'a'", current_stage="a"
     )
     obs = observation(make_project(), PIPE, status=status, result=won(), free=Amount(0, 0, 0))
-    assert kinds(pr.decide(obs)) == ["StartElection"]
+    assert kinds(decide(obs)) == ["StartElection"]
 
 
 def test_deleted_project_kills_its_running_stage_once():
     runs = [make_run(1, "a", 0, "Running"), make_run(2, "b", 1, "Succeeded")]
     obs = observation(make_project(), PIPE, runs)
-    gone = pr.Observation(**{**obs.__dict__, "project": None})
-    assert pr.decide(gone) == [pr.Kill("proj.1.a"), pr.Requeue(6.0)]
-    killed = pr.Observation(**{**gone.__dict__, "killed": frozenset({"proj.1.a"})})
-    assert pr.decide(killed) == [pr.Requeue(6.0)], "revisited until the run has ended"
+    gone = Observation(**{**obs.__dict__, "project": None})
+    assert decide(gone) == [pa.Kill("proj.1.a"), pa.Requeue(6.0)]
+    killed = Observation(**{**gone.__dict__, "killed": frozenset({"proj.1.a"})})
+    assert decide(killed) == [pa.Requeue(6.0)], "revisited until the run has ended"
 
 
 def test_deleted_project_whose_node_died_gets_its_run_marked_lost():
     runs = [make_run(1, "a", 0, "Running")]
-    gone = pr.Observation(
+    gone = Observation(
         **{**observation(make_project(), PIPE, runs, holders={"proj.1.a": None}).__dict__, "project": None}
     )
-    assert kinds(pr.decide(gone)) == ["AcquireLock"]
-    (lost,) = pr.decide(pr.Observation(**{**gone.__dict__, "lock_mine": True}))
+    assert kinds(decide(gone)) == ["AcquireLock"]
+    (lost,) = decide(Observation(**{**gone.__dict__, "lock_mine": True}))
     assert lost.run.phase is StageRunPhase.LOST
 
 
@@ -141,16 +141,14 @@ def test_waiting_reason_is_kept_while_the_next_election_runs():
     waiting = ProjectStatus(
         project="proj", phase=ProjectPhase.WAITING, reason="no node fits stage 'a' now (x)", current_stage="a"
     )
-    assert kinds(pr.decide(observation(make_project(), PIPE, status=waiting, election_open=True))) == [
-        "Requeue"
-    ]
+    assert kinds(decide(observation(make_project(), PIPE, status=waiting, election_open=True))) == ["Requeue"]
 
 
 def test_run_numbers_are_never_reused():
-    obs = pr.Observation(
+    obs = Observation(
         **{**observation(make_project(), PIPE, result=won(), lock_mine=True).__dict__, "next_number": 7}
     )
-    assert pr.decide(obs)[0].run.metadata.name == "proj.7.a"
+    assert decide(obs)[0].run.metadata.name == "proj.7.a"
 
 
 def test_an_expired_election_does_not_block_the_project():
@@ -159,5 +157,5 @@ def test_an_expired_election_does_not_block_the_project():
         events=SimpleNamespace(monotonic=lambda: MONO), config=SimpleNamespace(grace_seconds=1.0)
     )
     started = won("dead", stopped_ago=0.5)
-    assert not pr._expired(ctx, started)
-    assert pr._expired(ctx, won("dead", stopped_ago=10)), "a new election may start, superseding it"
+    assert not expired(ctx, started)
+    assert expired(ctx, won("dead", stopped_ago=10)), "a new election may start, superseding it"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue
 from winslow.controller.records import RunRecord
 from winslow.reconcilers import runfiles
@@ -22,7 +22,7 @@ def node(tmp_path, name="a"):
         config=NodeConfig(name=name),
         layout=layout,
         events=events,
-        locks=Locks(events, 30),
+        leases=Leases(events, 30),
         runtime=None,
         clock=time.time,
         queue=WorkQueue(time.time),
@@ -37,7 +37,7 @@ def test_a_file_left_behind_by_a_node_that_died_is_caught_up_after_its_restart(t
     run = StageRun.model_validate(
         {"metadata": {"name": "p.1.x"}, "spec": {"project": "p", "stage": "x", "index": 0, "image": "i"}}
     )
-    assert ctx.locks.acquire("project/p")
+    assert ctx.leases.acquire("project/p")
     ctx.layout.store.create_stagerun(run)
     runfiles.record(ctx, created, create=True)
     runfiles.record(ctx, replace(created, phase=StageRunPhase.SUCCEEDED))  # ... and died before the file

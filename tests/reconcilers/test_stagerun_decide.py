@@ -1,7 +1,8 @@
 from tests.reconcilers.builders import T0, make_run
 from winslow.controller.events import Command, Event
 from winslow.controller.runtime import ContainerInfo, ContainerState
-from winslow.reconcilers import stagerun as sr
+from winslow.reconcilers.stagerun.decide import decide
+from winslow.reconcilers.stagerun.observe import Observation
 from winslow.resources.stagerun import StageRun, StageRunPhase
 
 
@@ -14,8 +15,8 @@ def spec_file(timeout: float | None = None) -> StageRun:
     )
 
 
-def obs(record, container=None, *, lease=True, kill=None, watching=False, node="a", run=None):
-    return sr.Observation(
+def obs(record, container=None, *, lease=True, kill=None, watching=False, node="a", run=None, **more):
+    return Observation(
         name="proj.1.a",
         record=record,
         run=run or spec_file(),
@@ -25,6 +26,7 @@ def obs(record, container=None, *, lease=True, kill=None, watching=False, node="
         lease_mine=lease,
         kill=kill,
         watching=watching,
+        **more,
     )
 
 
@@ -37,30 +39,30 @@ def kinds(actions):
 
 
 def test_pending_without_container_starts_it():
-    assert kinds(sr.decide(obs(make_run(1, "a", 0, "Pending")))) == ["Start"]
+    assert kinds(decide(obs(make_run(1, "a", 0, "Pending")))) == ["Start"]
 
 
 def test_running_container_is_watched_and_adopted():
-    assert kinds(sr.decide(obs(make_run(1, "a", 0, "Pending"), box()))) == ["MarkRunning", "Watch", "Requeue"]
-    assert kinds(sr.decide(obs(make_run(1, "a", 0, "Running"), box(), watching=True))) == ["Requeue"]
+    assert kinds(decide(obs(make_run(1, "a", 0, "Pending"), box()))) == ["MarkRunning", "Watch", "Requeue"]
+    assert kinds(decide(obs(make_run(1, "a", 0, "Running"), box(), watching=True))) == ["Requeue"]
 
 
 def test_container_created_but_never_started_is_started():
-    actions = sr.decide(obs(make_run(1, "a", 0, "Pending"), box(ContainerState.CREATED)))
+    actions = decide(obs(make_run(1, "a", 0, "Pending"), box(ContainerState.CREATED)))
     assert kinds(actions) == ["StartCreated", "MarkRunning", "Watch", "Requeue"]
 
 
 def test_exit_codes_become_results():
-    (done,) = sr.decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 0)))
+    (done,) = decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 0)))
     assert done.phase is StageRunPhase.SUCCEEDED
-    (failed,) = sr.decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 3)))
+    (failed,) = decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 3)))
     assert failed.phase is StageRunPhase.FAILED and failed.exit_code == 3
-    (oom,) = sr.decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 137, oom=True)))
+    (oom,) = decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 137, oom=True)))
     assert "out of memory" in oom.message
 
 
 def test_lost_lease_fences_the_container():
-    actions = sr.decide(obs(make_run(1, "a", 0, "Running"), box(), lease=False))
+    actions = decide(obs(make_run(1, "a", 0, "Running"), box(), lease=False))
     assert kinds(actions) == ["Stop", "Requeue"] and "fencing" in actions[0].why
 
 
@@ -68,29 +70,51 @@ def test_kill_stops_and_records_who():
     kill = Event(
         issuer="b", command=Command.KILL, subject="stagerun/proj.1.a", timestamp=T0 + 5, message="alice"
     )
-    actions = sr.decide(obs(make_run(1, "a", 0, "Running"), box(), kill=kill))
+    actions = decide(obs(make_run(1, "a", 0, "Running"), box(), kill=kill))
     assert kinds(actions) == ["Stop", "Finish"]
     assert actions[1].phase is StageRunPhase.KILLED and "alice" in actions[1].message
 
 
 def test_ended_or_foreign_runs_stop_orphans():
-    assert kinds(sr.decide(obs(make_run(1, "a", 0, "Lost"), box()))) == ["Stop", "Forget"]
-    assert kinds(sr.decide(obs(make_run(1, "a", 0, "Running"), box(), node="b"))) == ["Stop"]
-    assert kinds(sr.decide(obs(None, box()))) == ["Stop", "Forget"], "a run the log does not know is let go"
-    assert kinds(sr.decide(obs(None))) == ["Forget"]
+    assert kinds(decide(obs(make_run(1, "a", 0, "Lost"), box()))) == ["Stop", "Forget"]
+    assert kinds(decide(obs(make_run(1, "a", 0, "Running"), box(), node="b"))) == ["Stop"]
+    assert kinds(decide(obs(None, box()))) == ["Stop", "Forget"], "a run the log does not know is let go"
+    assert kinds(decide(obs(None))) == ["Forget"]
 
 
 def test_a_pending_run_whose_file_is_not_visible_yet_is_waited_for():
-    pending = sr.Observation(**{**obs(make_run(1, "a", 0, "Pending")).__dict__, "run": None})
-    assert kinds(sr.decide(pending)) == ["Requeue"]
+    pending = Observation(**{**obs(make_run(1, "a", 0, "Pending")).__dict__, "run": None})
+    assert kinds(decide(pending)) == ["Requeue"]
 
 
 def test_vanished_container_fails_the_run():
-    (fail,) = sr.decide(obs(make_run(1, "a", 0, "Running")))
+    (fail,) = decide(obs(make_run(1, "a", 0, "Running")))
     assert fail.phase is StageRunPhase.FAILED and "disappeared" in fail.message
 
 
 def test_timeout_stops_and_fails():
     record = make_run(1, "a", 0, "Running", startTime="2027-01-15T08:00:00Z")
-    actions = sr.decide(obs(record, box(), run=spec_file(timeout=1.0)))
+    actions = decide(obs(record, box(), run=spec_file(timeout=1.0)))
     assert kinds(actions) == ["Stop", "Finish"] and "timed out" in actions[1].message
+
+
+def test_a_start_in_progress_is_waited_for_and_its_outcome_recorded():
+    from datetime import UTC, datetime
+
+    from winslow.reconcilers.stagerun.start import Outcome
+
+    pending = make_run(1, "a", 0, "Pending")
+    assert kinds(decide(obs(pending, starting=True))) == ["Requeue"], "the start thread hands over"
+    failed = obs(pending, outcome=Outcome(failure="could not start: no such image"))
+    (finish,) = decide(failed)
+    assert finish.phase is StageRunPhase.FAILED and "no such image" in finish.message
+    assert kinds(decide(obs(pending, outcome=Outcome(deferred="No space left on device")))) == ["Defer"]
+    at = datetime(2026, 11, 29, tzinfo=UTC)
+    started = obs(pending, box(), outcome=Outcome(container_id="c1", started=at))
+    mark, *_ = decide(started)
+    assert mark.container_id == "c1" and mark.started == at, "the start time the thread saw"
+
+
+def test_a_container_that_ended_before_its_start_was_recorded_is_marked_running_first():
+    actions = decide(obs(make_run(1, "a", 0, "Pending"), box(ContainerState.EXITED, 0)))
+    assert kinds(actions) == ["MarkRunning", "Watch", "Requeue"] and actions[-1].after == 0.0

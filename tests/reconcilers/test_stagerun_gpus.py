@@ -14,11 +14,12 @@ from winslow.controller.capacity import detect
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue
 from winslow.controller.records import RunRecord
-from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState
-from winslow.reconcilers import runfiles, stagerun
+from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState, RuntimeFailure
+from winslow.reconcilers import runfiles
+from winslow.reconcilers.stagerun.start import run_container
 from winslow.reconcilers.subjects import lease_subject
 from winslow.resources.amount import Amount
 from winslow.resources.stagerun import StageRun
@@ -53,7 +54,7 @@ def _start(tmp_path, gpus_found: list[str], gpus_offered: int | None, requested:
         config=NodeConfig(name="ws-01", capacity=capacity),
         layout=layout,
         events=events,
-        locks=Locks(events, 30),
+        leases=Leases(events, 30),
         runtime=runtime,  # type: ignore[arg-type]
         clock=time.time,
         queue=WorkQueue(time.time),
@@ -75,13 +76,11 @@ def _start(tmp_path, gpus_found: list[str], gpus_offered: int | None, requested:
     record = RunRecord(
         name=NAME, project="p", number=1, stage="train", index=0, node="ws-01", created=datetime.now(UTC)
     )
-    assert ctx.locks.acquire("project/p")
+    assert ctx.leases.acquire("project/p")
     runfiles.record(ctx, record, create=True)
-    assert ctx.locks.acquire(lease_subject(NAME))
+    assert ctx.leases.acquire(lease_subject(NAME))
     ctx.reservations.grant(NAME, Amount(1, 1 << 30, granted), list(range(granted)))
-    stagerun._start(ctx, run)
-    for watcher in ctx.watchers.values():
-        watcher.join(10)
+    run_container(ctx, run)
     first = next(line for line in layout.log_file("p", NAME).read_text().splitlines() if "starting" in line)
     return runtime.specs, first
 
@@ -106,5 +105,5 @@ def test_a_stage_without_gpus_has_the_plain_line(tmp_path):
 
 
 def test_a_stage_short_of_gpus_does_not_start(tmp_path):
-    with pytest.raises(stagerun.RuntimeFailure, match="requests 2 GPU"):
+    with pytest.raises(RuntimeFailure, match="requests 2 GPU"):
         _start(tmp_path, ["NVIDIA A100"], None, requested=2, granted=1)

@@ -1,13 +1,14 @@
-"""Starting a StageRun (reconcilers.stagerun.start_soon): a start that stalls is given up with a
-line in the run's log, a share that refuses writes never fails a run, and a run whose container
-started is never marked failed because its status could not be written."""
+"""Starting a StageRun (reconcilers.stagerun.start, driven by its reconciler): a start that
+stalls is given up with a line in the run's log, a share that refuses writes never fails a run,
+and a run whose container started is never marked failed because its status could not be
+written."""
 
 from __future__ import annotations
 
 import errno
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,13 @@ from tests.harness import wait_for
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Locks
+from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue
 from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState
-from winslow.reconcilers import runfiles, stagerun
-from winslow.reconcilers.subjects import lease_subject
+from winslow.reconcilers import runfiles
+from winslow.reconcilers.stagerun import StageRunReconciler, start
+from winslow.reconcilers.subjects import lease_subject, stagerun_key
 from winslow.resources.stagerun import StageRun, StageRunPhase
 
 pytestmark = pytest.mark.timeout(30)
@@ -61,7 +63,7 @@ def ctx(tmp_path: Path) -> NodeContext:
         config=NodeConfig(name="n"),
         layout=layout,
         events=events,
-        locks=Locks(events, 30),
+        leases=Leases(events, 30),
         runtime=FakeRuntime(),  # type: ignore[arg-type]
         clock=time.time,
         queue=WorkQueue(time.time),
@@ -81,9 +83,9 @@ def pending(ctx: NodeContext) -> StageRun:
     record = RunRecord(
         name=NAME, project="p", number=1, stage="a", index=0, node="n", created=datetime.now(UTC)
     )
-    assert ctx.locks.acquire("project/p")
+    assert ctx.leases.acquire("project/p")
     runfiles.record(ctx, record, create=True)
-    assert ctx.locks.acquire(lease_subject(NAME))
+    assert ctx.leases.acquire(lease_subject(NAME))
     return run
 
 
@@ -92,6 +94,17 @@ def phase(ctx: NodeContext) -> StageRunPhase:
     record = ctx.events.state.runs.get(NAME)
     assert record is not None
     return record.phase
+
+
+def drive(reconciler: StageRunReconciler, until: Callable[[], object], what: str) -> None:
+    """The loop, for one key: reconcile whenever it is due, until `until()` holds."""
+    key = stagerun_key(NAME)
+
+    def step() -> object:
+        reconciler.reconcile(key)
+        return until()
+
+    wait_for(step, 10, what, interval=0.05)
 
 
 def test_a_start_that_stalls_is_given_up_with_a_line_in_the_runs_log(
@@ -103,14 +116,14 @@ def test_a_start_that_stalls_is_given_up_with_a_line_in_the_runs_log(
         stuck.wait(20)  # a share that hangs: no progress at all
         return []
 
-    monkeypatch.setattr(stagerun, "prepare", prepare)
-    monkeypatch.setattr(stagerun, "START_STALL_SECONDS", 0.5)
-    stagerun.start_soon(ctx, pending(ctx))
-    wait_for(lambda: phase(ctx) is StageRunPhase.FAILED, 10, "the stalled start to be given up")
-    wait_for(lambda: NAME not in ctx.starting, 5, "the start to be let go")
+    monkeypatch.setattr(start, "prepare", prepare)
+    monkeypatch.setattr(start, "START_STALL_SECONDS", 0.5)
+    pending(ctx)
+    reconciler = StageRunReconciler(ctx)
+    drive(reconciler, lambda: phase(ctx) is StageRunPhase.FAILED, "the stalled start to be given up")
     log = ctx.layout.log_file("p", NAME).read_text()
     assert "could not start: no progress for 0.5s while preparing the workspace" in log
-    assert not ctx.locks.held(lease_subject(NAME)) and NAME not in ctx.reservations.requests
+    assert not ctx.leases.held(lease_subject(NAME)) and not ctx.reservations.holds(NAME)
     stuck.set()
     time.sleep(0.3)
     assert ctx.runtime.started == [], "a start given up never starts its container later"  # type: ignore[union-attr]
@@ -125,12 +138,15 @@ def test_a_full_share_before_the_container_starts_leaves_the_run_pending(
         calls.append(1)
         raise OSError(errno.ENOSPC, "No space left on device", "workspaces/p/stages/p.1.a")
 
-    monkeypatch.setattr(stagerun, "prepare", prepare)
-    monkeypatch.setattr(stagerun, "SHARE_RETRY_SECONDS", 0.2)
-    stagerun.start_soon(ctx, pending(ctx))
-    wait_for(lambda: calls and NAME not in ctx.starting, 10, "the attempt to end")
+    monkeypatch.setattr(start, "prepare", prepare)
+    pending(ctx)
+    reconciler = StageRunReconciler(ctx)
+    drive(
+        reconciler, lambda: len(calls) >= 1 and not reconciler.state.starts.busy(NAME), "the attempt to end"
+    )
+    reconciler.reconcile(stagerun_key(NAME))
     assert phase(ctx) is StageRunPhase.PENDING
-    assert ctx.locks.held(lease_subject(NAME)), "the run keeps its lease: it starts when the share can"
+    assert ctx.leases.held(lease_subject(NAME)), "the run keeps its lease: it starts when the share can"
     assert "could not start" not in caplog.text
     assert "it starts when the share takes writes again" in caplog.text
 
@@ -138,16 +154,17 @@ def test_a_full_share_before_the_container_starts_leaves_the_run_pending(
 def test_a_container_that_started_is_never_failed_for_a_status_write(
     ctx: NodeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = pending(ctx)
-    monkeypatch.setattr(stagerun, "prepare", lambda *_, **__: [])
+    pending(ctx)
+    monkeypatch.setattr(start, "prepare", lambda *_, **__: [])
 
     def full(*_: Any, **__: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(runfiles, "record", full)
-    stagerun.start_soon(ctx, run)
-    wait_for(lambda: NAME not in ctx.starting, 10, "the start to end")
-    assert ctx.runtime.started and not ctx.runtime.stopped  # type: ignore[union-attr]
+    reconciler = StageRunReconciler(ctx)
+    drive(reconciler, lambda: ctx.runtime.started, "the container to start")  # type: ignore[union-attr]
+    for _ in range(5):
+        reconciler.reconcile(stagerun_key(NAME))
+    assert not ctx.runtime.stopped  # type: ignore[union-attr]
     assert phase(ctx) is StageRunPhase.PENDING, "nothing could be recorded, and nothing was failed"
-    assert ctx.locks.held(lease_subject(NAME)) and NAME in ctx.watchers
-    ctx.watchers[NAME].stopped.set()
+    assert ctx.leases.held(lease_subject(NAME))

@@ -1,8 +1,4 @@
-"""Removing the containers of finished StageRuns once they are old enough.
-
-Exited containers are kept for a while (users inspect them, and they are the ground truth of
-what ran), but a busy workstation would otherwise pile up thousands of them.
-"""
+"""Which of this node's containers to remove: a pure function of what the engine and the log show."""
 
 from __future__ import annotations
 
@@ -11,7 +7,7 @@ from collections.abc import Callable
 from winslow.controller.runtime import ContainerInfo, ContainerState
 
 
-def expired(
+def decide(
     containers: list[ContainerInfo], now: float, keep_seconds: float, finished: Callable[[str], bool]
 ) -> list[str]:
     """Ids of exited containers older than `keep_seconds` whose StageRun has its result recorded."""

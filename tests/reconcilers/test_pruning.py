@@ -1,6 +1,6 @@
 from winslow.controller.docker_runtime import _timestamp
-from winslow.controller.housekeeping import expired
 from winslow.controller.runtime import ContainerInfo, ContainerState
+from winslow.reconcilers.pruning.decide import decide as expired
 
 
 def box(cid, state=ContainerState.EXITED, finished=0.0, run="p.1.a"):

@@ -3,6 +3,9 @@
 The lock is the same one controllers take, so a user's edit and a controller's decision never
 interleave; a stale `metadata.generation` is refused (compare-and-swap) instead of silently
 overwriting someone else's change.
+
+Longer than most modules here: what `apply` means for each field and the locked writes it ends
+in are one contract, kept where it can be read at once.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[str]:
         wait=wait_random_exponential(multiplier=0.01, max=0.2),
         retry_error_callback=lambda _: False,
     )
-    if not retrying(ctx.locks.acquire, subject(kind, name), LOCK_SECONDS, issuer=issuer):
+    if not retrying(ctx.leases.acquire, subject(kind, name), LOCK_SECONDS, issuer=issuer):
         holder = ctx.events.state.locks.holder(subject(kind, name))
         raise ConflictError(f"{kind} {name!r} is busy (held by {holder}); try again in a moment")
     try:

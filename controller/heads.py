@@ -1,0 +1,61 @@
+"""Small files of the event log: the events themselves, and the heads every node keeps.
+
+A head is a file of fixed size rewritten in place with the last number a node published (and
+`run/head`, the highest anyone did): read after open it is fresh under close-to-open
+consistency, where a file replaced by rename may still be read in its old version, and a new
+name may still be "absent" to a client that looked for it before. It is created at its full
+size at once, because a client that cached a smaller size reads only that much.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from winslow.resources.errors import InvalidFileError, NotFoundError
+from winslow.resources.reading import read_regular
+
+_HEAD = b"%020d %020d\n"  # the number twice: a torn read shows as two different numbers
+
+
+class Unreadable(Exception):
+    """Something sits at an event's name that is not a readable file (a directory, a FIFO)."""
+
+
+def read_file(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, never blocking on a FIFO and never following a link; raises
+    FileNotFoundError or Unreadable."""
+    try:
+        return read_regular(path, str(path), limit)
+    except NotFoundError:
+        raise FileNotFoundError(path) from None
+    except InvalidFileError as exc:
+        raise Unreadable(exc.reason) from None
+
+
+def create_head(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    try:
+        if os.fstat(fd).st_size == 0:
+            os.pwrite(fd, _HEAD % (-1, -1), 0)
+    finally:
+        os.close(fd)
+
+
+def write_head(path: Path, seq: int) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    try:
+        os.pwrite(fd, _HEAD % (seq, seq), 0)
+    finally:
+        os.close(fd)
+
+
+def read_head(path: Path) -> int | None:
+    try:
+        raw = read_file(path, 64)
+    except (FileNotFoundError, Unreadable):
+        return None
+    parts = raw.split()
+    if len(parts) != 2 or parts[0] != parts[1] or not parts[0].isdigit():
+        return None  # torn, new, or not ours
+    return int(parts[0])

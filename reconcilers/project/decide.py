@@ -1,0 +1,225 @@
+"""The Project reconciler's decision: a pure function of an Observation.
+
+It is taken twice: without the project's lock, where it may only ask for the lock or start an
+election, and again on a fresh observation under the lock, where its actions are applied. Where
+the project stands comes from its history (plan.py); what its next stage waits for is a Step;
+the phase and reason the project shows are set in one place, `status`, from both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from winslow.controller.election import Election
+from winslow.controller.records import RunRecord
+from winslow.reconcilers.project.actions import (
+    AcquireLock,
+    Action,
+    CreateRun,
+    Kill,
+    MarkLost,
+    Requeue,
+    StartElection,
+    WriteStatus,
+)
+from winslow.reconcilers.project.newrun import build_run
+from winslow.reconcilers.project.observe import Observation
+from winslow.reconcilers.project.plan import Plan, plan, refs
+from winslow.resources.amount import Amount
+from winslow.resources.project import ProjectPhase, ProjectStatus
+from winslow.resources.stagerun import StageRunPhase
+
+NO_FIT_RETRY = 5.0
+
+
+class StepKind(StrEnum):
+    NONE = "none"  # nothing to start: a stage runs, a person decides, or the project is done
+    BACKOFF = "backoff"  # a retry waits out its back-off
+    ELECTING = "electing"  # an election for the next stage is open
+    NO_FIT = "no-fit"  # the last election found no node that fits
+    CREATE = "create"  # this node won: create the StageRun
+    OTHER = "other"  # another node won and still has time to act
+    ELECT = "elect"  # start an election
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: StepKind
+    after: float | None = None
+    shortage: str = ""
+    create: CreateRun | None = None
+    request: Amount | None = None
+
+
+def decide(obs: Observation) -> list[Action]:
+    if obs.project is None:
+        return _orphaned(obs)
+    if obs.spec_error:
+        return _write_or_lock(obs, _broken(obs), [], Step(StepKind.NONE))
+    lost = _lost(obs)
+    lost_names = {r.name: r for r in lost}
+    runs = [lost_names.get(r.name, r) for r in obs.runs]
+    old = obs.status
+    # The requests a run consumed are recorded on the run itself (authoritative), so a node that
+    # died between writing the run and the status never replays a resume or a confirmation.
+    run_from = _latest(old.observed_run_from if old else None, *(r.run_from for r in runs))
+    confirm = _latest(old.observed_confirm if old else None, *(r.confirmed for r in runs))
+    p = plan(
+        obs.project,
+        obs.pipeline,
+        old.pipeline if old else None,
+        runs,
+        run_from,
+        confirm,
+        obs.pipeline_problem,
+    )
+    step = _step(obs, p, runs)
+    if step.create is not None:
+        # written with the new run, the status already says what the next look will find
+        after = [*runs, step.create.record]
+        run_from = step.create.record.run_from or run_from
+        confirm = step.create.record.confirmed or confirm
+        p = plan(obs.project, obs.pipeline, p.snapshot, after, run_from, confirm, obs.pipeline_problem)
+        return _write_or_lock(obs, status(obs, p, step, after, run_from, confirm), lost, step)
+    return _write_or_lock(obs, status(obs, p, step, runs, run_from, confirm), lost, step)
+
+
+def _step(obs: Observation, p: Plan, runs: list[RunRecord]) -> Step:
+    nxt = p.next
+    if nxt is None or p.snapshot is None:
+        # A stage running elsewhere is looked at again well within its lease: if its node dies,
+        # the run is marked Lost about when the lease lapses, not at the next resync.
+        elsewhere = any(r.node != obs.node for r in p.active)
+        return Step(StepKind.NONE, after=obs.lease_seconds / 3 if elsewhere else None)
+    request = nxt.stage.resources.amount
+    result = _fresh_result(obs, runs)
+    since_stop = obs.mono - result.stop_observed if result is not None else 0.0
+    if obs.mono < nxt.not_before:
+        return Step(StepKind.BACKOFF, after=nxt.not_before - obs.mono)
+    if obs.election_open:
+        return Step(StepKind.ELECTING, after=0.2)
+    if result is not None and result.winner is None and since_stop < NO_FIT_RETRY:
+        return Step(StepKind.NO_FIT, after=NO_FIT_RETRY - since_stop, shortage=result.shortage())
+    if result is not None and result.winner == obs.node and obs.executes and request.fits_in(obs.free):
+        return Step(StepKind.CREATE, create=build_run(obs, p.snapshot, nxt))
+    if result is not None and result.winner not in (None, obs.node) and since_stop < obs.lease_seconds:
+        return Step(StepKind.OTHER, after=0.5)
+    return Step(StepKind.ELECT, request=request)
+
+
+def status(
+    obs: Observation,
+    p: Plan,
+    step: Step,
+    runs: list[RunRecord],
+    run_from: datetime | None,
+    confirm: datetime | None,
+) -> ProjectStatus:
+    """The one place a project's phase and reason are set."""
+    phase, reason, listed, snapshot = p.phase, p.reason, runs, p.snapshot if runs else None
+    nxt, old = p.next, obs.status
+    if step.kind is StepKind.NO_FIT and nxt is not None:
+        phase = ProjectPhase.WAITING
+        reason = f"no node fits stage {nxt.stage.name!r} now ({step.shortage}); it starts when one does"
+    elif (
+        step.kind is StepKind.ELECTING
+        and old is not None
+        and old.phase is ProjectPhase.WAITING
+        and old.reason.startswith("no node fits")
+    ):
+        phase, reason = old.phase, old.reason  # still why, while the next election runs
+    return ProjectStatus(
+        project=obs.name,
+        phase=phase,
+        reason=reason,
+        current_stage=p.current_stage,
+        pipeline=snapshot,
+        stage_runs=refs(listed),
+        observed_run_from=run_from,
+        observed_confirm=confirm,
+    )
+
+
+def _broken(obs: Observation) -> ProjectStatus:
+    old = obs.status
+    return ProjectStatus(
+        project=obs.name,
+        phase=ProjectPhase.FAILED,
+        reason=obs.spec_error or "",
+        pipeline=old.pipeline if old else None,
+        stage_runs=old.stage_runs if old else [],
+    )
+
+
+def _orphaned(obs: Observation) -> list[Action]:
+    """The spec is gone: runs of a dead node are marked Lost, live ones are killed."""
+    lost = _lost(obs)
+    if lost:
+        return [MarkLost(r) for r in lost] if obs.lock_mine else [AcquireLock()]
+    active = [r.name for r in obs.runs if r.phase.active]
+    kills: list[Action] = [Kill(name) for name in active if name not in obs.killed]
+    return [*kills, Requeue(obs.lease_seconds)] if active else []
+
+
+def _lost(obs: Observation) -> list[RunRecord]:
+    return [
+        replace(
+            run,
+            phase=StageRunPhase.LOST,
+            finish_time=datetime.fromtimestamp(obs.now, UTC),
+            message=f"node {run.node} stopped renewing its lease",
+        )
+        for run in obs.runs
+        if run.phase.active and obs.run_holders.get(run.name) is None
+    ]
+
+
+def _fresh_result(obs: Observation, runs: list[RunRecord]) -> Election | None:
+    """The last election counts only if it started after the project's last recorded change:
+    positions in the log order them, whatever the nodes' clocks say."""
+    result = obs.result
+    if result is None or (runs and result.seq < max(r.seq for r in runs)):
+        return None
+    return result
+
+
+def _latest(*times: datetime | None) -> datetime | None:
+    return max((t for t in times if t is not None), default=None)
+
+
+def _same(a: ProjectStatus | None, b: ProjectStatus) -> bool:
+    ignored = {"updated", "version"}
+    return a is not None and a.model_dump(exclude=ignored) == b.model_dump(exclude=ignored)
+
+
+def _status_is_mine(obs: Observation) -> bool:
+    """Status-only updates fall to the node that ran the latest stage, so that every node does
+    not race for the lock to write the same thing; anyone takes over once it looks abandoned."""
+    if not obs.runs or obs.runs[-1].node == obs.node:
+        return True
+    updated = obs.status.updated if obs.status else None
+    return updated is None or obs.now - updated.timestamp() > obs.lease_seconds
+
+
+def _write_or_lock(
+    obs: Observation, status: ProjectStatus, lost: list[RunRecord], step: Step
+) -> list[Action]:
+    changed = not _same(obs.status, status)
+    if not obs.lock_mine:
+        if lost or step.create:
+            return [AcquireLock()]
+        if step.kind is StepKind.ELECT and step.request is not None:
+            return [StartElection(step.request)]
+        if changed and _status_is_mine(obs):
+            return [AcquireLock()]
+        if changed:
+            return [Requeue(obs.lease_seconds)]
+        return [Requeue(step.after)] if step.after is not None else []
+    actions: list[Action] = [MarkLost(r) for r in lost]
+    if step.create:
+        actions.append(step.create)
+    if changed:
+        actions.append(WriteStatus(status))
+    return actions

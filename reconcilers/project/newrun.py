@@ -1,0 +1,90 @@
+"""A new StageRun, as the node that won its election creates it: its frozen spec and its record."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from winslow.controller.records import RunRecord
+from winslow.reconcilers.project.actions import CreateRun
+from winslow.reconcilers.project.observe import Observation
+from winslow.reconcilers.project.plan import NextRun
+from winslow.resources.project import PipelineSnapshot
+from winslow.resources.stagerun import (
+    RunMetadata,
+    StageRun,
+    StageRunPhase,
+    StageRunSpec,
+    StageRunStatus,
+    WorkspaceSource,
+    stagerun_name,
+)
+
+
+def merged_env(
+    obs: Observation, snap: PipelineSnapshot, next_run: NextRun, name: str, gpus: list[int]
+) -> dict[str, str]:
+    """Lowest first: settings/env.yaml, pipeline env, stage env, project env; then Winslow's own."""
+    assert obs.project is not None
+    res = next_run.stage.resources
+    return {
+        **obs.global_env,
+        **snap.env,
+        **next_run.stage.env,
+        **obs.project.spec.env,
+        "WINSLOW_PROJECT": obs.name,
+        "WINSLOW_STAGE": next_run.stage.name,
+        "WINSLOW_STAGE_RUN": name,
+        "WINSLOW_NODE": obs.node,
+        "WINSLOW_CPUS": f"{res.cpu:g}",
+        "WINSLOW_MEMORY": str(res.memory_bytes),
+        "WINSLOW_GPUS": ",".join(str(g) for g in gpus),
+    }
+
+
+def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> CreateRun:
+    """The GPUs are chosen here, once: the run's record carries them to the reservation, to the
+    container and, after a restart, back to the reservation."""
+    number = max(obs.next_number, (obs.runs[-1].number + 1) if obs.runs else 1)
+    name = stagerun_name(obs.name, number, next_run.stage.name)
+    gpus = obs.free_gpus[: next_run.stage.resources.gpu]
+    stage = next_run.stage
+    created = datetime.fromtimestamp(obs.now, UTC)
+    record = RunRecord(
+        name=name,
+        project=obs.name,
+        number=number,
+        stage=stage.name,
+        index=next_run.index,
+        node=obs.node,
+        created=created,
+        attempt=next_run.attempt,
+        trigger=next_run.trigger,
+        run_from=next_run.run_from,
+        confirmed=next_run.confirm,
+        copy_of=next_run.source,
+        gpus=tuple(gpus),
+        request=stage.resources.amount,
+    )
+    run = StageRun(
+        metadata=RunMetadata(name=name, uid=secrets.token_hex(8), creation_timestamp=created),
+        spec=StageRunSpec(
+            project=obs.name,
+            stage=stage.name,
+            index=next_run.index,
+            image=stage.image,
+            command=stage.command,
+            args=stage.args,
+            env=merged_env(obs, snap, next_run, name, gpus),
+            resources=stage.resources,
+            workspace=WorkspaceSource(mode=stage.workspace.mode, copy_of=next_run.source),
+            attempt=next_run.attempt,
+            timeout_seconds=stage.timeout_seconds,
+            run_from=next_run.run_from,
+            confirmed=next_run.confirm,
+        ),
+        status=StageRunStatus(
+            phase=StageRunPhase.PENDING, node=obs.node, trigger=next_run.trigger, gpus=gpus
+        ),
+    )
+    return CreateRun(run, record)

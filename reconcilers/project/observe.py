@@ -1,0 +1,163 @@
+"""What the Project reconciler reads before it decides, and the rule it reads by.
+
+A decision that must be right depends only on the event log and on files whose version the log
+states, read by exact path and checked against that version (docs/design.md, section 5). So a
+project's StageRuns come from the log's records, never from a listing of their folder, and its
+status and spec files are used once the copy read here has the version the log names; one that
+does not yet is waited for (NotVisibleYet), never taken for absent. Elections and leases are aged
+on this node's monotonic clock, never by comparing wall clocks.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from winslow.controller.context import NodeContext
+from winslow.controller.election import Election
+from winslow.controller.records import RunRecord
+from winslow.reconcilers.subjects import lease_subject, lock_subject
+from winslow.resources.amount import Amount
+from winslow.resources.errors import ManifestError, NotFoundError
+from winslow.resources.pipeline import Pipeline
+from winslow.resources.project import Project, ProjectStatus
+
+log = logging.getLogger(__name__)
+
+STALE_WAIT = 30.0  # how long a file the log says is newer is waited for before using what is there
+
+
+@dataclass(frozen=True)
+class Observation:
+    name: str
+    project: Project | None
+    pipeline: Pipeline | None
+    status: ProjectStatus | None
+    runs: list[RunRecord]
+    now: float
+    """Wall clock: only for the timestamps written into files."""
+    mono: float
+    """This node's monotonic clock: every age and deadline of a decision."""
+    node: str
+    executes: bool
+    lock_mine: bool
+    run_holders: dict[str, str | None]
+    election_open: bool
+    result: Election | None
+    free: Amount
+    free_gpus: list[int]
+    global_env: dict[str, str]
+    lease_seconds: float
+    spec_error: str | None = None
+    pipeline_problem: str | None = None
+    killed: frozenset[str] = frozenset()
+    next_number: int = 0
+
+
+class NotVisibleYet(Exception):
+    """The log names a version of a file that this node's view of the share does not show yet."""
+
+
+def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Observation:
+    """`stale_since`: when each file was first seen older than the log says (the caller's)."""
+    store = ctx.layout.store
+    ctx.events.poll()
+    state = ctx.events.state
+    subject = lock_subject(name)
+    spec_error = None
+    project: Project | None
+    logged = state.version(subject, "spec")
+    try:
+        project = store.project(name)
+    except NotFoundError:
+        # Written through the API (the log says so) and not deleted through it: a share client
+        # that once looked for this name may still say "no such file". Waited for, a while.
+        project = None
+        if logged > 0:
+            _check_version(ctx, stale_since, name, "spec", 0, logged)
+    except ManifestError as exc:
+        project, spec_error = _placeholder(name), f"{exc}; fix the file, nothing runs until then"
+    if project is not None and spec_error is None:
+        _check_version(ctx, stale_since, name, "spec", project.metadata.generation or 0, logged)
+    pipeline, pipeline_problem = None, None
+    if project is not None and project.spec.pipeline:
+        try:
+            pipeline = store.pipeline(project.spec.pipeline)
+        except NotFoundError:
+            pipeline = None
+        except ManifestError as exc:
+            pipeline_problem = f"pipeline {project.spec.pipeline!r} is invalid ({exc})"
+    # Read only once the log says it was written: asking for a name that does not exist yet
+    # makes a network share's client answer "absent" for seconds after another node writes it.
+    logged = state.version(subject, "status")
+    try:
+        status = store.project_status(name) if logged > 0 else None
+    except ManifestError as exc:  # half a file, as a network share may show one being replaced
+        raise NotVisibleYet(f"the status of project {name} does not read whole yet ({exc})") from None
+    _check_version(ctx, stale_since, name, "status", status.version if status else 0, logged)
+    runs = state.runs.of(name)
+    lock_mine = ctx.leases.held(subject)
+    election = state.elections.open.get(subject)
+    return Observation(
+        name=name,
+        project=project,
+        pipeline=pipeline,
+        status=status,
+        runs=runs,
+        now=ctx.clock(),
+        mono=ctx.events.monotonic(),
+        node=ctx.name,
+        executes=ctx.config.executes,
+        lock_mine=lock_mine,
+        run_holders={r.name: ctx.leases.holder(lease_subject(r.name)) for r in runs if r.phase.active},
+        election_open=election is not None and not expired(ctx, election),
+        result=state.elections.results.get(subject),
+        free=ctx.free(),
+        free_gpus=_free_gpus(ctx),
+        global_env=ctx.layout.global_env(),
+        lease_seconds=ctx.config.lease_seconds,
+        spec_error=spec_error,
+        pipeline_problem=pipeline_problem,
+        killed=frozenset(s.removeprefix("stagerun/") for s in list(state.kills)),
+        # a listing only ever raises the number: it skips names an older version left behind
+        next_number=max(state.runs.last_number(name) + 1, store.next_run_number(name)) if lock_mine else 0,
+    )
+
+
+def _check_version(
+    ctx: NodeContext, stale_since: dict[str, float], name: str, file: str, seen: int, logged: int
+) -> None:
+    """Raise NotVisibleYet while the file is older than the log says it is, for a while."""
+    key = f"{name}#{file}"
+    if seen >= logged:
+        stale_since.pop(key, None)
+        return
+    first = stale_since.setdefault(key, ctx.events.monotonic())
+    if ctx.events.monotonic() - first < STALE_WAIT:
+        raise NotVisibleYet(f"{file} of project {name} is at version {seen}, the log says {logged}")
+    if ctx.events.monotonic() - first < STALE_WAIT + 1:
+        log.warning(
+            "the %s file of project %s still shows version %d after %.0fs although version %d was "
+            "written; using it as it is (is the share caching for that long?)",
+            file,
+            name,
+            seen,
+            STALE_WAIT,
+            logged,
+        )
+
+
+def expired(ctx: NodeContext, election: Election) -> bool:
+    """An election whose starter died expires; a new one then supersedes it."""
+    return ctx.events.monotonic() > election.observed + election.duration + ctx.config.grace_seconds
+
+
+def _free_gpus(ctx: NodeContext) -> list[int]:
+    taken = ctx.reservations.taken_gpus()
+    return [g.index for g in ctx.config.capacity.gpus if g.index not in taken]
+
+
+def _placeholder(name: str) -> Project:
+    return Project.model_validate(
+        {"metadata": {"name": name}, "spec": {"stages": [{"name": "x", "image": "x"}]}}
+    )

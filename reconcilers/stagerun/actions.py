@@ -1,0 +1,65 @@
+"""What the StageRun reconciler may decide to do; `apply` carries each out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from winslow.resources.stagerun import StageRunPhase
+
+
+@dataclass(frozen=True)
+class Start:
+    """Copy the workspace and run the container, on a thread of its own."""
+
+
+@dataclass(frozen=True)
+class StartCreated:
+    """The node died between `docker create` and `docker start`."""
+
+    container_id: str
+
+
+@dataclass(frozen=True)
+class Watch:
+    container_id: str
+
+
+@dataclass(frozen=True)
+class MarkRunning:
+    container_id: str
+    started: datetime | None = None
+    """When the container started, if a start thread saw it (else: now)."""
+
+
+@dataclass(frozen=True)
+class Stop:
+    container_id: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    phase: StageRunPhase
+    exit_code: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Forget:
+    """Drop the reservation, the log watcher and the lease of a run that has ended."""
+
+
+@dataclass(frozen=True)
+class Defer:
+    """The share refused a write before the container started: try again later, still Pending."""
+
+    why: str
+
+
+@dataclass(frozen=True)
+class Requeue:
+    after: float
+
+
+Action = Start | StartCreated | Watch | MarkRunning | Stop | Finish | Forget | Defer | Requeue

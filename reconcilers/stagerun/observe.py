@@ -1,0 +1,94 @@
+"""What the StageRun reconciler reads: the run's record on the log (its state), its file (its
+frozen spec), its container (found by label), its lease, a kill, and what a start thread found."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from winslow.controller.context import NodeContext
+from winslow.controller.events import Event
+from winslow.controller.records import RunRecord
+from winslow.controller.runtime import ContainerInfo, ContainerState
+from winslow.reconcilers.stagerun.containers import find_container
+from winslow.reconcilers.stagerun.start import Outcome
+from winslow.reconcilers.subjects import lease_subject
+from winslow.resources.errors import ManifestError, NotFoundError
+from winslow.resources.stagerun import StageRun, StageRunPhase
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Observation:
+    name: str
+    record: RunRecord | None
+    """The run's state, from the log: the only one decisions read."""
+    run: StageRun | None
+    """Its file, for the frozen spec; None while this node cannot read it."""
+    node: str
+    now: float
+    container: ContainerInfo | None
+    lease_mine: bool
+    kill: Event | None
+    watching: bool
+    starting: bool = False
+    """A start thread is at work on it."""
+    outcome: Outcome | None = None
+    """What a start thread found and nothing has recorded yet."""
+
+
+def observe(
+    ctx: NodeContext,
+    name: str,
+    *,
+    watching: bool,
+    starting: bool,
+    outcome: Outcome | None,
+    fresh: bool = False,
+) -> Observation:
+    """`fresh`: a run this process has not started nor found at its start, so no container of
+    it can exist yet while its record says it is Pending: the engine is not asked."""
+    ctx.events.poll()
+    record = ctx.events.state.runs.get(name)
+    run: StageRun | None = None
+    if record is not None and record.node == ctx.name and record.phase.active:
+        try:
+            run = ctx.layout.store.stagerun(name)
+        except (NotFoundError, ManifestError, ValueError) as exc:
+            log.info("cannot read the file of StageRun %s yet: %s", name, exc)
+    return Observation(
+        name=name,
+        record=record,
+        run=run,
+        node=ctx.name,
+        now=ctx.clock(),
+        container=_container(ctx, name, record, outcome, fresh),
+        lease_mine=ctx.leases.held(lease_subject(name)),
+        # run names are never reused, and nodes' clocks may differ: no time check
+        kill=ctx.events.state.kills.get(lease_subject(name)),
+        watching=watching,
+        starting=starting,
+        outcome=outcome,
+    )
+
+
+def _container(
+    ctx: NodeContext, name: str, record: RunRecord | None, outcome: Outcome | None, fresh: bool
+) -> ContainerInfo | None:
+    """The engine is asked only when what this process knows cannot tell: a run it never started
+    has no container yet, and one whose start thread just saw its container running has it."""
+    if fresh and _unstarted(record, outcome):
+        return None
+    if outcome is not None and outcome.container_id is not None:
+        return ContainerInfo(outcome.container_id, "", {}, ContainerState.RUNNING)
+    return find_container(ctx, name)
+
+
+def _unstarted(record: RunRecord | None, outcome: Outcome | None) -> bool:
+    return (
+        record is not None
+        and record.phase is StageRunPhase.PENDING
+        and record.container_id is None
+        and outcome is None
+    )
