@@ -110,8 +110,9 @@ class EventLog:
         self._invisible_since: dict[int, float] = {}
         self._head_warned = False
         self._probe_won = -1
-        self._shared_seen = -1
-        self._last_poll = float("-inf")  # the highest the shared head was seen to say, or we wrote
+        self._shared_seen = -1  # the highest the shared head was seen to say, or we wrote
+        self._last_poll = float("-inf")
+        self._catching_up = False
         self._prefetched: dict[int, bytes | BaseException] = {}
         folder.mkdir(parents=True, exist_ok=True)
         self.heads.mkdir(parents=True, exist_ok=True)
@@ -157,14 +158,18 @@ class EventLog:
         with self._lock:
             self._last_fallback = float("-inf")
             self._last_progress = float("-inf")
-            return self.poll()
+            self._catching_up = True  # read long after it was written: says nothing of clocks
+            try:
+                return self.poll()
+            finally:
+                self._catching_up = False
 
     def _apply(self, event: Event, *, near_head: bool, observed: float | None = None) -> bool:
         if observed is None:
             observed = self._observed(event)
         if event.node != self.node:
             self._peers.add(event.node)  # it wrote its head after linking this
-            if near_head:
+            if near_head and not self._catching_up:
                 self.skew.sample(event.node, event.timestamp, self.clock())
         self._last_progress = time.monotonic()
         if not self.state.apply(event, observed):

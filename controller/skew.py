@@ -7,14 +7,18 @@ misleading, and a warning is cheaper than a puzzled afternoon.
 An event another node publishes carries its wall-clock time; read here a moment later,
 `their time - our time = offset - delay` with `delay >= 0`, so the largest such sample over a
 recent window bounds the offset from below and approaches it as the delay approaches zero.
-Every node publishes its own estimates in its node file; with both directions the delay cancels
-as in NTP: `offset ~ (ours - theirs) / 2`.
+Every node publishes its own estimates in its node file, which bound the offset from above.
+What is reported is the offset nearest zero within both bounds: what has been shown, never more.
+A bound is loose when every recent sample was read late (a node that just started, a busy loop,
+a slow share); half the gap between two loose bounds looked like seconds of skew between the
+processes of one machine, so a loose bound only ever hides skew, it never invents it.
 
 Thread use: the event log samples (reconcile loop and API threads); the monitor reads.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -51,14 +55,15 @@ class SkewTracker:
 
 
 def combined(ours: float | None, theirs: float | None) -> float | None:
-    """A peer's clock minus ours, from our estimate of it and its estimate of us."""
-    if ours is not None and theirs is not None:
-        return (ours - theirs) / 2
-    if ours is not None:
-        return ours
-    if theirs is not None:
-        return -theirs
-    return None
+    """A peer's clock minus ours, from our estimate of it (a lower bound) and its estimate of us
+    (minus an upper bound): the value nearest zero that both allow."""
+    if ours is None and theirs is None:
+        return None
+    low = ours if ours is not None else -math.inf
+    high = -theirs if theirs is not None else math.inf
+    if low > high:  # a clock stepped between the samples: neither bound holds; split the gap
+        return (low + high) / 2
+    return min(max(0.0, low), high)
 
 
 def offsets(me: str, ours: dict[str, float], theirs: dict[str, dict[str, float]]) -> dict[str, float]:
