@@ -5,7 +5,8 @@
 #   1. apt: install docker.io, busybox-static, iptables, apparmor (skip with --skip-apt or WINSLOW_SKIP_APT=1);
 #      with --tests also prometheus (the metrics test scrapes a real node with it), chromium (the
 #      browser tests: Playwright drives it, downloads none), sshfs and openssh-server (cluster tests
-#      also run with each node on its own caching sshfs mount).
+#      also run with each node on its own caching sshfs mount), faketime (a node whose clock is
+#      skewed, for the clock-skew test).
 #   2. dockerd: started in the background (log: $WINSLOW_DOCKERD_LOG, default /tmp/dockerd.log)
 #      unless `docker info` already works. Flag sets are tried in order until a container runs:
 #        (defaults)                                   overlay2 + docker0 bridge with iptables NAT
@@ -35,7 +36,7 @@ usage() {
 for arg in "$@"; do
     case "$arg" in
         --skip-apt) SKIP_APT=1 ;;
-        --tests) PACKAGES+=(prometheus chromium sshfs openssh-server openssh-client) ;;
+        --tests) PACKAGES+=(prometheus chromium sshfs openssh-server openssh-client faketime) ;;
         -h|--help) usage; exit 0 ;;
         *) echo "setup-host: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
     esac

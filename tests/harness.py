@@ -44,15 +44,23 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: floa
 
 class NodeProcess:
     """A `winslow node` process. `share` is the share as the test sees it (the server's truth);
-    `mount`, where given, is the node's own view of it (a caching network mount, tests/rig.py)."""
+    `mount`, where given, is the node's own view of it (a caching network mount, tests/rig.py);
+    `wrap` comes before the command (libfaketime's `faketime`, for a skewed clock)."""
 
     def __init__(
-        self, share: Path, name: str, *extra: str, port: int | None = None, mount: Path | None = None
+        self,
+        share: Path,
+        name: str,
+        *extra: str,
+        port: int | None = None,
+        mount: Path | None = None,
+        wrap: tuple[str, ...] = (),
     ) -> None:
         self.share = share
         self.mount = mount or share
         self.name = name
         self.extra = list(extra)
+        self.wrap = list(wrap)
         self.port = port or free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.logfile = share.parent / f"node-{name}.log"
@@ -63,6 +71,7 @@ class NodeProcess:
 
     def start(self, wait: bool = True) -> NodeProcess:
         cmd = [
+            *self.wrap,
             sys.executable,
             "-m",
             "winslow.api.node_cli",

@@ -49,6 +49,8 @@ class RunState:
     starts: Starts
     watchers: dict[str, Streamer] = field(default_factory=dict)
     deferred: set[str] = field(default_factory=set)
+    refused: set[str] = field(default_factory=set)
+    """Runs a write of which the share refused, said once until one goes through."""
     known: set[str] = field(default_factory=set)
     """Runs whose container may exist: found at the node's start, or started since."""
 
@@ -64,11 +66,28 @@ def apply(ctx: NodeContext, state: RunState, obs: Observation, actions: list[Act
         except OSError as exc:
             if exc.errno not in SHARE_UNWRITABLE:
                 raise
-            log.warning("the share refused a write for %s (%s); trying again", obs.name, exc.strerror)
+            _refused(state, obs.name, action, exc.strerror or str(exc))
             return Result.requeue(SHARE_RETRY_SECONDS)
+        state.refused.discard(obs.name)
         if done is not None:
             return done
     return Result.done() if after is None else Result.requeue(after)
+
+
+def _refused(state: RunState, name: str, action: Action, why: str) -> None:
+    if name in state.refused:
+        return
+    state.refused.add(name)
+    if isinstance(action, MarkRunning):
+        log.warning(
+            "%s started in container %s, but its start could not be recorded (%s); "
+            "it is recorded when the share takes writes again",
+            name,
+            action.container_id[:12],
+            why,
+        )
+    else:
+        log.warning("the share refused a write for %s (%s); trying again", name, why)
 
 
 def _apply(ctx: NodeContext, state: RunState, obs: Observation, action: Action) -> Result | None:
@@ -171,6 +190,7 @@ def _drain_log(
 
 def forget(ctx: NodeContext, state: RunState, name: str) -> None:
     ctx.reservations.drop(name)
+    state.refused.discard(name)
     watcher = state.watchers.pop(name, None)
     if watcher is not None:
         watcher.stopped.set()
