@@ -1,4 +1,4 @@
-"""api.specs: what apply and the actions write into a user's file, and what apply reports."""
+"""api.spec_changes: what apply and the actions write into a user's file, and what apply reports."""
 
 from __future__ import annotations
 
