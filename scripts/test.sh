@@ -30,7 +30,7 @@ echo "::: mypy";          "$PYTHON" -m mypy
 echo "::: import-linter"; "$lint_imports"
 echo "::: pytest"
 rc=0
-"$PYTHON" -m pytest -q -p no:cacheprovider "$@" || rc=$?
+"$PYTHON" -m pytest -q -rs -p no:cacheprovider "$@" || rc=$?
 if [ "$rc" -eq 5 ]; then
     echo "test: pytest collected no tests; that is a failure here" >&2
     exit 1
