@@ -7,7 +7,10 @@ names and "no such file" answers, and sshfs caching listings, for 10 s (sshfs-lo
 at once (a hand edit is noticed by a scan, which such caches delay).
 
 Targets (issue 9): within 1.5 times the local figures, and no transition longer than 2 s plus the
-cache timeout.
+cache timeout. The baseline beside them is what one operation on the share costs on each kind
+(publishing an event, replacing a small file, reading it, appending a log line, making a folder),
+in a plain loop: a transition is a chain of such operations on three nodes, and a detect /
+schedule / launch split of each transition shows where the difference goes.
 
 Usage: python bench/network_share.py [--quick] [--kinds local,sshfs-long,sshfs-short]
 """
@@ -18,6 +21,7 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,7 @@ from transition import scenario
 from tests.rig import CACHES, Rig, Sshd, available
 from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command
+from winslow.resources.store import atomic_write
 
 NODES = ["node-a", "node-b", "node-c"]
 
@@ -55,14 +60,44 @@ def follow_lag(kind: str, sshd: Sshd | None, events: int) -> list[float]:
             rig.unmount_all()
 
 
+def share_ops(kind: str, sshd: Sshd | None, n: int = 100) -> dict[str, float]:
+    """Median seconds of one operation of each sort a node does on the share, in a plain loop."""
+    with tempfile.TemporaryDirectory(prefix="winslow-bench-ops-") as tmp:
+        rig = Rig(kind, Path(tmp) / "share", sshd)
+        (rig.backing / "run" / "events").mkdir(parents=True)
+        try:
+            root = rig.share_for("a")
+            log = EventLog(root / "run" / "events", "a", time.time)
+            log.poll()
+            ops: dict[str, Callable[[int], object]] = {
+                "publish": lambda i: log.publish(Command.LOCK, f"s{i}", duration=1),
+                "replace": lambda i: atomic_write(root / f"f{i % 5}.yaml", b"x" * 2048, durable=False),
+                "read": lambda i: (root / f"f{i % 5}.yaml").read_bytes(),
+                "append": lambda i: (root / "run.log").open("a").write("a line\n"),
+                "mkdir": lambda i: (root / "w" / f"d{i}").mkdir(parents=True),
+            }
+            found = {}
+            for name, op in ops.items():
+                times = []
+                for i in range(n):
+                    t = time.perf_counter()
+                    op(i)
+                    times.append(time.perf_counter() - t)
+                found[name] = median(times)
+            return found
+        finally:
+            rig.unmount_all()
+
+
 def run(kind: str, sshd: Sshd | None, stages: int, many: int) -> dict[str, Any]:
     def rig(share: Path) -> Rig:
         return Rig(kind, share, sshd)
 
+    ops = share_ops(kind, sshd)
     lag = follow_lag(kind, sshd, 40)
     transitions = scenario(NODES, ["t-1", "t-2"], stages, False, "INFO", rig=rig, via_api=True)
     crowd = scenario(NODES, [f"m-{i:02d}" for i in range(many)], 3, False, "INFO", rig=rig, via_api=True)
-    return {"lag": lag, "transitions": transitions, "many": crowd}
+    return {"ops": ops, "lag": lag, "transitions": transitions, "many": crowd}
 
 
 def main() -> int:
@@ -126,6 +161,35 @@ def main() -> int:
             ["share", "n", "median", "p90", "max"],
             [
                 [k, len(r["lag"]), median(r["lag"]), percentile(r["lag"], 90), max(r["lag"])]
+                for k, r in results.items()
+            ],
+        )
+    )
+    print()
+    steps = ("detect", "schedule", "launch")
+    print(
+        table(
+            "where a transition's time goes (medians, seconds): container exit -> end recorded "
+            "(detect) -> next StageRun created (schedule) -> its container started (launch)",
+            ["share", *steps],
+            [[k, *(median(r["transitions"][s]) for s in steps)] for k, r in results.items()],
+        )
+    )
+    print()
+    names = list(next(iter(results.values()))["ops"])
+    base = local["ops"] if local is not None else None
+    print(
+        table(
+            "baseline: one operation on the share, in a plain loop (median milliseconds; x local)",
+            ["share", *names],
+            [
+                [
+                    k,
+                    *(
+                        f"{1000 * r['ops'][o]:.2f}" + (f" (x{r['ops'][o] / base[o]:.1f})" if base else "")
+                        for o in names
+                    ),
+                ]
                 for k, r in results.items()
             ],
         )
