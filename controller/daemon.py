@@ -44,7 +44,7 @@ class Daemon:
         self.build = build
         self.reconcilers = list(reconcilers)
         self.heartbeat_interval = max(0.5, min(5.0, ctx.config.lease_seconds / 6))
-        self.nodes = NodeDirectory(ctx.layout.nodes)
+        self.nodes = NodeDirectory(ctx.layout.nodes, fresh=self.heartbeat_interval / 2)
         self.skew_watch = SkewWatch(ctx.name)
         self.started = datetime.now(UTC)
         self._last_heartbeat = float("-inf")

@@ -8,6 +8,9 @@ loop thread (elections) and by API requests, each with its own instance.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -82,11 +85,24 @@ def publish(ctx: NodeContext, node: Node) -> None:
 
 class NodeDirectory:
     """Every node's published status, through the share's reading path: a file is parsed once
-    per version, and one that cannot be read now counts in its last good version (logged once)."""
+    per version, and one that cannot be read now counts in its last good version (logged once).
 
-    def __init__(self, folder: Path, reader: Reader = READER) -> None:
+    Thread use: any thread; `live` keeps one listing for `fresh` seconds under a lock."""
+
+    def __init__(
+        self,
+        folder: Path,
+        reader: Reader = READER,
+        *,
+        fresh: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.folder = folder
         self.reader = reader
+        self.fresh = fresh
+        self.monotonic = monotonic
+        self._listed: tuple[float, list[Node]] | None = None
+        self._lock = threading.Lock()
 
     def all(self) -> list[Node]:
         found = []
@@ -107,8 +123,16 @@ class NodeDirectory:
         return found
 
     def live(self, now: float, max_age: float, executing: bool = True) -> set[str]:
+        """Which nodes an election waits for. A listing up to `fresh` seconds old will do: the
+        election's window bounds the wait anyway, and an election looks after every reconcile,
+        where reading every node's file each time cost a network share more than the rest."""
+        with self._lock:
+            t = self.monotonic()
+            if self._listed is None or t - self._listed[0] >= self.fresh:
+                self._listed = (t, self.all())
+            nodes = self._listed[1]
         return {
             n.metadata.name
-            for n in self.all()
+            for n in nodes
             if now - n.status.heartbeat.timestamp() <= max_age and (n.status.executes or not executing)
         }
