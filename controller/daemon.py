@@ -99,7 +99,11 @@ class Daemon:
                     log.exception("lease keeper duty %s failed", duty.__name__)
 
     def _renew(self) -> None:
-        for subject in self.ctx.leases.renew(self.ctx.leases.mine()):
+        """Only leases a reconciler keeps (a run's, with its container) are extended: a lock held
+        for a moment (a project's) that was never released, because its holder was killed or the
+        share refused the release, lapses by itself instead of being kept for good."""
+        kept = [subject for subject in self.ctx.leases.mine() if self._lease_keys(subject)]
+        for subject in self.ctx.leases.renew(kept):
             log.warning("lost the lease of %s; what it guarded is stopped here", subject)
             for key in self._lease_keys(subject):
                 self.ctx.queue.add(key)
@@ -131,7 +135,21 @@ class Daemon:
 
     # -- lifecycle -------------------------------------------------------------------------------
 
+    def release_leftovers(self) -> list[str]:
+        """Locks in this node's name that no reconciler keeps (a project's is held for a moment)
+        were left by its previous process, killed between taking and releasing one: this process
+        holds none yet. Released at start; kept, the lease keeper would extend them for good, and
+        the project would wait on a lock nobody acts under."""
+        released = []
+        for subject in self.ctx.leases.mine():
+            if not self._lease_keys(subject):
+                log.info("released %s, left by this node's previous process", subject)
+                self.ctx.leases.release(subject)
+                released.append(subject)
+        return released
+
     def start(self, adopt: list[Key]) -> None:
+        self.release_leftovers()
         for key in adopt:
             self.ctx.queue.add(key)
         self._heartbeat()

@@ -39,14 +39,9 @@ log = logging.getLogger(__name__)
 def apply(
     ctx: NodeContext, name: str, actions: list[Action], decide_locked: Callable[[], list[Action]]
 ) -> Result:
-    """`decide_locked` observes and decides again; it is called once the lock is held.
-
-    A write decided without taking the lock means the log says the lock is this node's already:
-    left by its previous process, killed between taking and releasing it. It is taken over, not
-    applied bare: otherwise nothing would ever release it and the lease keeper would extend it
-    for good, a project stuck under its own node's lock."""
+    """`decide_locked` observes and decides again; it is called once the lock is held."""
     for action in actions:
-        if isinstance(action, (AcquireLock, WriteStatus, MarkLost, CreateRun)):
+        if isinstance(action, AcquireLock):
             return under_lock(ctx, name, decide_locked)
         if isinstance(action, StartElection):
             _start_election(ctx, name, action.request)

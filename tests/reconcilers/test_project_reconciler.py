@@ -4,22 +4,25 @@ its previous process left behind."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from tests.reconcilers.builders import make_pipeline, make_project
 from winslow.controller.capacity import Capacity
 from winslow.controller.context import NodeConfig, NodeContext
+from winslow.controller.daemon import Daemon
 from winslow.controller.eventlog import EventLog
+from winslow.controller.events import Event
 from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue
-from winslow.controller.reconciler import Key
+from winslow.controller.reconciler import Key, Result
 from winslow.reconcilers.project import ProjectReconciler
-from winslow.reconcilers.subjects import PROJECT, lock_subject
+from winslow.reconcilers.subjects import PROJECT, STAGERUN, lease_subject, lock_subject
 
 
 def _node(layout: ShareLayout) -> NodeContext:
     events = EventLog(layout.events, "ws-01", time.time)
-    events.poll()
+    events.catch_up()
     return NodeContext(
         config=NodeConfig(name="ws-01", capacity=Capacity(cpu=2, memory=4 << 30)),
         layout=layout,
@@ -31,22 +34,58 @@ def _node(layout: ShareLayout) -> NodeContext:
     )
 
 
-def test_a_lock_left_by_this_nodes_killed_process_is_taken_over_and_released(tmp_path):
-    """Before: the restarted node saw the lock as its own, decided to write the status, applied
-    nothing (writes were applied only after taking the lock) and its lease keeper extended the
-    lock for good: the project stayed Running although its last stage had succeeded."""
+class KeepsRuns:
+    """A StageRun reconciler as far as leases go: a run's lease is kept, with its container."""
+
+    kind = STAGERUN
+
+    def wakes(self, event: Event) -> Iterable[Key]:
+        return []
+
+    def due(self, now: float) -> Iterable[Key]:
+        return []
+
+    def lease_key(self, subject: str) -> Key | None:
+        return Key(STAGERUN, subject.partition("/")[2]) if subject.startswith("stagerun/") else None
+
+    def reconcile(self, key: Key) -> Result:
+        return Result.done()
+
+
+def test_a_lock_left_by_this_nodes_killed_process_is_released_at_start_and_the_project_goes_on(tmp_path):
+    """Before: the restarted node saw the project's lock as its own; deciding under it, it found
+    nothing to write (another node had won the election) or applied nothing, and its lease keeper
+    extended the lock for good: the project stayed Running, the winner waiting for the lock."""
     layout = ShareLayout(tmp_path / "share")
     layout.ensure()
     layout.store.write_spec(make_pipeline("a"))
     layout.store.write_spec(make_project())
     killed = _node(layout)
     assert killed.leases.acquire(lock_subject("proj"))  # then SIGKILL, before its release
+    assert killed.leases.acquire(lease_subject("proj.1.a"))
 
     ctx = _node(layout)
+    project = ProjectReconciler(ctx)
     assert ctx.leases.holder(lock_subject("proj")) == "ws-01"
-    ProjectReconciler(ctx).reconcile(Key(PROJECT, "proj"))
+    assert Daemon(ctx, [project, KeepsRuns()]).release_leftovers() == [lock_subject("proj")]
 
     ctx.events.poll()
     assert ctx.leases.holder(lock_subject("proj")) is None
-    status = layout.store.project_status("proj")
-    assert status is not None and status.project == "proj"
+    assert ctx.leases.holder(lease_subject("proj.1.a")) == "ws-01", "a run's lease goes with its container"
+    project.reconcile(Key(PROJECT, "proj"))
+    ctx.events.poll()
+    assert ctx.events.state.elections.open, "the project goes on: an election for its first stage"
+
+
+def test_only_leases_a_reconciler_keeps_are_extended(tmp_path):
+    """A project's lock whose release never landed (a full share, say) lapses by itself."""
+    layout = ShareLayout(tmp_path / "share")
+    layout.ensure()
+    t = [1_000.0]
+    ctx = _node(layout)
+    ctx.events.monotonic = lambda: t[0]
+    assert ctx.leases.acquire(lock_subject("proj")) and ctx.leases.acquire(lease_subject("proj.1.a"))
+    t[0] += 20  # past half the lease
+    Daemon(ctx, [ProjectReconciler(ctx), KeepsRuns()])._renew()
+    t[0] += 15  # past the first lease, within the extension
+    assert ctx.leases.mine() == [lease_subject("proj.1.a")]
