@@ -1,4 +1,3 @@
-import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -6,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests import rig as sharerig
-from tests.harness import IMAGE, NodeProcess, remove_containers
+from tests.harness import IMAGE, NodeProcess, missing, remove_containers
 
 
 @pytest.fixture(scope="session")
@@ -14,10 +13,7 @@ def docker_engine() -> None:
     """Integration tests need a real engine; in CI its absence is a failure, not a skip."""
     ok = subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode == 0
     if not ok:
-        message = f"no Docker engine with {IMAGE}; run scripts/setup-host.sh"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"no Docker engine with {IMAGE}; run scripts/setup-host.sh")
 
 
 @pytest.fixture
@@ -77,10 +73,7 @@ def rig(
     if kind == "nfs" and nfsd is None:
         pytest.skip(f"no kernel NFS on this machine: {sharerig.nfs_missing()}")
     if kind.startswith("sshfs") and sshd is None:
-        message = f"no caching network share on this machine: {sharerig.available()}"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"no caching network share on this machine: {sharerig.available()}")
     share.mkdir(parents=True, exist_ok=True)
     found = sharerig.Rig(kind, share, sshd, nfs=nfsd)
     yield found

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.harness import IMAGE, NodeProcess, remove_containers
+from tests.harness import IMAGE, NodeProcess, missing, remove_containers
 
 CHROMIUM = os.environ.get("WINSLOW_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -37,12 +37,6 @@ SCREENSHOTS = Path(
 LAPTOP = {"width": 1366, "height": 820}
 PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 15_000
-
-
-def missing(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

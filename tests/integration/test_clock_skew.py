@@ -3,27 +3,34 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 
 import pytest
 
-from tests.harness import NodeProcess, get_json, pipeline, project, stage, wait_for, winsctl, write_yaml
+from tests.harness import (
+    NodeProcess,
+    get_json,
+    missing,
+    pipeline,
+    project,
+    stage,
+    wait_for,
+    winsctl,
+    write_yaml,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(240)]
 
 SKEW = 3.0
+SETUP = "scripts/setup-host.sh --tests installs it"
 
 
 @pytest.fixture
 def faketime() -> str:
-    found = shutil.which("faketime")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("faketime is missing: scripts/setup-host.sh --tests installs it")
-        pytest.skip("faketime is not installed (apt-get install faketime)")
-    return found
+    return shutil.which("faketime") or missing(
+        "faketime is missing: scripts/setup-host.sh --tests installs it"
+    )
 
 
 def _offsets(server: str) -> dict[str, float | None]:

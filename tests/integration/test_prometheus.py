@@ -11,7 +11,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.harness import free_port, pipeline, project, stage, wait_for, winsctl, write_yaml
+from tests.harness import free_port, missing, pipeline, project, stage, wait_for, winsctl, write_yaml
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
 DASHBOARD = Path(__file__).resolve().parents[2] / "grafana" / "dashboards" / "winslow.json"
@@ -20,14 +20,14 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "grafana" / "dashboards" / "wi
 VARIABLES = {"$__rate_interval": "10s", "$__range": "10m", "$node": ".*", "$job": ".*"}
 
 
+SETUP = "scripts/setup-host.sh --tests installs it"
+
+
 @pytest.fixture
 def prometheus_binary() -> str:
-    found = shutil.which("prometheus")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("prometheus is not installed; scripts/setup-host.sh installs it")
-        pytest.skip("prometheus is not installed (scripts/setup-host.sh installs it)")
-    return found
+    return shutil.which("prometheus") or missing(
+        "prometheus is missing: scripts/setup-host.sh --tests installs it"
+    )
 
 
 def query(port: int, expr: str) -> list[dict]:
