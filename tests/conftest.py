@@ -68,7 +68,7 @@ def rig(
     """The share four ways: one local folder for every node, then each node on its own sshfs
     mount with long (10 s) and with short (1 s) caches, as NFS clients would see it, and on its
     own kernel NFS mount where this machine can serve one. Kernel NFS is skipped, saying why,
-    where it cannot (the issue allows it; sshfs stands in); the sshfs rig never is in CI."""
+    where it cannot (sshfs stands in for it); in CI the sshfs rig is never skipped."""
     kind = request.param
     if kind == "nfs" and nfsd is None:
         pytest.skip(f"no kernel NFS on this machine: {sharerig.nfs_missing()}")
