@@ -125,7 +125,8 @@ class NodeDirectory:
     def live(self, now: float, max_age: float, executing: bool = True) -> set[str]:
         """Which nodes an election waits for. A listing up to `fresh` seconds old will do: the
         election's window bounds the wait anyway, and an election looks after every reconcile,
-        where reading every node's file each time cost a network share more than the rest."""
+        where reading every node's file each time was, on a network share, one of the loop's
+        largest costs (a profile on the sshfs rig; only the event log's head reads cost more)."""
         with self._lock:
             t = self.monotonic()
             if self._listed is None or t - self._listed[0] >= self.fresh:

@@ -34,7 +34,7 @@ def test_live_nodes_are_those_with_a_recent_heartbeat(tmp_path):
 
 def test_one_listing_serves_the_elections_of_its_freshness_window(tmp_path):
     """Before: every look at an open election read every node's file, after every reconcile;
-    on a network share that was the largest single cost of the reconcile loop."""
+    on a network share that was one of the reconcile loop's largest costs."""
     mono = Mono()
     nodes = NodeDirectory(tmp_path, fresh=0.5, monotonic=mono)
     _node(tmp_path, "a")
