@@ -1,4 +1,3 @@
-import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -6,13 +5,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.contexts import node_context
 from winslow.controller import metrics
 from winslow.controller.capacity import Capacity, GpuInfo
-from winslow.controller.context import NodeConfig, NodeContext
-from winslow.controller.eventlog import EventLog
+from winslow.controller.context import NodeContext
 from winslow.controller.events import Command
-from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Leases
 from winslow.controller.loop import LoopRunner, WorkQueue
 from winslow.controller.metrics import LoopMetrics, split_working_hours
 from winslow.controller.reconciler import Key, Result
@@ -29,18 +26,7 @@ def test_working_hours_split():
 
 
 def context(tmp_path, name="n1", layout=None) -> NodeContext:
-    layout = layout or ShareLayout(tmp_path / "share")
-    layout.ensure()
-    events = EventLog(layout.events, name, time.time)
-    return NodeContext(
-        config=NodeConfig(name=name, capacity=Capacity(cpu=8, memory=16 << 30)),
-        layout=layout,
-        events=events,
-        leases=Leases(events, 30),
-        runtime=None,
-        clock=time.time,
-        queue=WorkQueue(time.time),
-    )
+    return node_context(layout or tmp_path / "share", name, capacity=Capacity(cpu=8, memory=16 << 30))
 
 
 def run_to_end(ctx: NodeContext, name: str, start: datetime, hours: float, trigger=Trigger.AUTO) -> None:

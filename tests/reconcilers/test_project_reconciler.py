@@ -3,35 +3,24 @@ its previous process left behind."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
+from tests.contexts import node_context
 from tests.reconcilers.builders import make_pipeline, make_project
 from winslow.controller.capacity import Capacity
-from winslow.controller.context import NodeConfig, NodeContext
+from winslow.controller.context import NodeContext
 from winslow.controller.daemon import Daemon
-from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Event
 from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Leases
-from winslow.controller.loop import WorkQueue
 from winslow.controller.reconciler import Key, Result
 from winslow.reconcilers.project import ProjectReconciler
 from winslow.reconcilers.subjects import PROJECT, STAGERUN, lease_subject, lock_subject
 
 
 def _node(layout: ShareLayout) -> NodeContext:
-    events = EventLog(layout.events, "ws-01", time.time)
-    events.catch_up()
-    return NodeContext(
-        config=NodeConfig(name="ws-01", capacity=Capacity(cpu=2, memory=4 << 30)),
-        layout=layout,
-        events=events,
-        leases=Leases(events, 30),
-        runtime=None,
-        clock=time.time,
-        queue=WorkQueue(time.time),
-    )
+    ctx = node_context(layout, "ws-01", capacity=Capacity(cpu=2, memory=4 << 30))
+    ctx.events.catch_up()
+    return ctx
 
 
 class KeepsRuns:

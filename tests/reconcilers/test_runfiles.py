@@ -1,32 +1,16 @@
 """StageRun files follow their records on the log, even when a node died between the two writes."""
 
-import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from winslow.controller.context import NodeConfig, NodeContext
-from winslow.controller.eventlog import EventLog
-from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Leases
-from winslow.controller.loop import WorkQueue
+from tests.contexts import node_context
 from winslow.controller.records import RunRecord
 from winslow.reconcilers import runfiles
 from winslow.resources.stagerun import StageRun, StageRunPhase
 
 
 def node(tmp_path, name="a"):
-    layout = ShareLayout(tmp_path / "share")
-    layout.ensure()
-    events = EventLog(layout.events, name, time.time)
-    return NodeContext(
-        config=NodeConfig(name=name),
-        layout=layout,
-        events=events,
-        leases=Leases(events, 30),
-        runtime=None,
-        clock=time.time,
-        queue=WorkQueue(time.time),
-    )
+    return node_context(tmp_path / "share", name)
 
 
 def test_a_file_left_behind_by_a_node_that_died_is_caught_up_after_its_restart(tmp_path):

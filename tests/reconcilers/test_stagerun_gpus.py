@@ -3,19 +3,14 @@ first line, through the StageRun reconciler's start with a fake runtime."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
+from tests.contexts import node_context
 from tests.controller.test_capacity import FakeNvml
 from winslow.controller.capacity import detect
-from winslow.controller.context import NodeConfig, NodeContext
-from winslow.controller.eventlog import EventLog
-from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Leases
-from winslow.controller.loop import WorkQueue
 from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState, RuntimeFailure
 from winslow.reconcilers import runfiles
@@ -43,22 +38,12 @@ class RecordingRuntime:
 
 
 def _start(tmp_path, gpus_found: list[str], gpus_offered: int | None, requested: int, granted: int):
-    layout = ShareLayout(tmp_path / "share")
-    layout.ensure()
-    events = EventLog(layout.events, "ws-01", time.time)
     simulate = gpus_offered is not None
     nvml = FakeNvml(gpus_found)
     capacity = detect(cpus=8, memory=16 << 30, gpus=gpus_offered, nvml=nvml, simulate_gpus=simulate)
     runtime = RecordingRuntime()
-    ctx = NodeContext(
-        config=NodeConfig(name="ws-01", capacity=capacity),
-        layout=layout,
-        events=events,
-        leases=Leases(events, 30),
-        runtime=runtime,  # type: ignore[arg-type]
-        clock=time.time,
-        queue=WorkQueue(time.time),
-    )
+    ctx = node_context(tmp_path / "share", "ws-01", capacity=capacity, runtime=runtime)  # type: ignore[arg-type]
+    layout = ctx.layout
     run = StageRun.model_validate(
         {
             "metadata": {"name": NAME},

@@ -15,12 +15,9 @@ from typing import Any
 
 import pytest
 
+from tests.contexts import node_context
 from tests.harness import wait_for
-from winslow.controller.context import NodeConfig, NodeContext
-from winslow.controller.eventlog import EventLog
-from winslow.controller.layout import ShareLayout
-from winslow.controller.leases import Leases
-from winslow.controller.loop import WorkQueue
+from winslow.controller.context import NodeContext
 from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState
 from winslow.reconcilers import runfiles
@@ -56,18 +53,7 @@ class FakeRuntime:
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> NodeContext:
-    layout = ShareLayout(tmp_path / "share")
-    layout.ensure()
-    events = EventLog(layout.events, "n", time.time)
-    return NodeContext(
-        config=NodeConfig(name="n"),
-        layout=layout,
-        events=events,
-        leases=Leases(events, 30),
-        runtime=FakeRuntime(),  # type: ignore[arg-type]
-        clock=time.time,
-        queue=WorkQueue(time.time),
-    )
+    return node_context(tmp_path / "share", "n", runtime=FakeRuntime())  # type: ignore[arg-type]
 
 
 def pending(ctx: NodeContext) -> StageRun:
