@@ -188,6 +188,10 @@ class DockerRuntime:
             "volumes": {
                 str(m.source): {"bind": m.target, "mode": "ro" if m.read_only else "rw"} for m in spec.mounts
             },
+            # a setuid binary in the image cannot raise a stage above the user it starts as
+            "security_opt": ["no-new-privileges"],
+            # a fork bomb in a stage stops at its own limit, not at the host's (and dockerd's)
+            "pids_limit": spec.pids,
         }
         if spec.cpu > 0:
             kwargs["nano_cpus"] = int(spec.cpu * 1e9)

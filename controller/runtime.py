@@ -38,6 +38,7 @@ class ContainerSpec:
     cpu: float = 0.0
     memory: int = 0
     gpus: list[int] = field(default_factory=list)
+    pids: int = 4096
 
 
 class ContainerState(StrEnum):

@@ -25,6 +25,13 @@ class Resources(Model):
     cpu: Cpu = 1.0
     memory: Memory = "256Mi"
     gpu: int = Field(default=0, ge=0)
+    pids: int = Field(
+        default=4096,
+        ge=16,
+        le=4_194_304,
+        description="processes and threads the stage may have at once: a fork bomb stops here, "
+        "not at the host",
+    )
 
     @property
     def memory_bytes(self) -> int:

@@ -178,6 +178,7 @@ def run_container(ctx: NodeContext, run: StageRun, attempt: _Attempt | None = No
         cpu=run.spec.resources.cpu,
         memory=run.spec.resources.memory_bytes,
         gpus=devices,
+        pids=run.spec.resources.pids,
     )
     if attempt.abandoned.is_set():
         return Outcome(failure="given up")

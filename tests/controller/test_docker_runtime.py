@@ -4,6 +4,8 @@ refusal fails at once with Docker's words and the node's overrides."""
 
 from __future__ import annotations
 
+import secrets
+import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,6 +14,7 @@ import docker.errors
 import pytest
 import requests
 
+from tests.harness import IMAGE, missing, wait_for
 from winslow.controller import docker_runtime
 from winslow.controller.docker_runtime import ATTEMPTS, WAIT_MAX, WAIT_MULTIPLIER, DockerRuntime, transient
 from winslow.controller.runtime import ContainerSpec, ImageNotFound, Mount, RuntimeFailure
@@ -237,3 +240,30 @@ def test_retries_are_logged(caplog):
     with caplog.at_level("WARNING", logger=docker_runtime.__name__):
         docker_.start("c1234567890abcdef")
     assert "docker start c1234567890a failed for a moment (the daemon is busy); try 2 of 4" in caplog.text
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(60)
+def test_a_stage_cannot_gain_privileges_nor_fork_without_bound():
+    """`no-new-privileges`: the kernel's flag is set in the real container (issue 17); and the
+    container's PID limit is the stage's (issue 18)."""
+    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
+        missing(f"no Docker engine with {IMAGE}; run scripts/setup-host.sh")
+    docker_ = DockerRuntime(pull=False)
+    name = f"winslow-test-nnp-{secrets.token_hex(4)}"
+    spec = ContainerSpec(
+        name=name,
+        image=IMAGE,
+        command=["sh", "-c"],
+        args=["grep NoNewPrivs /proc/self/status; cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max"],
+        env={},
+        mounts=[],
+        labels={"winslow.test": name},
+        pids=64,
+    )
+    container = docker_.run(spec)
+    try:
+        wait_for(lambda: docker_.inspect(container).exit_code is not None, 30, "the container to exit")
+        assert b"".join(docker_.logs(container)).split()[:3] == [b"NoNewPrivs:", b"1", b"64"]
+    finally:
+        docker_.remove(container)

@@ -86,3 +86,11 @@ def test_multi_document_errors_name_the_document():
         PIPELINE + "---\n" + PIPELINE.replace("image: busybox", "image: busybox\n      bad: 1", 1)
     )
     assert "[document 1]" in message
+
+
+def test_a_stage_has_a_process_limit_of_its_own_or_the_default():
+    (pipeline,) = parse_text(PIPELINE.replace("gpu: 1}", "gpu: 1, pids: 20000}"), "pipelines/demo.yaml")
+    assert isinstance(pipeline, Pipeline)
+    assert [s.resources.pids for s in pipeline.spec.stages] == [20000, 4096]
+    message = errors_of(PIPELINE.replace("gpu: 1}", "gpu: 1, pids: 3}"))
+    assert "spec.stages[0].resources.pids" in message
