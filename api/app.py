@@ -1,8 +1,9 @@
 """The FastAPI application every node serves.
 
 Every route under /api/v1 needs a token (api.deps.current_user); `/healthz`, the OpenAPI
-document with its interactive docs, and the web UI's files (`/`, `/ui/...`; api.ui) stay open, so
+document with its reference page, and the web UI's files (`/`, `/ui/...`; api.ui) stay open, so
 load balancers and browsers can reach them. The UI's data comes from the same token-checked API.
+Every other response is inert in a browser (api.inert).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from winslow.api import errors
+from winslow.api import apidocs, errors
 from winslow.api.deps import ApiContext
+from winslow.api.inert import Inert
 from winslow.api.routes import (
     actions,
     files,
@@ -32,9 +34,10 @@ def create_app(ctx: ApiContext) -> FastAPI:
         title="Winslow",
         version="1",
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        docs_url=None,
         redoc_url=None,
     )
+    app.add_middleware(Inert)
     app.state.ctx = ctx
     errors.install(app)
 
@@ -45,5 +48,6 @@ def create_app(ctx: ApiContext) -> FastAPI:
     for module in (manifests, actions, stageruns, nodes, files, settings, whoami, metrics, reports):
         app.include_router(module.router)
     app.include_router(session.router)
+    apidocs.install(app)
     assets.install(app)
     return app

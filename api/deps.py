@@ -10,6 +10,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 
+from winslow.api.sessions import SessionStore, csrf_value
 from winslow.api.users import User, UserDirectory, UsersFileError
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
@@ -35,10 +36,12 @@ class ApiContext:
     grace_seconds: float = 5.0
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
     users: UserDirectory = field(init=False)
+    sessions: SessionStore = field(init=False)
     leases: Leases = field(init=False)
 
     def __post_init__(self) -> None:
         self.users = UserDirectory(self.layout.users_file)
+        self.sessions = SessionStore(self.layout.sessions, self.clock)
         self.leases = Leases(self.events, lease_seconds=30.0, grace_seconds=self.grace_seconds)
 
 
@@ -47,22 +50,35 @@ def context(request: Request) -> ApiContext:
     return ctx
 
 
-def session_token(request: Request) -> str | None:
-    """The token of a browser's sign-in cookie; a state-changing request with it must also carry the
-    CSRF cookie's value in a header (double submit), which another site's page cannot read or send."""
-    token = request.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
+NO_SESSION = (
+    "your sign-in has ended (signed out, expired, or its token was revoked); sign in again with your token"
+)
+
+
+def session_user(ctx: ApiContext, request: Request, session_id: str, challenge: dict[str, str]) -> User:
+    """The user of a browser's session, checked on the share on every request (no cache: a session
+    ended on any node is refused at once). A state-changing request must also carry the session's
+    CSRF value in a header (double submit), which another site's page can neither read nor send;
+    the value is derived from the session id, so a CSRF cookie planted with a matching header
+    does not pass."""
+    session = ctx.sessions.find(session_id)
+    try:
+        user = ctx.users.holder(session.user, session.token) if session is not None else None
+    except UsersFileError as exc:
+        raise HTTPException(503, f"cannot check sessions: {exc}; an admin must fix the file") from None
+    if user is None:
+        raise HTTPException(401, NO_SESSION, headers=challenge)
     if request.method not in SAFE_METHODS:
-        sent, expected = request.headers.get(CSRF_HEADER, ""), request.cookies.get(CSRF_COOKIE, "")
-        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), csrf_value(session_id).encode()):
             raise HTTPException(
                 403,
                 f"{request.method} {request.url.path}: signed in by cookie, but the {CSRF_HEADER} header "
-                f"does not match the {CSRF_COOKIE} cookie; a page of another site cannot act for you "
-                "(scripts send the cookie's value in the header, or use `Authorization: Bearer TOKEN`)",
+                f"does not carry this session's {CSRF_COOKIE} value; a page of another site cannot act "
+                "for you (scripts send the cookie's value in the header, or use `Authorization: Bearer "
+                "TOKEN`)",
             )
-    return token
+    return user
 
 
 def current_user(
@@ -70,14 +86,16 @@ def current_user(
     credentials: HTTPAuthorizationCredentials | None = Depends(bearer),
     ctx: ApiContext = Depends(context),
 ) -> User:
-    """401 unless the request carries a token that settings/users.yaml knows: in `Authorization:
-    Bearer`, or in the cookie the web UI's sign-in sets."""
+    """401 unless the request carries a token that settings/users.yaml knows in `Authorization:
+    Bearer`, or the cookie of a live session the web UI's sign-in made. `request.state.auth` says
+    which (for whoami)."""
     challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is not None and credentials.scheme.lower() == "bearer":
-        token: str | None = credentials.credentials
-    else:
-        token = session_token(request)
-    if token is None:
+        user = authenticate(ctx, credentials.credentials, challenge)
+        request.state.auth = "token"
+        return user
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
         raise HTTPException(
             401,
             "no token: send `Authorization: Bearer TOKEN` (winsctl: --token, WINSLOW_TOKEN or `token:` "
@@ -85,21 +103,28 @@ def current_user(
             "or sign in to the web UI at /",
             headers=challenge,
         )
-    return authenticate(ctx, token, challenge)
+    user = session_user(ctx, request, session_id, challenge)
+    request.state.auth = "session"
+    return user
 
 
-def authenticate(ctx: ApiContext, token: str, challenge: dict[str, str] | None = None) -> User:
+def identify(ctx: ApiContext, token: str, challenge: dict[str, str] | None = None) -> tuple[User, str]:
+    """The token's user and the token's id (a session remembers it, and ends with the token)."""
     try:
-        user = ctx.users.authenticate(token)
+        found = ctx.users.identify(token)
     except UsersFileError as exc:
         raise HTTPException(503, f"cannot check tokens: {exc}; an admin must fix the file") from None
-    if user is None:
+    if found is None:
         raise HTTPException(
             401,
             "the token is not valid on this share; ask an admin for one (winslow user add NAME --share DIR)",
             headers=challenge,
         )
-    return user
+    return found
+
+
+def authenticate(ctx: ApiContext, token: str, challenge: dict[str, str] | None = None) -> User:
+    return identify(ctx, token, challenge)[0]
 
 
 def admin_user(user: User = Depends(current_user)) -> User:

@@ -17,14 +17,17 @@ import ssl
 import sys
 import threading
 import time
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from winslow.api import clientconfig, doctor_cli, fastpath, users
+from winslow.api import clientconfig, doctor_cli, fastpath, leftovers, users
 from winslow.api.app import create_app
 from winslow.api.deps import ApiContext
+from winslow.api.sessions import SessionStore
 from winslow.controller import metrics
 from winslow.controller.capacity import Capacity, CapacityError, detect, oversubscribed
 from winslow.controller.context import NodeConfig, NodeContext
@@ -104,9 +107,30 @@ def _node_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         metavar="HOURS",
         help="remove finished StageRuns' containers this long after they exit",
     )
+    p.add_argument(
+        "--upload-max-age",
+        type=leftovers.hours,
+        default=leftovers.DEFAULT_HOURS,
+        metavar="HOURS",
+        help="remove what aborted uploads left in resources/ and workspaces/ once untouched this long",
+    )
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM; with --tls-key)")
     p.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+
+
+_TOKEN_EXAMPLES = """examples:
+  winslow user token list alice --share /srv/winslow
+  winslow user token add alice --share /srv/winslow            # a second token, for CI say
+  winslow user token rotate alice --share /srv/winslow         # all of alice's tokens: one new one
+  winslow user token rotate alice --id 3f9c2a1b --share /srv/winslow
+  winslow user token revoke alice --id 3f9c2a1b --share /srv/winslow
+  winslow user token revoke alice --share /srv/winslow         # every token: alice keeps no access
+"""
+_REVOKE_EXAMPLES = """examples:
+  winslow user revoke alice --share /srv/winslow               # sign alice out of every browser
+  winslow user revoke alice --tokens --share /srv/winslow      # and revoke all her API tokens
+"""
 
 
 def _user_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -119,10 +143,89 @@ def _user_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     add.add_argument("--share", required=True, type=Path)
     listing = verbs.add_parser("list", help="list users, their groups and whether they are admins")
     listing.add_argument("--share", required=True, type=Path)
+    revoke = verbs.add_parser(
+        "revoke",
+        help="end all of a user's web UI sessions on every node (--tokens: and revoke its API tokens)",
+        epilog=_REVOKE_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    revoke.add_argument("name")
+    revoke.add_argument("--tokens", action="store_true", help="also revoke every API token of the user")
+    revoke.add_argument("--share", required=True, type=Path)
+    token = verbs.add_parser(
+        "token",
+        help="list, add, rotate or revoke a user's API tokens",
+        epilog=_TOKEN_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = token.add_subparsers(dest="token_command", required=True)
+    for action, text in (
+        ("list", "list a user's tokens: ids, creation times and live web UI sessions (never a secret)"),
+        ("add", "give a user another token and print it (shown only this once)"),
+        ("rotate", "replace a user's token by a new one, printed once; the old one stops working"),
+        ("revoke", "remove a user's token and end the user's web UI sessions"),
+    ):
+        verb = actions.add_parser(
+            action, help=text, epilog=_TOKEN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+        verb.add_argument("name")
+        if action in ("rotate", "revoke"):
+            verb.add_argument("--id", help="only this token (ids: `winslow user token list`); default: all")
+        verb.add_argument("--share", required=True, type=Path)
+
+
+def _stamp(when: datetime | None) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else "-"
+
+
+def _run_token(layout: ShareLayout, args: argparse.Namespace) -> int:
+    path, name = layout.users_file, args.name
+    sessions = SessionStore(layout.sessions, time.time)
+    if args.token_command == "list":
+        live = Counter(s.token for s in sessions.of_user(name))
+        rows = [(t.id, _stamp(t.created), str(live[t.id])) for t in users.tokens(path, name)]
+        for row in [("ID", "CREATED", "SESSIONS"), *rows]:
+            print(f"{row[0]:<12} {row[1]:<22} {row[2]}")
+        return 0
+    if args.token_command == "revoke":
+        removed = users.revoke_token(path, name, args.id)
+        ended = sessions.end_user(name)
+        print(
+            f"revoked {len(removed)} token(s) of {name} ({', '.join(removed) or '-'}) and ended "
+            f"{ended} web UI session(s); they fail on every node now",
+            file=sys.stderr,
+        )
+        return 0
+    if args.token_command == "add":
+        token, info = users.add_token(path, name)
+        print(token)
+        print(f"added token {info.id} to {name}; the token above is shown only now", file=sys.stderr)
+        return 0
+    token, info, replaced = users.rotate_token(path, name, args.id)
+    ended = sessions.end_user(name, replaced)
+    print(token)
+    print(
+        f"token {info.id} of {name} replaces {', '.join(replaced) or 'nothing'}, which stop working now, "
+        f"with the {ended} web UI session(s) signed in with them; the token above is shown only now",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _run_revoke(layout: ShareLayout, args: argparse.Namespace) -> int:
+    known = {u.name for u in users.UserDirectory(layout.users_file).all()}
+    if args.name not in known:
+        raise users.UsersFileError(f"there is no user {args.name!r} in {layout.users_file}")
+    removed = users.revoke_token(layout.users_file, args.name) if args.tokens else []
+    ended = SessionStore(layout.sessions, time.time).end_user(args.name)
+    tokens = f" and revoked {len(removed)} API token(s)" if args.tokens else ""
+    print(f"ended {ended} web UI session(s) of {args.name}{tokens}, on every node", file=sys.stderr)
+    return 0
 
 
 def run_user(args: argparse.Namespace) -> int:
-    path = ShareLayout(args.share).users_file
+    layout = ShareLayout(args.share)
+    path = layout.users_file
     if not args.share.is_dir():
         print(f"error: {args.share} does not exist; give the share a node runs on", file=sys.stderr)
         return 1
@@ -136,6 +239,10 @@ def run_user(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 0
+        if args.user_command == "token":
+            return _run_token(layout, args)
+        if args.user_command == "revoke":
+            return _run_revoke(layout, args)
         known = users.UserDirectory(path).all()
         rows = [(u.name, "yes" if u.admin else "no", ",".join(sorted(u.groups)) or "-") for u in known]
         for row in [("NAME", "ADMIN", "GROUPS"), *rows]:
@@ -143,6 +250,9 @@ def run_user(args: argparse.Namespace) -> int:
         return 0
     except users.UsersFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"error: cannot write to {args.share}: {exc.strerror or exc}", file=sys.stderr)
         return 1
 
 
@@ -263,6 +373,8 @@ def run_node(args: argparse.Namespace) -> int:
         duties=[every(1.0, lambda: runfiles.reproject(ctx), time.monotonic)],
     )
     daemon.start(adopt)
+    sweeper = leftovers.Sweeper(layout.root, args.upload_max_age * 3600)
+    sweeper.start()
     api_ctx = ApiContext(
         layout=layout,
         events=events,
@@ -311,6 +423,7 @@ def run_node(args: argparse.Namespace) -> int:
     try:
         server.run()
     finally:
+        sweeper.stop()
         daemon.stop()
     return 0
 

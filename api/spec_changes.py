@@ -35,7 +35,13 @@ from winslow.resources.reading import manifest_limits, read_regular
 from winslow.resources.store import atomic_write, load_yaml
 
 Spec = Pipeline | Project
+Authorize = Callable[[Spec, Spec | None], None]
 CREATED_BY = "winslow/created-by"
+CREATED_AT = "winslow/created-at"
+OWNER_SET_BY = "winslow/owner-set-by"
+SERVER_ANNOTATIONS = (CREATED_BY, CREATED_AT, OWNER_SET_BY)
+"""Who made an object, when, and who named an owner other than its creator: set by the server
+only, so a file cannot claim another author."""
 LOCK_SECONDS = 10.0
 LOCK_WAIT = 5.0
 log = logging.getLogger(__name__)
@@ -122,6 +128,29 @@ def _read(ctx: ApiContext, kind: str, name: str) -> tuple[str | None, Spec | Non
     except (InvalidFileError, UnicodeDecodeError):
         text = None  # a FIFO, a huge or a binary file: never edited in place, replaced whole
     return text, current(ctx, kind, name)
+
+
+def _read_logged(ctx: ApiContext, kind: str, name: str) -> tuple[str | None, Spec | None]:
+    """`_read`, waiting (for LOCK_WAIT at most) until the file is the version the log names: a
+    network share's client may show a file another node wrote a moment ago as missing or old, and
+    a decision under the lock must not rest on that. Past the wait (the file was removed or
+    rewritten by hand) the file counts as it is, as the reconcilers do."""
+    logged = ctx.events.state.version(subject(kind, name), "spec")
+
+    def stale(found: tuple[str | None, Spec | None]) -> bool:
+        old = found[1]
+        if old is None:
+            return logged > 0
+        return old.metadata.generation is not None and old.metadata.generation < logged
+
+    retrying = Retrying(
+        retry=retry_if_result(stale),
+        stop=stop_after_delay(LOCK_WAIT),
+        wait=wait_random_exponential(multiplier=0.02, max=0.5),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else (None, None),
+    )
+    found: tuple[str | None, Spec | None] = retrying(_read, ctx, kind, name)
+    return found
 
 
 def _content(spec: Spec) -> dict[str, Any]:
@@ -223,19 +252,24 @@ def apply(
     source: str,
     *,
     dry_run: bool = False,
-    owner: str | None = None,
+    actor: str | None = None,
     create_only: bool = False,
-    authorize: Callable[[Spec, Spec | None], None] | None = None,
+    authorize: Authorize | None = None,
 ) -> list[Outcome]:
     """All or nothing: every document is validated, and the caller's rights checked, before any write.
+    The rights are checked again on the file as read under the lock each write holds, and a name
+    planned as new that another request created meanwhile is a conflict, never a merge: what a
+    user was told (`created`) is what the file holds.
 
     What apply means for fields a file leaves out (kubectl's apply keeps the fields it does not
     manage): the file is the desired state of everything it could say, so a field it omits is
     removed and the outcome names it (`removed`, and the diff); but the fields that actions set
     on a user's behalf (`spec.paused`, `spec.runFrom`, `spec.confirm`: pause, resume, confirm)
     and the server-set metadata (uid, generation, creationTimestamp, the owner, the creator
-    annotation) are kept when the file does not mention them, and the outcome names the kept
-    action fields (`kept`). A file that mentions one sets it: `paused: false` resumes.
+    annotations) are kept when the file does not mention them, and the outcome names the kept
+    action fields (`kept`). A file that mentions one sets it: `paused: false` resumes. `actor`,
+    the user applying, is recorded as the creator (and owner of a new project, unless an admin
+    names another) and as the user behind a resume or confirmation the file requests.
     """
     pairs = parse_documents(documents, source)
     check_references(ctx, [spec for spec, _ in pairs], source)
@@ -248,7 +282,7 @@ def apply(
             raise ConflictError(f"{kind} {name!r} already exists; use PUT (winsctl apply) to change it")
         if authorize is not None:
             authorize(spec, old)
-        outcomes.append(_plan_one(ctx, spec, doc, text, old, owner))
+        outcomes.append(_plan_one(ctx, spec, doc, text, old, actor))
     if dry_run:
         return outcomes
     for (spec, doc), outcome in zip(pairs, outcomes, strict=True):
@@ -257,11 +291,31 @@ def apply(
                 ctx,
                 spec.kind,
                 spec.metadata.name,
-                _desired_setter(spec, doc, owner),
+                _desired_setter(ctx, spec, doc, actor),
                 spec.metadata.generation,
                 given=_spelled(doc),
+                check=_checker(spec, authorize, create=outcome.result == "created"),
             )
     return outcomes
+
+
+def _checker(spec: Spec, authorize: Authorize | None, *, create: bool) -> Callable[[Spec | None], None]:
+    def check(old: Spec | None) -> None:
+        if create and old is not None:
+            raise ConflictError(
+                f"{spec.kind} {spec.metadata.name!r} was created a moment ago by {author(old)}; nothing "
+                "was changed: get it (winsctl get) and apply again to change it, or pick another name"
+            )
+        if authorize is not None:
+            authorize(spec, old)
+
+    return check
+
+
+def author(spec: Spec) -> str:
+    """Who made it: a project's owner, a pipeline's creator, or "hand" for a file written on the share."""
+    owner = spec.spec.owner if isinstance(spec, Project) else None
+    return owner or spec.metadata.annotations.get(CREATED_BY) or "hand"
 
 
 ACTION_FIELDS = ("paused", "runFrom", "confirm")
@@ -281,26 +335,55 @@ def _mentioned(doc: dict[str, Any], field: str) -> bool:
     return isinstance(spec, dict) and any(key in spec for key in (field, to_snake(field)))
 
 
-def _desired_setter(spec: Spec, doc: dict[str, Any], owner: str | None) -> Callable[[Spec | None], Spec]:
-    return lambda old: _desired(spec, doc, old, owner)[0]
+def _desired_setter(
+    ctx: ApiContext, spec: Spec, doc: dict[str, Any], actor: str | None
+) -> Callable[[Spec | None], Spec]:
+    return lambda old: _desired(spec, doc, old, actor, ctx.clock())[0]
 
 
-def _desired(spec: Spec, doc: dict[str, Any], old: Spec | None, owner: str | None) -> tuple[Spec, list[str]]:
+def _server_annotations(spec: Spec, old: Spec | None, actor: str | None, now: float) -> dict[str, str]:
+    """The current object's record of its making, or a new one; never what the file says."""
+    if old is not None:
+        made = {k: v for k, v in old.metadata.annotations.items() if k in SERVER_ANNOTATIONS}
+    elif actor is not None:
+        made = {CREATED_BY: actor, CREATED_AT: datetime.fromtimestamp(now, UTC).isoformat()}
+    else:
+        made = {}
+    previous = old.spec.owner if isinstance(old, Project) else actor
+    if isinstance(spec, Project) and actor and spec.spec.owner not in (None, previous):
+        made[OWNER_SET_BY] = actor
+    return made
+
+
+def _requests_by(spec: Project, old: Spec | None, actor: str | None) -> dict[str, Any]:
+    """A resume or confirmation that the file asks for anew is the applying user's."""
+    update: dict[str, Any] = {}
+    for request in ("run_from", "confirm"):
+        asked = getattr(spec.spec, request)
+        before = getattr(old.spec, request) if isinstance(old, Project) else None
+        if asked is not None and actor is not None and asked != before:
+            update[request] = asked.model_copy(update={"by": actor})
+    return update
+
+
+def _desired(
+    spec: Spec, doc: dict[str, Any], old: Spec | None, actor: str | None, now: float
+) -> tuple[Spec, list[str]]:
     """The applied manifest with what apply keeps of the current one, and the kept action fields."""
+    annotations = {k: v for k, v in spec.metadata.annotations.items() if k not in SERVER_ANNOTATIONS}
+    annotations.update(_server_annotations(spec, old, actor, now))
+    if annotations != spec.metadata.annotations:
+        spec = spec.model_copy(
+            update={"metadata": spec.metadata.model_copy(update={"annotations": annotations})}
+        )
     if isinstance(spec, Pipeline):
-        creator = old.metadata.annotations.get(CREATED_BY) if old is not None else owner
-        if creator and CREATED_BY not in spec.metadata.annotations:
-            annotations = {**spec.metadata.annotations, CREATED_BY: creator}
-            spec = spec.model_copy(
-                update={"metadata": spec.metadata.model_copy(update={"annotations": annotations})}
-            )
         return spec, []
     assert isinstance(spec, Project)
-    update: dict[str, Any] = {}
+    update: dict[str, Any] = _requests_by(spec, old, actor)
     if spec.spec.owner is None:
         inherited = old.spec.owner if isinstance(old, Project) else None
-        if inherited or owner:
-            update["owner"] = inherited or owner
+        if inherited or actor:
+            update["owner"] = inherited or actor
     kept = []
     if isinstance(old, Project):
         current = old.spec.model_dump(by_alias=True)
@@ -330,9 +413,9 @@ def removed_fields(before: Any, after: Any, prefix: str = "") -> list[str]:
 
 
 def _plan_one(
-    ctx: ApiContext, spec: Spec, doc: dict[str, Any], text: str | None, old: Spec | None, owner: str | None
+    ctx: ApiContext, spec: Spec, doc: dict[str, Any], text: str | None, old: Spec | None, actor: str | None
 ) -> Outcome:
-    new, kept = _desired(spec, doc, old, owner)
+    new, kept = _desired(spec, doc, old, actor, ctx.clock())
     kind, name = spec.kind, spec.metadata.name
     if old is not None and _content(old) == _content(new):
         return Outcome(kind, name, "unchanged", "", kept)
@@ -353,12 +436,16 @@ def write(
     expected_generation: int | None = None,
     *,
     given: dict[str, Any] | None = None,
+    check: Callable[[Spec | None], None] | None = None,
 ) -> Spec:
     """Read-modify-write under the object's lock, refusing a stale generation. The change is
     validated whole (it is a manifest) and edited into the user's file (`render`), which is
-    replaced atomically; `given`, the document a user applied, spells the values it sets."""
+    replaced atomically; `given`, the document a user applied, spells the values it sets.
+    `check` decides on the file as read under the lock whether the caller may make the change."""
     with locked(ctx, kind, name) as issuer:
-        text, old = _read(ctx, kind, name)
+        text, old = _read_logged(ctx, kind, name)
+        if check is not None:
+            check(old)
         if (
             expected_generation is not None
             and old is not None

@@ -54,8 +54,16 @@ def partial_name(name: str) -> str:
     return f".{name}.upload"
 
 
+def upload_of(name: str) -> str | None:
+    """The file whose unfinished upload `name` holds (`.NAME.upload` -> NAME), else None."""
+    if not (name.startswith(".") and name.endswith(".upload")):
+        return None
+    target = name[1 : -len(".upload")]
+    return target if target not in ("", ".", "..") else None
+
+
 def is_partial(name: str) -> bool:
-    return name.startswith(".") and name.endswith(".upload")
+    return upload_of(name) is not None
 
 
 async def _lock(fd: int, mode: int) -> None:

@@ -19,6 +19,7 @@ class ShareLayout:
         self.settings = self.root / "settings"
         self.env_file = self.settings / "env.yaml"
         self.users_file = self.settings / "users.yaml"
+        self.sessions = self.settings / "sessions"  # one file per signed-in browser
         self.resources = self.root / "resources"
         self.workspaces = self.root / "workspaces"
         self.logs = self.root / "logs"

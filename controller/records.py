@@ -35,6 +35,7 @@ class RunRecord:
     phase: StageRunPhase = StageRunPhase.PENDING
     attempt: int = 1
     trigger: Trigger = Trigger.AUTO
+    triggered_by: str | None = None
     run_from: datetime | None = None
     confirmed: datetime | None = None
     copy_of: str | None = None
@@ -64,6 +65,7 @@ class RunRecord:
             "created": self.created.isoformat(),
             "attempt": self.attempt,
             "trigger": self.trigger.value,
+            "triggeredBy": self.triggered_by,
             "runFrom": _iso(self.run_from),
             "confirmed": _iso(self.confirmed),
             "copyOf": self.copy_of,
@@ -94,6 +96,7 @@ class RunRecord:
             created=_time(data["created"]) or datetime.fromtimestamp(0),
             attempt=int(data.get("attempt", 1)),
             trigger=Trigger(data.get("trigger", Trigger.AUTO.value)),
+            triggered_by=_optional_str(data.get("triggeredBy")),
             run_from=_time(data.get("runFrom")),
             confirmed=_time(data.get("confirmed")),
             copy_of=_optional_str(data.get("copyOf")),

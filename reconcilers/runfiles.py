@@ -42,6 +42,7 @@ def status_of(run: RunRecord) -> StageRunStatus:
         finish_time=run.finish_time,
         message=run.message,
         trigger=run.trigger,
+        triggered_by=run.triggered_by,
         gpus=list(run.gpus),
     )
 

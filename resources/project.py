@@ -21,6 +21,7 @@ class StageRequest(Model):
 
     stage: DnsLabel | None = None
     requested_at: datetime
+    by: str | None = Field(default=None, description="the user who asked (set by the API)")
 
 
 class ProjectSpec(Model):

@@ -61,6 +61,8 @@ class StageRunStatus(Model):
     finish_time: datetime | None = None
     message: str = ""
     trigger: Trigger = Trigger.AUTO
+    triggered_by: str | None = None
+    """The user whose resume or confirmation started the run."""
     gpus: list[int] = Field(default_factory=list)
     """The GPU indices granted to the run: chosen once, when it was created."""
 

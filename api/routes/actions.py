@@ -84,7 +84,10 @@ def _known_stage(ctx: ApiContext, name: str, stage: str, field: str) -> list[Sta
 
 @router.post("/{name}/resume", summary="Continue; with `from`, rerun that stage and all after it")
 def resume(
-    name: Name, body: ResumeBody | None = Body(None), ctx: ApiContext = Depends(context)
+    name: Name,
+    body: ResumeBody | None = Body(None),
+    ctx: ApiContext = Depends(context),
+    user: User = Depends(allowed),
 ) -> dict[str, Any]:
     """A resume is recorded as a request (`spec.runFrom`) whenever it starts a stage, so that the
     StageRun it starts says it was started by a user."""
@@ -104,7 +107,7 @@ def resume(
     def edit(project: Project) -> dict[str, Any]:
         change: dict[str, Any] = {"paused": False}
         if stage is not None or stopped or project.spec.paused:
-            change["runFrom"] = {"stage": stage, "requestedAt": _now(ctx)}
+            change["runFrom"] = {"stage": stage, "requestedAt": _now(ctx), "by": user.name}
         return change
 
     project = spec_changes.update_project(ctx, name, edit, f"POST /api/v1/projects/{name}/resume: from")
@@ -113,7 +116,10 @@ def resume(
 
 @router.post("/{name}/confirm", summary="Let a stage waiting for confirmation start")
 def confirm(
-    name: Name, body: ConfirmBody | None = Body(None), ctx: ApiContext = Depends(context)
+    name: Name,
+    body: ConfirmBody | None = Body(None),
+    ctx: ApiContext = Depends(context),
+    user: User = Depends(allowed),
 ) -> dict[str, Any]:
     stage = body.stage if body else None
     if stage is not None:
@@ -131,7 +137,7 @@ def confirm(
     project = spec_changes.update_project(
         ctx,
         name,
-        lambda _: {"confirm": {"stage": stage, "requestedAt": _now(ctx)}},
+        lambda _: {"confirm": {"stage": stage, "requestedAt": _now(ctx), "by": user.name}},
         f"POST /api/v1/projects/{name}/confirm: stage",
     )
     return project_view(ctx, project)

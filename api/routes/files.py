@@ -8,7 +8,6 @@ body. Paths are checked by api.sharepaths; nothing outside the two trees is ever
 
 from __future__ import annotations
 
-import mimetypes
 import os
 import shutil
 import stat
@@ -20,7 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from winslow.api import fastpath, ranges, sharepaths, uploads
+from winslow.api import fastpath, inert, ranges, sharepaths, uploads
 from winslow.api.access import Visibility, check_project
 from winslow.api.deps import ApiContext, context, current_user
 from winslow.api.sharepaths import Located, TreePath, translated
@@ -66,12 +65,30 @@ def kind_of(st: os.stat_result) -> str:
     return "directory" if stat.S_ISDIR(st.st_mode) else "file"
 
 
+def unfinished(entry: os.DirEntry[str]) -> list[dict[str, Any]]:
+    """An aborted upload's partial file, as an entry of its own type under the name it was meant to
+    have, so whoever may see the folder sees and can delete it (DELETE of that name removes it).
+    Never through a link: only a regular file is one."""
+    try:
+        st = entry.stat(follow_symlinks=False)
+    except OSError:
+        return []
+    if not stat.S_ISREG(st.st_mode):
+        return []
+    mtime = datetime.fromtimestamp(st.st_mtime, UTC).isoformat()
+    return [{"name": uploads.upload_of(entry.name), "type": "upload", "size": st.st_size, "mtime": mtime}]
+
+
 def entries(fd: int, loc: Located, tp: TreePath, visible: Visibility) -> list[dict[str, Any]]:
-    """Unfinished uploads, links leading outside the fence and projects the user may not see are left out."""
+    """Links leading outside the fence and projects the user may not see are left out; unfinished
+    uploads are `unfinished` entries."""
     found = []
     with os.scandir(fd) as it:
         for entry in it:
-            if uploads.is_partial(entry.name) or (tp.parts == ("workspaces",) and not visible(entry.name)):
+            if tp.parts == ("workspaces",) and (uploads.is_partial(entry.name) or not visible(entry.name)):
+                continue
+            if uploads.is_partial(entry.name):
+                found += unfinished(entry)
                 continue
             try:
                 st = entry.stat(follow_symlinks=False)
@@ -89,18 +106,20 @@ def entries(fd: int, loc: Located, tp: TreePath, visible: Visibility) -> list[di
     return sorted(found, key=lambda e: e["name"])
 
 
-def file_headers(tp: TreePath, st: os.stat_result) -> dict[str, str]:
+def file_headers(tp: TreePath, st: os.stat_result, inline: bool = False) -> dict[str, str]:
+    """A download unless asked inline and of a type that cannot script (api.inert)."""
     return {
         "X-Winslow-Type": "file",
         "Accept-Ranges": "bytes",
         "Content-Length": str(st.st_size),
         "Last-Modified": formatdate(st.st_mtime, usegmt=True),
-        "Content-Type": mimetypes.guess_type(tp.name)[0] or "application/octet-stream",
+        "Content-Type": inert.content_type(tp.name),
+        "Content-Disposition": inert.disposition(tp.name, inline),
     }
 
 
-def download(fd: int, st: os.stat_result, tp: TreePath, range_header: str | None) -> Response:
-    headers = file_headers(tp, st)
+def download(fd: int, st: os.stat_result, tp: TreePath, range_header: str | None, inline: bool) -> Response:
+    headers = file_headers(tp, st, inline)
     try:
         part = ranges.requested(range_header, st.st_size)
     except ranges.Unsatisfiable:
@@ -124,6 +143,10 @@ def download(fd: int, st: os.stat_result, tp: TreePath, range_header: str | None
 def get_path(
     path: TreePathParam,
     range_header: str | None = Header(None, alias="Range", description="bytes=START-END, START- or -N"),
+    inline: bool = Query(
+        False,
+        description="show an image, video, sound or text file in the browser; other types always download",
+    ),
     ctx: ApiContext = Depends(context),
     user: User = Depends(current_user),
 ) -> Response:
@@ -132,7 +155,7 @@ def get_path(
         loc = sharepaths.locate(ctx.layout.root, tp)
         fd, st = open_target(loc)
         if stat.S_ISREG(st.st_mode):
-            return download(fd, st, tp, range_header)
+            return download(fd, st, tp, range_header, inline)
         try:
             listed = entries(fd, loc, tp, Visibility(ctx, user))
         finally:
@@ -260,9 +283,13 @@ def make_dir(
 
 @router.delete("/{path:path}", summary="Delete a file, or a directory with everything in it")
 def delete_path(
-    path: TreePathParam, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
+    path: TreePathParam,
+    upload: bool = Query(False, description="remove only what an unfinished upload of it left"),
+    ctx: ApiContext = Depends(context),
+    user: User = Depends(current_user),
 ) -> dict[str, str]:
-    """A link is removed itself, never what it points to; an unfinished upload of the file goes too."""
+    """A link is removed itself, never what it points to; an unfinished upload of the file goes too.
+    With `upload=true` only that leftover goes, and a finished file of the same name stays."""
     tp = checked(path, ctx, user)
     if tp.is_anchor:
         raise HTTPException(400, f"{tp.text} is a folder of the share and stays; delete what is inside it")
@@ -274,6 +301,10 @@ def delete_path(
             with suppress(FileNotFoundError):
                 os.unlink(uploads.partial_name(tp.name), dir_fd=parent)
                 dropped = True
+            if upload:
+                if not dropped:
+                    raise HTTPException(404, f"{tp.text}: no unfinished upload of it to delete")
+                return {"deleted": f"{tp.text} (unfinished upload)"}
             try:
                 st = os.stat(tp.name, dir_fd=parent, follow_symlinks=False)
             except FileNotFoundError:

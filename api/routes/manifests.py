@@ -129,12 +129,22 @@ def get_one(ctx: ApiContext, kind: str, name: str) -> Pipeline | Project:
 
 def authorizer(ctx: ApiContext, user: User) -> Callable[[spec_changes.Spec, spec_changes.Spec | None], None]:
     """Anyone may create a project (and owns it) or a pipeline; changing one needs the rights on
-    the current one: a project's owner or members, a pipeline's creator, or an admin."""
+    the current one: a project's owner or members, a pipeline's creator, or an admin. Only an
+    admin names an owner other than the one a project has (its creator, when new). Called on the
+    file as read before planning and again under the lock of the write (api.spec_changes)."""
 
     def check(spec: spec_changes.Spec, old: spec_changes.Spec | None) -> None:
         if user.admin:
             return
         name = spec.metadata.name
+        if isinstance(spec, Project) and spec.spec.owner is not None:
+            current = old.spec.owner if isinstance(old, Project) else user.name
+            if spec.spec.owner != current:
+                raise HTTPException(
+                    403,
+                    f"project {name!r}: spec.owner: only an admin may name {spec.spec.owner!r} as owner; "
+                    f"leave the field out (the owner stays {current!r}) and add people to spec.members",
+                )
         if isinstance(spec, Pipeline):
             creator = old.metadata.annotations.get(spec_changes.CREATED_BY) if old is not None else None
             if old is not None and creator != user.name:
@@ -177,7 +187,7 @@ def apply_batch(
         body.documents,
         body.source,
         dry_run=body.dry_run,
-        owner=user.name,
+        actor=user.name,
         authorize=authorizer(ctx, user),
     )
     return {"dryRun": body.dry_run, "results": [o.wire() for o in outcomes]}
@@ -223,7 +233,7 @@ def _collection(plural: str) -> None:
     ) -> dict[str, Any]:
         source = f"POST /api/v1/{plural}"
         spec_changes.apply(
-            ctx, [manifest], source, create_only=True, owner=user.name, authorize=authorizer(ctx, user)
+            ctx, [manifest], source, create_only=True, actor=user.name, authorize=authorizer(ctx, user)
         )
         name = metadata_name(manifest)
         if not isinstance(name, str):
@@ -242,7 +252,7 @@ def _collection(plural: str) -> None:
         if metadata_name(manifest) != name:
             raise ManifestError.single(source, "metadata.name", f"must be {name!r}, the name in the URL")
         outcome = spec_changes.apply(
-            ctx, [manifest], source, dry_run=dry_run, owner=user.name, authorize=authorizer(ctx, user)
+            ctx, [manifest], source, dry_run=dry_run, actor=user.name, authorize=authorizer(ctx, user)
         )[0]
         return outcome.wire()
 

@@ -8,7 +8,9 @@ import yaml
 from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import StringConstraints
 
+from winslow.api import spec_changes
 from winslow.api.deps import ApiContext, admin_user, context
+from winslow.api.users import User
 from winslow.resources.store import atomic_write, dump_yaml
 
 router = APIRouter(prefix="/api/v1/settings", tags=["settings"], dependencies=[Depends(admin_user)])
@@ -28,8 +30,14 @@ def get_env(ctx: ApiContext = Depends(context)) -> dict[str, str]:
 def put_env(
     env: dict[EnvName, Annotated[str, StringConstraints(max_length=65536)]] = Body(...),
     ctx: ApiContext = Depends(context),
+    user: User = Depends(admin_user),
 ) -> dict[str, str]:
-    atomic_write(ctx.layout.env_file, dump_yaml(dict(env)))
+    """Under a lock, with the caller's rights read again under it: an admin demoted meanwhile
+    (settings/users.yaml) writes nothing."""
+    with spec_changes.locked(ctx, "Settings", "env"):
+        if not any(u.name == user.name and u.admin for u in ctx.users.all()):
+            raise HTTPException(403, f"only admins may do this, and {user.name!r} is no longer one")
+        atomic_write(ctx.layout.env_file, dump_yaml(dict(env)))
     return dict(env)
 
 

@@ -1,20 +1,23 @@
-"""Sign-in for browsers: the token goes into an HttpOnly, SameSite=Strict cookie that the API
-accepts beside `Authorization: Bearer` (api.deps.current_user), with a CSRF cookie whose value
-scripts of this origin echo in a header on every state-changing request."""
+"""Sign-in for browsers: the token is checked once and a session made (api.sessions); its id, never
+the token, goes into an HttpOnly, SameSite=Strict cookie that the API accepts beside
+`Authorization: Bearer` (api.deps.current_user). A second cookie holds the session's CSRF value,
+which scripts of this origin echo in a header on every state-changing request. Signing out ends
+the session on the share, so the cookie is worthless from then on, on every node."""
 
 from __future__ import annotations
 
-import secrets
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from winslow.api.deps import CSRF_COOKIE, SESSION_COOKIE, ApiContext, authenticate, context
+from winslow.api.deps import CSRF_COOKIE, SESSION_COOKIE, ApiContext, context, identify
+from winslow.api.sessions import csrf_value
 
 router = APIRouter(prefix="/api/v1/session", tags=["session"])
-MAX_AGE = 7 * 24 * 3600
+log = logging.getLogger(__name__)
 
 
 class SignIn(BaseModel):
@@ -33,24 +36,54 @@ def same_origin(request: Request) -> None:
         raise HTTPException(403, f"sign-in from {origin} refused: open the UI at {request.base_url} itself")
 
 
-@router.post("", summary="Sign in a browser: sets the session and CSRF cookies")
+def _unwritable(exc: OSError, what: str) -> HTTPException:
+    return HTTPException(
+        503, f"cannot {what}: the share cannot be written ({exc.strerror or type(exc).__name__}); try again"
+    )
+
+
+@router.post("", summary="Sign in a browser: starts a session and sets its cookie and CSRF cookie")
 def sign_in(
     body: SignIn, request: Request, response: Response, ctx: ApiContext = Depends(context)
 ) -> dict[str, Any]:
     same_origin(request)
-    user = authenticate(ctx, body.token.strip())
+    user, token_id = identify(ctx, body.token.strip())
     if body.user and body.user.strip() != user.name:
         raise HTTPException(401, "this token belongs to another user; check the user name or the token")
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:
+        try:
+            ctx.sessions.end(previous)
+        except OSError as exc:  # it still expires; the new session is what matters now
+            log.warning("could not end a replaced session: %s", exc.strerror or exc)
+    try:
+        session_id = ctx.sessions.create(user.name, token_id)
+    except OSError as exc:
+        raise _unwritable(exc, "start a session") from None
     secure = request.url.scheme == "https"
-    common: dict[str, Any] = {"max_age": MAX_AGE, "path": "/", "samesite": "strict", "secure": secure}
-    response.set_cookie(SESSION_COOKIE, body.token.strip(), httponly=True, **common)
-    response.set_cookie(CSRF_COOKIE, secrets.token_urlsafe(24), httponly=False, **common)
+    common: dict[str, Any] = {
+        "max_age": int(ctx.sessions.max_seconds),
+        "path": "/",
+        "samesite": "strict",
+        "secure": secure,
+    }
+    response.set_cookie(SESSION_COOKIE, session_id, httponly=True, **common)
+    response.set_cookie(CSRF_COOKIE, csrf_value(session_id), httponly=False, **common)
     return user.wire()
 
 
-@router.delete("", summary="Sign out: removes the cookies")
-def sign_out(request: Request, response: Response) -> dict[str, str]:
+@router.delete("", summary="Sign out: ends the session on every node and removes the cookies")
+def sign_out(request: Request, response: Response, ctx: ApiContext = Depends(context)) -> dict[str, str]:
+    """Cross-site pages cannot sign anyone out: the SameSite=Strict cookie is not sent with their
+    requests. When the share cannot be written the cookies stay, so that signing out can be tried
+    again; dropping them would leave a session that a copy of the cookie could still use."""
     same_origin(request)
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if session_id:
+        try:
+            ctx.sessions.end(session_id)
+        except OSError as exc:
+            raise _unwritable(exc, "end the session") from None
     for name in (SESSION_COOKIE, CSRF_COOKIE):
         response.delete_cookie(name, path="/", samesite="strict", secure=request.url.scheme == "https")
     return {"signedOut": "true"}

@@ -165,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stagerun", nargs="?", help="PROJECT.N.STAGE, a project, or a stage with --project")
     p.add_argument("-f", "--follow", action="store_true", help="keep streaming until the run ends")
     p.add_argument("--project", help="with a stage name as argument: the latest run of that stage")
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="write the log's bytes as they are. Without it, control characters other than newline, "
+        "tab and carriage return are shown as `cat -v` shows them (ESC as ^[, BEL as ^G, the C1 CSI as M-^[) "
+        "and bytes that are not UTF-8 as U+FFFD, so a stage cannot retitle, clear or drive your terminal",
+    )
 
     for action, help, example in (
         ("pause", "let the running stage finish, then start nothing more", ("winsctl pause ulm",)),

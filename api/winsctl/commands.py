@@ -35,6 +35,7 @@ from winslow.api.winsctl.render import (
     NAME,
     STAGES,
     Getter,
+    Printable,
     at,
     column_widths,
     dump,
@@ -255,7 +256,10 @@ def cmd_describe(client: Client, args: argparse.Namespace) -> int:
                 f"GPU {gpu.get('index')}:  {gpu.get('model', '')} {human_bytes(gpu.get('memoryBytes'))}, "
                 f"utilisation {text(gpu.get('utilisation'))}"
             )
-        lines += ["Running:"] + ([f"  {r}" for r in pick(obj, "status.running") or []] or ["  <none>"])
+        running = [f"  {r}" for r in pick(obj, "status.running") or []]
+        if pick(obj, "status.runningHidden"):
+            running.append(f"  and {pick(obj, 'status.runningHidden')} of projects you may not see")
+        lines += ["Running:"] + (running or ["  <none>"])
     else:
         lines += mapping("Env", pick(obj, "spec.env")) + indented(
             "Stages", STAGES, pick(obj, "spec.stages") or []
@@ -323,22 +327,29 @@ def cmd_logs(client: Client, args: argparse.Namespace) -> int:
     if not name or "." not in name:
         name = latest_run(client, args.project, name) if args.project else latest_run(client, name, None)
     sys.stdout.flush()
-    stream_log(client, name, follow=args.follow, out=sys.stdout.buffer)
+    stream_log(client, name, follow=args.follow, out=sys.stdout.buffer, raw=args.raw)
     return 0
 
 
-def stream_log(client: Client, name: str, *, follow: bool, out: IO[bytes]) -> int:
-    """Resume from the bytes already written, so a dropped connection neither repeats nor skips."""
+def stream_log(client: Client, name: str, *, follow: bool, out: IO[bytes], raw: bool = False) -> int:
+    """Resume from the bytes already written, so a dropped connection neither repeats nor skips.
+
+    Unless `raw`, what reaches `out` is made inert for a terminal (render.Printable); one filter
+    for the whole stream, reconnects included, so nothing split at a chunk's end slips through."""
     received, failures = 0, 0
+    printable = None if raw else Printable()
     while True:
         params = {"follow": "true" if follow else "false", "offset": str(received)}
         try:
             with client.stream("GET", f"/api/v1/stageruns/{quote(name)}/log", params=params) as response:
                 for chunk in response.iter_bytes():
-                    out.write(chunk)
+                    out.write(chunk if printable is None else printable.feed(chunk))
                     out.flush()
                     received += len(chunk)
                     failures = 0
+            if printable is not None:
+                out.write(printable.end())
+                out.flush()
             return received
         except (httpx.TransportError, Unreachable) as exc:
             failures += 1
@@ -399,7 +410,7 @@ TOP: list[tuple[str, Getter]] = [
     ("MEMORY-USED", at("status.utilisation.memoryUsed", human_bytes)),
     ("MEMORY-TOTAL", at("status.capacity.memory", human_bytes)),
     ("GPU", lambda o: f"{pick(o, 'status.capacity.gpu') or 0}" + gpu_load(pick(o, "status.gpus") or [])),
-    ("RUNNING", at("status.running", lambda v: str(len(v or [])))),
+    ("RUNNING", lambda o: str(len(pick(o, "status.running") or []) + (pick(o, "status.runningHidden") or 0))),
 ]
 
 

@@ -59,7 +59,25 @@ def remote_entry(client: Client, remote: str) -> dict[str, Any] | None:
         "application/json"
     ):
         return None
-    return next((e for e in listing_entries(response.json()) if e.get("name") == leaf), None)
+    return next(
+        (e for e in listing_entries(response.json()) if e.get("name") == leaf and not is_upload_entry(e)),
+        None,
+    )
+
+
+def unfinished_upload(client: Client, remote: str) -> dict[str, Any] | None:
+    """The parent listing's entry for what an aborted upload left of `remote`, if anything: it has
+    no path of its own (HEAD says 404), yet `rm` must reach it and `ls` show it."""
+    parent, _, leaf = remote.strip("/").rpartition("/")
+    if not parent or head_request(client, files_url(parent)).headers.get("X-Winslow-Type") != "directory":
+        return None  # asked first: a GET of a file would download it
+    response = client.request("GET", files_url(parent), allow=(404,))
+    if response.status_code == 404 or not response.headers.get("content-type", "").startswith(
+        "application/json"
+    ):
+        return None
+    found = (e for e in listing_entries(response.json()) if e.get("name") == leaf and is_upload_entry(e))
+    return next(found, None)
 
 
 def head_request(client: Client, url: str, *, busy: str | None = None, **kw: Any) -> httpx.Response:
@@ -82,6 +100,11 @@ def listing_entries(listing: Any) -> list[dict[str, Any]]:
 
 def is_dir_entry(entry: dict[str, Any] | None) -> bool:
     return entry is not None and entry.get("type") in ("dir", "directory")
+
+
+def is_upload_entry(entry: dict[str, Any] | None) -> bool:
+    """An unfinished upload's bytes so far (the server lists `.NAME.upload` as NAME of this type)."""
+    return entry is not None and entry.get("type") == "upload"
 
 
 def make_progress(quiet: bool) -> Progress:
@@ -267,7 +290,7 @@ def remote_tree(client: Client, remote: str, local: Path) -> Iterator[tuple[str,
         child, path = f"{remote}/{entry['name']}", local / entry["name"]
         if is_dir_entry(entry):
             yield from remote_tree(client, child, path)
-        else:
+        elif not is_upload_entry(entry):  # half a file: nothing to download yet
             yield child, path
 
 

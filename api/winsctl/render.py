@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
+
+
+def _caret(code: int) -> str:
+    """`cat -v`'s names: ^[ for ESC, ^? for DEL, M-^[ for the C1 CSI; widely known, and inert."""
+    if code == 0x7F:
+        return "^?"
+    return ("M-" if code >= 0x80 else "") + "^" + chr((code & 0x7F) + 0x40)
+
+
+CONTROLS = {c: _caret(c) for c in [*range(0x20), 0x7F, *range(0x80, 0xA0)] if c not in (0x09, 0x0A, 0x0D)}
+
+
+class Printable:
+    """A log made safe for a terminal, chunk by chunk: a stage's output must not retitle, clear or
+    drive the terminal of whoever reads it (ESC ] 0; ... BEL, ESC [ 2J, OSC 52 to the clipboard).
+
+    Control characters but newline, tab and carriage return (which progress bars redraw with, and
+    which moves only the cursor) are shown as `cat -v` shows them (`CONTROLS`), C1
+    included: those are code points U+0080..U+009F, so the bytes are decoded as UTF-8 first, and
+    a character split across two chunks is held until the rest arrives. Bytes that are not UTF-8
+    become U+FFFD, since a terminal in another encoding would take a lone 0x9b for CSI.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, chunk: bytes) -> bytes:
+        return self._decoder.decode(chunk).translate(CONTROLS).encode()
+
+    def end(self) -> bytes:
+        """What an unfinished character at the very end stands for (U+FFFD), once no more comes."""
+        return self._decoder.decode(b"", final=True).translate(CONTROLS).encode()
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -104,6 +137,14 @@ def mean_percent(values: Any) -> str:
 
 
 NAME, AGE = ("NAME", at("metadata.name")), ("AGE", at("metadata.creationTimestamp", age))
+
+
+def trigger(run: Any) -> str:
+    """`user (alice)`: who resumed or confirmed, where the API recorded it."""
+    by = pick(run, "status.triggeredBy")
+    return f"{text(pick(run, 'status.trigger'))} ({by})" if by else text(pick(run, "status.trigger"))
+
+
 COLUMNS: dict[str, list[tuple[str, Getter]]] = {
     "pipelines": [NAME, ("STAGES", lambda o: str(len(pick(o, "spec.stages") or []))), AGE],
     "projects": [
@@ -122,7 +163,7 @@ COLUMNS: dict[str, list[tuple[str, Getter]]] = {
         ("STAGE", at("spec.stage")),
         ("PHASE", at("status.phase")),
         ("NODE", at("status.node")),
-        ("TRIGGER", at("status.trigger")),
+        ("TRIGGER", trigger),
         ("EXIT", at("status.exitCode")),
         AGE,
     ],
@@ -207,7 +248,7 @@ DESCRIBE: dict[str, list[tuple[str, Getter]]] = {
         ("Args", at("spec.args", joined)),
         ("Phase", at("status.phase")),
         ("Node", at("status.node")),
-        ("Trigger", at("status.trigger")),
+        ("Trigger", trigger),
         ("Exit Code", at("status.exitCode")),
         ("Started", at("status.startTime", local_time)),
         ("Finished", at("status.finishTime", local_time)),
@@ -234,7 +275,7 @@ HISTORY: list[tuple[str, Getter]] = [
     ("STAGE", at("spec.stage")),
     ("NODE", at("status.node")),
     ("PHASE", at("status.phase")),
-    ("TRIGGER", at("status.trigger")),
+    ("TRIGGER", trigger),
     ("START", at("status.startTime", local_time)),
     ("DURATION", lambda o: duration(o.get("status", {}))),
     ("EXIT", at("status.exitCode")),

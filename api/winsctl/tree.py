@@ -9,7 +9,15 @@ import posixpath
 from typing import Any
 
 from winslow.api.winsctl.client import REMOTE_ROOTS, Client, CliError
-from winslow.api.winsctl.files import files_url, is_dir_entry, is_remote, listing_entries, remote_entry
+from winslow.api.winsctl.files import (
+    files_url,
+    is_dir_entry,
+    is_remote,
+    is_upload_entry,
+    listing_entries,
+    remote_entry,
+    unfinished_upload,
+)
 from winslow.api.winsctl.render import human_bytes, local_time, table
 
 
@@ -29,7 +37,7 @@ def cmd_ls(client: Client, args: argparse.Namespace) -> int:
         where = ""
     else:
         where = remote_path(args.path)
-        entry = remote_entry(client, where)
+        entry = remote_entry(client, where) or unfinished_upload(client, where)
         if entry is None:
             raise CliError(f"{where}: no such file or directory on {client.server}")
         if is_dir_entry(entry):
@@ -44,10 +52,10 @@ def cmd_ls(client: Client, args: argparse.Namespace) -> int:
         headers = ["TYPE", "SIZE", "MODIFIED", "NAME"]
         rows = [
             [
-                "d" if is_dir_entry(e) else "-",
+                "d" if is_dir_entry(e) else "u" if is_upload_entry(e) else "-",
                 "-" if is_dir_entry(e) else human_bytes(e.get("size")),
                 local_time(e.get("mtime")),
-                shown(e),
+                f"{e.get('name')} (unfinished upload)" if is_upload_entry(e) else shown(e),
             ]
             for e in entries
         ]
@@ -59,6 +67,8 @@ def cmd_ls(client: Client, args: argparse.Namespace) -> int:
 
 
 def shown(entry: dict[str, Any]) -> str:
+    if is_upload_entry(entry):
+        return f"{entry.get('name')} (unfinished upload, {human_bytes(entry.get('size'))})"
     return f"{entry.get('name')}/" if is_dir_entry(entry) else str(entry.get("name"))
 
 
@@ -66,14 +76,15 @@ def cmd_rm(client: Client, args: argparse.Namespace) -> int:
     for path in args.paths:
         where = remote_path(path)
         entry = remote_entry(client, where)
-        if entry is None:
+        leftover = unfinished_upload(client, where) if entry is None else None
+        if entry is None and leftover is None:
             if args.force:
                 continue
             raise CliError(f"{where}: no such file or directory on {client.server} (-f ignores this)")
         if is_dir_entry(entry) and not args.recursive:
             raise CliError(f"{where} is a directory; use -r to remove it with everything in it")
-        client.request("DELETE", files_url(where))
-        print(f"{where} deleted")
+        client.request("DELETE", files_url(where) + ("?upload=true" if leftover is not None else ""))
+        print(f"{where}: unfinished upload deleted" if leftover is not None else f"{where} deleted")
     return 0
 
 

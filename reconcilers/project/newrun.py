@@ -60,6 +60,7 @@ def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> Cr
         created=created,
         attempt=next_run.attempt,
         trigger=next_run.trigger,
+        triggered_by=next_run.requested_by,
         run_from=next_run.run_from,
         confirmed=next_run.confirm,
         copy_of=next_run.source,
@@ -84,7 +85,11 @@ def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> Cr
             confirmed=next_run.confirm,
         ),
         status=StageRunStatus(
-            phase=StageRunPhase.PENDING, node=obs.node, trigger=next_run.trigger, gpus=gpus
+            phase=StageRunPhase.PENDING,
+            node=obs.node,
+            trigger=next_run.trigger,
+            triggered_by=next_run.requested_by,
+            gpus=gpus,
         ),
     )
     return CreateRun(run, record)

@@ -26,6 +26,8 @@ class NextRun:
     not_before: float = 0.0
     run_from: datetime | None = None
     confirm: datetime | None = None
+    requested_by: str | None = None
+    """The user whose resume or confirmation starts the run (None: automatic, or a hand edit)."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,7 @@ def plan(
     )
     last = runs[-1] if runs else None
     trigger, attempt, not_before = Trigger.AUTO, 1, 0.0
+    requested_by: str | None = None
     index: int | None
     stopped_reason = ""
 
@@ -170,7 +173,7 @@ def plan(
             index = last_index
         else:
             index = last_index + 1
-        trigger = Trigger.USER
+        trigger, requested_by = Trigger.USER, request.by
     elif last is None:
         index, trigger = 0, Trigger.USER
     elif last.phase is StageRunPhase.SUCCEEDED:
@@ -216,6 +219,7 @@ def plan(
                 gated=True,
             )
         confirmed_at, trigger = confirm.requested_at, Trigger.USER
+        requested_by = confirm.by
 
     nxt = NextRun(
         index=index,
@@ -226,6 +230,7 @@ def plan(
         not_before=not_before,
         run_from=request.requested_at if pending_request and request else None,
         confirm=confirmed_at,
+        requested_by=requested_by,
     )
     reason = f"starting stage {stage.name!r}"
     if attempt > 1:

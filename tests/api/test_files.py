@@ -126,7 +126,8 @@ def test_an_upload_continues_in_pieces_and_appears_only_when_complete(api: Api) 
     assert first.json()["offset"] == 4 and first.headers["Upload-Offset"] == "4"
     assert client.head(url, params={"upload": "true"}).headers["Upload-Offset"] == "4"
     assert client.head(url).status_code == 404
-    assert "big.bin" not in str(client.get(f"{F}/resources").json())
+    listed = client.get(f"{F}/resources").json()["entries"]
+    assert [(e["name"], e["type"], e["size"]) for e in listed] == [("big.bin", "upload", 4)]
     rest = client.put(url, content=data[4:], headers={"Content-Range": "bytes 4-9/10", "X-Sha256": sha(data)})
     assert rest.status_code == 201, rest.text
     assert rest.json()["sha256"] == sha(data)
@@ -308,6 +309,42 @@ def test_deleting_a_file_also_drops_its_unfinished_upload(api: Api) -> None:
     client.put(f"{F}/resources/v.bin", content=b"ab", headers={"Content-Range": "bytes 0-1/9"})
     assert client.delete(f"{F}/resources/v.bin").status_code == 200
     assert os.listdir(api.layout.resources) == []
+
+
+def test_an_unfinished_upload_is_listed_to_who_may_see_the_folder_and_can_be_deleted(seeded: Api) -> None:
+    url = f"{F}/workspaces/p/input/video.mp4"
+    seeded.as_("alice").put(url, content=b"abc", headers={"Content-Range": "bytes 0-2/9"})
+    for who in ("alice", "bob", "admin"):
+        entries = seeded.as_(who).get(f"{F}/workspaces/p/input").json()["entries"]
+        assert [(e["name"], e["type"], e["size"]) for e in entries] == [
+            ("clip.mp4", "file", 10),
+            ("video.mp4", "upload", 3),
+        ]
+        assert entries[1]["mtime"].endswith("+00:00")
+    assert seeded.as_("carol").get(f"{F}/workspaces/p/input").status_code == 404
+    assert seeded.as_("carol").delete(url).status_code == 404
+    assert seeded.as_("bob").delete(url).json() == {"deleted": "workspaces/p/input/video.mp4"}
+    assert os.listdir(seeded.layout.project_input("p")) == ["clip.mp4"]
+    assert seeded.as_("bob").delete(url).status_code == 404
+
+
+def test_deleting_a_leftover_keeps_the_finished_file_of_its_name(api: Api) -> None:
+    url = f"{F}/resources/v.bin"
+    assert api.as_("alice").put(url, content=b"done").status_code == 201
+    api.as_("alice").put(url, content=b"abc", headers={"Content-Range": "bytes 0-2/9"})
+    assert api.as_("bob").delete(f"{url}?upload=true").json() == {
+        "deleted": "resources/v.bin (unfinished upload)"
+    }
+    assert api.as_("bob").get(url).content == b"done"
+    assert api.as_("bob").delete(f"{url}?upload=true").status_code == 404
+
+
+def test_only_a_regular_file_named_like_a_partial_upload_is_listed_as_one(api: Api) -> None:
+    (api.layout.resources / ".upload").write_bytes(b"not a partial: it names no file")
+    (api.layout.resources / ".gone.upload").symlink_to("/etc/passwd")
+    (api.layout.resources / ".dir.upload").mkdir()
+    entries = api.as_("carol").get(f"{F}/resources").json()["entries"]
+    assert [(e["name"], e["type"]) for e in entries] == [(".upload", "file")]
 
 
 @pytest.mark.parametrize("method", ["PUT", "DELETE"])

@@ -1,9 +1,19 @@
-"""Browser sign-in: the token in an HttpOnly, SameSite=Strict cookie, and CSRF protection for it."""
+"""Browser sign-in: a session id (never the token) in an HttpOnly, SameSite=Strict cookie, checked
+on the share on every request, and CSRF protection bound to the session."""
 
 from __future__ import annotations
 
+import errno
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
 from tests.api.conftest import Api
-from winslow.api.deps import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from winslow.api import node_cli, sessions
+from winslow.api.app import create_app
+from winslow.api.deps import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, ApiContext
+from winslow.controller.eventlog import EventLog
 
 
 def sign_in(api: Api, who: str, **extra: str):
@@ -67,6 +77,178 @@ def test_sign_out_removes_the_cookies(seeded: Api) -> None:
     sign_in(seeded, "alice")
     assert seeded.client.delete("/api/v1/session").status_code == 200
     assert seeded.client.get("/api/v1/whoami").status_code == 401
+
+
+def whoami_with(client: TestClient, cookie: str) -> int:
+    """With this cookie alone (an explicit Cookie header replaces the client's jar)."""
+    return client.get("/api/v1/whoami", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"}).status_code
+
+
+def test_the_cookie_holds_a_session_never_the_token_nor_anything_on_the_share(seeded: Api) -> None:
+    sign_in(seeded, "alice")
+    cookie = seeded.client.cookies[SESSION_COOKIE]
+    assert cookie.startswith("wss_") and cookie != seeded.tokens["alice"]
+    assert seeded.client.get("/api/v1/whoami").json() == {
+        "name": "alice",
+        "admin": False,
+        "groups": [],
+        "authenticatedBy": "session",
+    }
+    assert (
+        seeded.client.get("/api/v1/whoami", headers=seeded.headers("bob")).json()["authenticatedBy"]
+        == "token"
+    )
+    for path in seeded.layout.root.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes()
+            assert cookie.encode() not in content and seeded.tokens["alice"].encode() not in content
+    assert whoami_with(seeded.client, seeded.tokens["alice"]) == 401  # the token is no cookie
+
+
+def test_a_cookie_is_refused_after_sign_out(seeded: Api) -> None:
+    sign_in(seeded, "alice")
+    cookie = seeded.client.cookies[SESSION_COOKIE]
+    assert seeded.client.delete("/api/v1/session").status_code == 200
+    assert list(seeded.layout.sessions.glob("*.yaml")) == []
+    reply = seeded.client.get("/api/v1/whoami", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"})
+    assert reply.status_code == 401 and "sign in again" in reply.json()["detail"]
+
+
+def other_node(api: Api) -> TestClient:
+    """Another node's API on the same share."""
+    ctx = ApiContext(
+        layout=api.layout, events=EventLog(api.layout.events, "n2", time.time), node="n2", clock=time.time
+    )
+    return TestClient(create_app(ctx), raise_server_exceptions=False)
+
+
+def test_a_session_ended_on_another_node_is_refused_here(seeded: Api) -> None:
+    sign_in(seeded, "alice")
+    cookie = seeded.client.cookies[SESSION_COOKIE]
+    with other_node(seeded) as there:
+        assert whoami_with(there, cookie) == 200  # one session, every node
+        ended = there.delete("/api/v1/session", headers={"Cookie": f"{SESSION_COOKIE}={cookie}"})
+        assert ended.status_code == 200
+    assert whoami_with(seeded.client, cookie) == 401
+    seeded.client.cookies.clear()
+    sign_in(seeded, "alice")
+    cookie = seeded.client.cookies[SESSION_COOKIE]
+    for path in seeded.layout.sessions.iterdir():
+        path.unlink()  # as another node's sign-out, or an admin, would
+    assert whoami_with(seeded.client, cookie) == 401
+
+
+def test_signing_in_again_ends_the_browsers_previous_session(seeded: Api) -> None:
+    sign_in(seeded, "alice")
+    first = seeded.client.cookies[SESSION_COOKIE]
+    sign_in(seeded, "alice")
+    assert seeded.client.cookies[SESSION_COOKIE] != first
+    assert len(list(seeded.layout.sessions.glob("*.yaml"))) == 1
+    assert whoami_with(seeded.client, first) == 401
+
+
+def test_sessions_expire_on_the_api_clock(seeded: Api) -> None:
+    ctx: ApiContext = seeded.app.state.ctx
+    now = [2_000_000_000.0]
+    ctx.sessions.clock = lambda: now[0]
+    sign_in(seeded, "alice")
+    cookie = seeded.client.cookies[SESSION_COOKIE]
+    now[0] += sessions.IDLE_SECONDS - 1
+    assert whoami_with(seeded.client, cookie) == 200
+    now[0] += sessions.IDLE_SECONDS
+    assert whoami_with(seeded.client, cookie) == 401
+
+
+def test_the_csrf_header_must_carry_the_sessions_value_not_just_the_cookies(seeded: Api) -> None:
+    sign_in(seeded, "alice")
+    cookie = seeded.client.cookies[SESSION_COOKIE]
+
+    def pause(csrf_cookie: str, header: str) -> int:
+        jar = f"{SESSION_COOKIE}={cookie}; {CSRF_COOKIE}={csrf_cookie}"
+        return seeded.client.post(
+            "/api/v1/projects/p/pause", headers={"Cookie": jar, CSRF_HEADER: header}
+        ).status_code
+
+    assert pause("forged", "forged") == 403  # a planted cookie with a matching header
+    assert pause("", "") == 403
+    right = seeded.client.cookies[CSRF_COOKIE]
+    assert right == sessions.csrf_value(cookie)
+    assert pause("whatever", right) == 200  # the session's value counts, not the cookie's
+    sign_in(seeded, "alice")  # another session: the old value is worth nothing with it
+    cookie = seeded.client.cookies[SESSION_COOKIE]
+    assert pause(right, right) == 403
+
+
+def test_revoking_a_user_ends_its_sessions_everywhere(
+    seeded: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sign_in(seeded, "alice")
+    alice = seeded.client.cookies[SESSION_COOKIE]
+    seeded.client.cookies.clear()  # another browser
+    sign_in(seeded, "bob")
+    bob = seeded.client.cookies[SESSION_COOKIE]
+    share = str(seeded.layout.root)
+    assert node_cli.main(["user", "revoke", "alice", "--share", share]) == 0
+    assert "ended 1 web UI session(s) of alice" in capsys.readouterr().err
+    assert whoami_with(seeded.client, alice) == 401 and whoami_with(seeded.client, bob) == 200
+    seeded.client.cookies.clear()
+    assert seeded.client.get("/api/v1/whoami", headers=seeded.headers("alice")).status_code == 200
+    assert node_cli.main(["user", "revoke", "nobody", "--share", share]) == 1
+
+
+def test_revoking_tokens_fails_the_token_and_its_sessions(
+    seeded: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sign_in(seeded, "alice")
+    cookie = seeded.client.cookies[SESSION_COOKIE]
+    share = str(seeded.layout.root)
+    assert node_cli.main(["user", "token", "list", "alice", "--share", share]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[1].split()[2] == "1"  # one live session made with the token
+    assert node_cli.main(["user", "token", "revoke", "alice", "--share", share]) == 0
+    assert whoami_with(seeded.client, cookie) == 401
+    seeded.client.cookies.clear()
+    assert seeded.client.get("/api/v1/whoami", headers=seeded.headers("alice")).status_code == 401
+    assert sign_in(seeded, "alice").status_code == 401
+
+
+def test_a_session_ends_with_its_token_even_if_its_file_stays(
+    seeded: Api, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rotated by hand or by a node that could not remove the session files: the token is the truth."""
+    sign_in(seeded, "alice")
+    cookie = seeded.client.cookies[SESSION_COOKIE]
+    share = str(seeded.layout.root)
+    kept = {p: p.read_bytes() for p in seeded.layout.sessions.iterdir()}
+    assert node_cli.main(["user", "token", "rotate", "alice", "--share", share]) == 0
+    new = capsys.readouterr().out.strip()
+    for path, content in kept.items():
+        path.write_bytes(content)
+    assert whoami_with(seeded.client, cookie) == 401
+    seeded.client.cookies.clear()
+    assert seeded.client.get("/api/v1/whoami", headers=seeded.headers("alice")).status_code == 401
+    assert seeded.client.get("/api/v1/whoami", headers={"Authorization": f"Bearer {new}"}).status_code == 200
+    seeded.tokens["alice"] = new
+    assert sign_in(seeded, "alice").status_code == 200
+    assert seeded.client.get("/api/v1/whoami").json()["name"] == "alice"
+
+
+def test_a_share_that_cannot_be_written_fails_sign_in_but_not_a_session(
+    seeded: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ctx: ApiContext = seeded.app.state.ctx
+    now = [time.time()]
+    ctx.sessions.clock = lambda: now[0]
+    sign_in(seeded, "alice")
+
+    def read_only(*_: object, **__: object) -> None:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(sessions, "atomic_write", read_only)
+    now[0] += 3600
+    assert seeded.client.get("/api/v1/whoami").status_code == 200  # its use cannot be noted: fine
+    reply = sign_in(seeded, "bob")
+    assert reply.status_code == 503 and "Read-only" in reply.json()["detail"]
 
 
 def test_the_ui_is_served_at_the_root_with_a_strict_policy(api: Api) -> None:

@@ -432,3 +432,116 @@ def test_watch_prints_only_rows_that_change(
     assert code == 0
     assert len(fake.requests) > 4
     assert [line.split()[3] for line in out.splitlines()] == ["PHASE", "Running", "Succeeded"]
+
+
+class Chunks(httpx.SyncByteStream):
+    """A log stream that arrives in these chunks, split wherever the test says."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self.chunks
+
+
+HOSTILE = (
+    b"\x1b]0;pwned\x07title\n",  # set the window title, ended by BEL
+    b"\x1b[2",  # clear the screen, split across chunks
+    b"J clear \xc2",  # the C1 CSI (U+009B) split in the middle of its UTF-8 bytes
+    b"\x9b31m c1 caf\xc3",
+    b"\xa9 \x7f tab\tend\r\n\xff",  # DEL, CR, and a byte that is not UTF-8
+    b"\x00\xe2\x82",  # NUL, then a character cut off by the end of the log
+)
+INERT = "^[]0;pwned^Gtitle\n^[[2J clear M-^[31m c1 café ^? tab\tend\r\n\ufffd^@\ufffd"
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_logs_show_control_characters_inert_even_split_across_chunks(
+    capsysbinary: pytest.CaptureFixture[bytes], follow: bool
+) -> None:
+    fake = Fake(
+        {
+            ("GET", "/api/v1/stageruns/ulm.1.render/log"): lambda _: httpx.Response(
+                200, stream=Chunks(*HOSTILE)
+            )
+        }
+    )
+    argv = ["logs", *(["-f"] if follow else []), "ulm.1.render"]
+    code = winsctl.main(argv, client_factory=fake.factory)
+    out, err = capsysbinary.readouterr()
+    assert (code, out.decode(), err) == (0, INERT, b"")
+    assert not any(0x80 <= ord(c) < 0xA0 or (ord(c) < 0x20 and c not in "\n\t\r") for c in out.decode())
+
+
+def test_logs_raw_writes_the_bytes_as_they_are(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    fake = Fake(
+        {
+            ("GET", "/api/v1/stageruns/ulm.1.render/log"): lambda _: httpx.Response(
+                200, stream=Chunks(*HOSTILE)
+            )
+        }
+    )
+    code = winsctl.main(["logs", "--raw", "ulm.1.render"], client_factory=fake.factory)
+    assert (code, capsysbinary.readouterr().out) == (0, b"".join(HOSTILE))
+
+
+def test_logs_filter_a_character_split_by_a_reconnect(capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    offsets: list[str] = []
+
+    def log(request: httpx.Request) -> httpx.Response:
+        offsets.append(request.url.params["offset"])
+        if len(offsets) == 1:
+            return httpx.Response(200, stream=DropsAfter(b"caf\xc3"))
+        return httpx.Response(200, content=b"\xa9\x1b[2J\n")
+
+    fake = Fake({("GET", "/api/v1/stageruns/ulm.1.render/log"): log})
+    code = winsctl.main(["logs", "-f", "ulm.1.render"], client_factory=fake.factory)
+    assert (code, capsysbinary.readouterr().out.decode()) == (0, "café^[[2J\n")
+    assert offsets == ["0", "4"]
+
+
+def listing(*entries: dict[str, Any]) -> httpx.Response:
+    return httpx.Response(200, json={"path": "resources", "entries": list(entries)})
+
+
+DIRECTORY = httpx.Response(200, headers={"X-Winslow-Type": "directory"})
+LEFTOVER = {"name": "v.bin", "type": "upload", "size": 12 * 2**20, "mtime": "2026-01-01T00:00:00+00:00"}
+
+
+def test_ls_shows_an_unfinished_upload_as_such(capsys: pytest.CaptureFixture[str]) -> None:
+    clip = {"name": "clip.mp4", "type": "file", "size": 10, "mtime": "2026-01-01T00:00:00+00:00"}
+    fake = Fake(
+        {
+            ("HEAD", "/api/v1/files/resources"): DIRECTORY,
+            ("GET", "/api/v1/files/resources"): listing(clip, LEFTOVER),
+        }
+    )
+    code, out, _ = run(fake, ["ls", "resources"], capsys)
+    assert (code, out) == (0, "clip.mp4\nv.bin (unfinished upload, 12.0Mi)\n")
+    code, out, _ = run(fake, ["ls", "-l", "resources"], capsys)
+    assert code == 0
+    last = out.splitlines()[-1].split()
+    assert (last[0], last[1], last[-3:]) == ("u", "12.0Mi", ["v.bin", "(unfinished", "upload)"])
+
+
+def test_rm_reaches_an_unfinished_upload_that_has_no_path_of_its_own(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fake = Fake(
+        {
+            ("HEAD", "/api/v1/files/resources/v.bin"): httpx.Response(404),
+            ("HEAD", "/api/v1/files/resources"): DIRECTORY,
+            ("GET", "/api/v1/files/resources"): listing(LEFTOVER),
+            ("DELETE", "/api/v1/files/resources/v.bin"): httpx.Response(
+                200, json={"deleted": "resources/v.bin"}
+            ),
+        }
+    )
+    code, out, _ = run(fake, ["rm", "resources/v.bin"], capsys)
+    assert (code, out) == (0, "resources/v.bin: unfinished upload deleted\n")
+    assert fake.requests[-1].method == "DELETE" and fake.requests[-1].url.params["upload"] == "true"
+
+
+def test_cp_r_downloads_no_unfinished_upload(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fake = Fake({("GET", "/api/v1/files/resources"): listing(LEFTOVER)})
+    assert list(files.remote_tree(fake.factory("http://x", None), "resources", tmp_path / "out")) == []

@@ -177,3 +177,15 @@ def test_an_invalid_pipeline_is_named_as_invalid_not_missing():
     problem = "pipeline 'pipe' is invalid (pipelines/pipe.yaml: spec.stages[0].image: is required)"
     p = plan(make_project(), None, None, [], None, None, problem)
     assert p.phase is ProjectPhase.WAITING and "is invalid" in p.reason and "does not exist" not in p.reason
+
+
+def test_the_user_behind_a_confirmation_or_resume_reaches_the_run():
+    pipe = make_pipeline("a", "b", b={"confirm": True})
+    runs = [make_run(1, "a", 0, "Succeeded")]
+    confirmed = make_project(confirm={"requestedAt": ts(T0 + 50).isoformat(), "by": "alice"})
+    p = plan(confirmed, pipe, None, runs, None, None)
+    assert p.next and p.next.requested_by == "alice"
+    resumed = make_project(runFrom={"stage": "a", "requestedAt": ts(T0 + 60).isoformat(), "by": "bob"})
+    p = plan(resumed, pipe, None, runs, None, None)
+    assert p.next and p.next.index == 0 and p.next.requested_by == "bob"
+    assert plan(make_project(), pipe, None, [], None, None).next.requested_by is None

@@ -175,28 +175,37 @@ export function fileBrowser(container, { path, base, go }) {
     const rows = entries.map((e) => {
       const target = `${here}/${e.name}`;
       const dir = e.type === "directory";
+      // What an aborted upload left (the server lists .NAME.upload as NAME): nothing to download;
+      // deleting it removes only the leftover (upload=true), never a finished NAME beside it.
+      const partial = e.type === "upload";
       return h(
         "tr",
-        {},
+        partial ? { class: "unfinished" } : {},
         h(
           "th",
           { scope: "row" },
           dir
             ? h("a", { href: "#", class: "dir", onclick: (ev) => { ev.preventDefault(); open(target); } }, e.name + "/")
-            : h("span", {}, e.name),
+            : partial
+              ? h("span", {}, e.name, h("span", { class: "muted" }, ` (unfinished upload, ${bytes(e.size)})`))
+              : h("span", {}, e.name),
         ),
         h("td", { class: "num" }, dir ? "–" : bytes(e.size)),
         h("td", {}, when(e.mtime)),
         h(
           "td",
           { class: "actions" },
-          dir ? null : h("a", { href: filesUrl(target), download: e.name, class: "button small" }, "Download"),
+          dir || partial ? null : h("a", { href: filesUrl(target), download: e.name, class: "button small" }, "Download"),
           target.split("/").length > 2 || here !== "workspaces"
-            ? h("button", { type: "button", class: "small danger", "aria-label": `Delete ${e.name}`, onclick: async () => {
-                const what = dir ? `the folder ${e.name} and everything in it` : e.name;
+            ? h("button", { type: "button", class: "small danger", "aria-label": `Delete ${partial ? "the unfinished upload of " : ""}${e.name}`, onclick: async () => {
+                const what = dir
+                  ? `the folder ${e.name} and everything in it`
+                  : partial
+                    ? `the ${bytes(e.size)} an unfinished upload of ${e.name} left`
+                    : e.name;
                 if (!(await confirmDialog(`Delete ${e.name}?`, `This deletes ${what} from ${here}/. It cannot be undone.`, "Delete", true))) return;
                 try {
-                  await api.del(filesUrl(target));
+                  await api.del(filesUrl(target) + (partial ? "?upload=true" : ""));
                   toast(`Deleted ${e.name}`);
                 } catch (error) {
                   toast(error.message, "error");

@@ -244,7 +244,7 @@ export async function render(ctx) {
             h("td", {}, run.spec.stage),
             h("td", {}, s.node || "–"),
             h("td", {}, phaseBadge(s.phase)),
-            h("td", {}, s.trigger === "user" ? "user" : "⚙ auto"),
+            h("td", {}, s.trigger === "user" ? (s.triggeredBy ? `user (${s.triggeredBy})` : "user") : "⚙ auto"),
             h("td", {}, when(s.startTime)),
             h("td", { class: "num" }, duration(runSeconds(run))),
             h("td", { class: "num" }, s.exitCode ?? "–"),
