@@ -83,10 +83,6 @@ def find(ctx: ApiContext, name: str) -> Found:
         return Found(broken=exc)
 
 
-def find_project(ctx: ApiContext, name: str) -> Project | None:
-    return find(ctx, name).project
-
-
 def hidden(name: str) -> NotFoundError:
     """The one answer for a project that does not exist and one the user may not use."""
     return NotFoundError(

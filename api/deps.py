@@ -29,20 +29,24 @@ bearer = HTTPBearer(
 
 @dataclass
 class ApiContext:
+    """`leases` is the node's own (one per node): a lock the API takes is judged by the node's
+    timings, and its event log is the node's."""
+
     layout: ShareLayout
-    events: EventLog
+    leases: Leases
     node: str
     clock: Callable[[], float]
-    grace_seconds: float = 5.0
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
     users: UserDirectory = field(init=False)
     sessions: SessionStore = field(init=False)
-    leases: Leases = field(init=False)
 
     def __post_init__(self) -> None:
         self.users = UserDirectory(self.layout.users_file)
         self.sessions = SessionStore(self.layout.sessions, self.clock)
-        self.leases = Leases(self.events, lease_seconds=30.0, grace_seconds=self.grace_seconds)
+
+    @property
+    def events(self) -> EventLog:
+        return self.leases.events
 
 
 def context(request: Request) -> ApiContext:

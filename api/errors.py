@@ -40,7 +40,7 @@ class ApiError(Exception):
         )
 
 
-SHARE_ERRORS = {
+SHARE_ERRORS = {  # resources.errors.SHARE_UNWRITABLE, as HTTP answers: the one table of them
     errno.ENOSPC: (507, "the share is full (no space left on device); free space and try again"),
     errno.EDQUOT: (507, "the share's quota is exhausted; free space and try again"),
     errno.EROFS: (503, "the share is read-only right now; try again when it is writable"),

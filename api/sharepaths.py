@@ -21,6 +21,8 @@ from urllib.parse import unquote
 
 from fastapi import HTTPException
 
+from winslow.api.errors import SHARE_ERRORS
+
 ROOTS = ("resources", "workspaces")
 MAX_NAME = 255
 _PROJECT = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -149,10 +151,8 @@ _STATUS = {
     errno.ELOOP: (403, "a part of the path is a symbolic link; refused"),
     errno.EACCES: (403, "the node may not access it"),
     errno.EPERM: (403, "the node may not access it"),
-    errno.EROFS: (403, "read-only file system"),
     errno.ENAMETOOLONG: (400, "name too long"),
-    errno.ENOSPC: (507, "the share is full"),
-    errno.EDQUOT: (507, "the share's quota is exhausted"),
+    **SHARE_ERRORS,  # a full or read-only share answers the same everywhere
 }
 
 
@@ -163,4 +163,5 @@ def translated(tp: TreePath) -> Iterator[None]:
         yield
     except OSError as exc:
         status, why = _STATUS.get(exc.errno or 0, (500, exc.strerror or "file system error"))
-        raise HTTPException(status, f"{tp.text}: {why}") from None
+        retry = {"Retry-After": "10"} if exc.errno in SHARE_ERRORS else None
+        raise HTTPException(status, f"{tp.text}: {why}", headers=retry) from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from winslow.controller.events import Command, Event
+from winslow.controller.events import Event
 from winslow.controller.locks import LockTable
 from winslow.resources.amount import Amount
 from winslow.resources.stagerun import StageRunPhase, Trigger, project_of
@@ -235,12 +235,3 @@ def _run_subject(subject: str) -> tuple[str, str]:
     if kind != "stagerun" or not name:
         raise ValueError(f"{subject!r} is not a StageRun subject")
     return kind, name
-
-
-def record_event_fields(record: RunRecord, *, create: bool) -> dict[str, Any]:
-    """What `EventLog.publish` needs to record `record`: the whole run, or only its state."""
-    return {
-        "command": Command.RECORD,
-        "subject": f"stagerun/{record.name}",
-        "payload": record.creation() if create else record.update(),
-    }

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 from typing import Any
+
+SHARE_UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+"""A share that takes no writes for now (full, over quota, read-only): wait, never fail a run."""
 
 
 class ManifestError(ValueError):

@@ -297,10 +297,6 @@ class Store:
                 found.append((int(parts[1]), exc))
         return [item for _, item in sorted(found, key=lambda pair: pair[0])]
 
-    def stageruns_of(self, project: str) -> list[StageRun]:
-        """In creation order (the number in the name), which is the project's history order."""
-        return [r for r in self.read_stageruns(project) if isinstance(r, StageRun)]
-
     def next_run_number(self, project: str) -> int:
         """One past the highest number in use, counting files that do not parse: a name is never reused."""
         names = self._run_files(project)

@@ -34,5 +34,5 @@ def node_context(
         leases=Leases(events, 30),
         runtime=runtime,
         clock=time.time,
-        queue=WorkQueue(time.time),
+        queue=WorkQueue(time.monotonic),
     )

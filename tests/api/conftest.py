@@ -28,6 +28,7 @@ from winslow.api.deps import ApiContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command
 from winslow.controller.layout import ShareLayout
+from winslow.controller.leases import Leases
 from winslow.controller.records import RunRecord
 from winslow.resources.stagerun import StageRun, StageRunPhase
 
@@ -68,7 +69,7 @@ def api(tmp_path: Path) -> Iterator[Api]:
     }
     ctx = ApiContext(
         layout=layout,
-        events=EventLog(layout.events, "test-node", time.time),
+        leases=Leases(EventLog(layout.events, "test-node", time.time), 30),
         node="test-node",
         clock=time.time,
     )

@@ -14,6 +14,7 @@ from winslow.api import node_cli, sessions
 from winslow.api.app import create_app
 from winslow.api.deps import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, ApiContext
 from winslow.controller.eventlog import EventLog
+from winslow.controller.leases import Leases
 
 
 def sign_in(api: Api, who: str, **extra: str):
@@ -116,9 +117,8 @@ def test_a_cookie_is_refused_after_sign_out(seeded: Api) -> None:
 
 def other_node(api: Api) -> TestClient:
     """Another node's API on the same share."""
-    ctx = ApiContext(
-        layout=api.layout, events=EventLog(api.layout.events, "n2", time.time), node="n2", clock=time.time
-    )
+    events = EventLog(api.layout.events, "n2", time.time)
+    ctx = ApiContext(layout=api.layout, leases=Leases(events, 30), node="n2", clock=time.time)
     return TestClient(create_app(ctx), raise_server_exceptions=False)
 
 

@@ -17,6 +17,7 @@ from fastapi import HTTPException
 from tests.api.conftest import Api
 from tests.harness import project
 from winslow.api import sharepaths
+from winslow.api.errors import SHARE_ERRORS
 
 F = "/api/v1/files"
 METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
@@ -185,3 +186,12 @@ def test_parse_refuses_paths_that_could_mean_another_place(raw: str) -> None:
 def test_parse_keeps_ordinary_names_as_they_are() -> None:
     assert sharepaths.parse("resources//videos/a b%41.mp4/").parts == ("resources", "videos", "a b%41.mp4")
     assert sharepaths.parse("workspaces/p/input").project == "p"
+
+
+@pytest.mark.parametrize(("code", "status"), [(errno.ENOSPC, 507), (errno.EDQUOT, 507), (errno.EROFS, 503)])
+def test_a_share_that_takes_no_writes_answers_as_everywhere_else(code: int, status: int) -> None:
+    """One table (api.errors.SHARE_ERRORS): a read-only share was 403 here and 503 elsewhere."""
+    with pytest.raises(HTTPException) as raised, sharepaths.translated(sharepaths.parse("resources/x")):
+        raise OSError(code, os.strerror(code))
+    assert raised.value.status_code == status == SHARE_ERRORS[code][0]
+    assert raised.value.headers == {"Retry-After": "10"}

@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.harness import NodeProcess
+from tests.harness import NodeProcess, missing
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,7 +36,7 @@ def abused(
     extra = ["--no-execute"]
     if request.param == "https":
         if shutil.which("openssl") is None:
-            pytest.skip("needs the openssl command to make a certificate")
+            missing("needs the openssl command to make a certificate")
         cert, key = share.parent / "cert.pem", share.parent / "key.pem"
         make = "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 -keyout KEY -out CERT"
         command = [str(key) if w == "KEY" else str(cert) if w == "CERT" else w for w in make.split()]
