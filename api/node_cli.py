@@ -28,7 +28,7 @@ from winslow.api import clientconfig, doctor_cli, fastpath, leftovers, users
 from winslow.api.app import create_app
 from winslow.api.deps import ApiContext
 from winslow.api.sessions import SessionStore
-from winslow.controller import metrics
+from winslow.controller import metrics, watchdog
 from winslow.controller.capacity import Capacity, CapacityError, detect, oversubscribed
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.daemon import Daemon
@@ -37,6 +37,7 @@ from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue, every
 from winslow.controller.reconciler import Reconciler
+from winslow.controller.stagelogs import MIN_LIMIT
 from winslow.reconcilers import runfiles
 from winslow.reconcilers.project import ProjectReconciler
 from winslow.reconcilers.pruning import ContainerPruner
@@ -65,8 +66,20 @@ def node_name(text: str) -> str:
         ) from None
 
 
+def _log_bytes(text: str) -> int:
+    try:
+        size = parse_memory(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if size < MIN_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text!r} is too small; at least {MIN_LIMIT} bytes (4Ki)")
+    return size
+
+
 def _node_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("node", help="run a node daemon on a share")
+    p = sub.add_parser(
+        "node", help="run a node daemon on a share", formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--share", required=True, type=Path, help="the shared directory (created if missing)")
     p.add_argument(
         "--name",
@@ -77,9 +90,27 @@ def _node_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--host", default="127.0.0.1", help="address the API listens on")
     p.add_argument("--port", type=int, default=8080, help="API port")
     p.add_argument("--no-execute", action="store_true", help="observe and serve only; never run stages")
-    p.add_argument("--lease-seconds", type=float, default=30.0)
-    p.add_argument("--grace-seconds", type=float, default=5.0)
-    p.add_argument("--election-seconds", type=float, default=2.0)
+    p.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=30.0,
+        help="locks and elections: how long a node that went silent holds up the others",
+    )
+    p.add_argument(
+        "--grace-seconds", type=float, default=5.0, help="how long past a lease's end others still wait"
+    )
+    p.add_argument(
+        "--election-seconds", type=float, default=2.0, help="the longest an election waits for votes"
+    )
+    p.add_argument(
+        "--stage-tolerance",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long this node's stages outlive its silence (a restart, a freeze, a full share): "
+        "within it the node adopts them again; past it its watchdog has stopped them and the "
+        "others mark them Lost. The node shows NotReady after three missed heartbeats",
+    )
     p.add_argument("--cpus", type=float, help="override detected CPUs (above the machine: a warning)")
     p.add_argument("--memory", help="override detected memory, e.g. 64Gi (above the machine: a warning)")
     p.add_argument("--gpus", type=int, help="offer the first N GPUs NVML finds (more than it finds: refused)")
@@ -94,6 +125,13 @@ def _node_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         default=[],
         metavar="CATEGORY=N",
         help="score multiplier per category (cpu, memory, gpu); repeatable",
+    )
+    p.add_argument(
+        "--max-log-bytes",
+        type=_log_bytes,
+        default="1Gi",
+        metavar="SIZE",
+        help="container output kept in a StageRun's log on the share (e.g. 256Mi): its head and its tail",
     )
     p.add_argument("--tick", type=float, default=0.05, help="loop period in seconds")
     p.add_argument("--scan-seconds", type=float, default=1.0, help="how often spec files are checked")
@@ -336,8 +374,10 @@ def run_node(args: argparse.Namespace) -> int:
         lease_seconds=args.lease_seconds,
         grace_seconds=args.grace_seconds,
         election_seconds=args.election_seconds,
+        stage_tolerance=args.stage_tolerance,
         capacity=capacity,
         multipliers=_multipliers(args.multiplier),
+        max_log_bytes=args.max_log_bytes,
     )
     clock = time.time
     registry = CollectorRegistry(auto_describe=True)
@@ -354,7 +394,7 @@ def run_node(args: argparse.Namespace) -> int:
         leases=Leases(events, args.lease_seconds, args.grace_seconds),
         runtime=runtime,
         clock=clock,
-        queue=WorkQueue(clock, observer=metrics.LoopMetrics(registry)),
+        queue=WorkQueue(time.monotonic, observer=metrics.LoopMetrics(registry)),  # a wall clock jumps
     )
     events.catch_up()
     metrics.register(registry, ctx)  # counts from here on (a restart starts its counters at zero)
@@ -365,6 +405,16 @@ def run_node(args: argparse.Namespace) -> int:
         StageRunReconciler(ctx, adopted=adopt),
         ContainerPruner(ctx, keep_seconds=args.keep_containers * 3600),
     ]
+    if config.executes:
+        kept = [r.lease_key for r in reconcilers]
+        ctx.fence = watchdog.Fence(
+            watchdog.fence_path(watchdog.state_dir(), layout.uid, args.name),
+            ctx.leases,
+            kept=lambda subject: any(key(subject) is not None for key in kept),
+            share_uid=layout.uid,
+        )
+        ctx.fence.refresh()  # before the watchdog starts: it leaves at once if it finds nothing to watch
+        ctx.fence.ensure_watched()
     daemon = Daemon(
         ctx,
         reconcilers,
@@ -375,14 +425,7 @@ def run_node(args: argparse.Namespace) -> int:
     daemon.start(adopt)
     sweeper = leftovers.Sweeper(layout.root, args.upload_max_age * 3600)
     sweeper.start()
-    api_ctx = ApiContext(
-        layout=layout,
-        events=events,
-        node=args.name,
-        clock=clock,
-        grace_seconds=args.grace_seconds,
-        registry=registry,
-    )
+    api_ctx = ApiContext(layout=layout, leases=ctx.leases, node=args.name, clock=clock, registry=registry)
     app = create_app(api_ctx)
     if tls:
         # asyncio waits 60 s for a TLS handshake, before the protocol (and its limits on headers

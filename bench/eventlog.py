@@ -15,6 +15,7 @@ Usage: python bench/eventlog.py [--quick] [--keep]
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import random
@@ -72,10 +73,35 @@ def publish_worker(folder: str, node: str, start_at: float, seconds: float, out:
     end = t0 + seconds
     while time.perf_counter() < end:
         subject = f"{node}-{n}"
-        log.publish(Command.LOCK, subject, duration=30.0)
-        log.publish(Command.RELEASE, subject)
+        for command in (Command.LOCK, Command.RELEASE):
+            try:
+                log.publish(command, subject, duration=30.0 if command is Command.LOCK else 0.0)
+            except Rejected:
+                _explain(log, command, subject)
+                raise
         n += 2
     out.put((n, time.perf_counter() - t0))
+
+
+def _explain(log: EventLog, command: Command, subject: str) -> None:
+    """A publisher refused on its own subject means the log and this node disagree: say everything
+    that tells why, since it does not happen twice on demand."""
+    try:
+        snapshot: Any = json.loads(log.snapshot_path.read_bytes())
+        snapshot = {
+            "seq": snapshot["seq"],
+            "leases": len(snapshot["leases"]),
+            "published": snapshot.get("published"),
+        }
+    except (OSError, ValueError) as exc:
+        snapshot = repr(exc)
+    numbers = sorted(int(n) for n in os.listdir(log.folder) if n.isdigit())
+    print(
+        f"[{log.node}: {command} {subject} refused at {log.state.seq + 1}; its lease there: "
+        f"{log.state.locks.lease(subject)}; published: {log.state.published}; snapshot: {snapshot}; "
+        f"events on the share: {numbers[:1]}..{numbers[-1:]} ({len(numbers)})]",
+        file=sys.stderr,
+    )
 
 
 def contend_worker(folder: str, node: str, start_at: float, rounds: int, out: mp.Queue) -> None:

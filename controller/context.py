@@ -16,6 +16,7 @@ from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue
 from winslow.controller.runtime import Runtime
+from winslow.controller.watchdog import Fence
 from winslow.resources.amount import Amount, Weights
 
 
@@ -25,9 +26,14 @@ class NodeConfig:
     executes: bool = True
     lease_seconds: float = 30.0
     grace_seconds: float = 5.0
+    stage_tolerance: float = 300.0
+    """How long a run's lease lasts without renewal: a node silent for less (a restart, a freeze, a
+    full share) keeps its stages; past it they are Lost, and its watchdog has stopped them."""
     election_seconds: float = 2.0
     capacity: Capacity = field(default_factory=lambda: Capacity(cpu=1, memory=1 << 30))
     multipliers: Weights = field(default_factory=Weights)
+    max_log_bytes: int = 1 << 30
+    """Container output kept in a run's log on the share: its head and its tail (controller.stagelogs)."""
 
 
 @dataclass
@@ -79,6 +85,8 @@ class NodeContext:
     clock: Callable[[], float]
     queue: WorkQueue
     reservations: Reservations = field(default_factory=Reservations)
+    fence: Fence | None = None
+    """What this node's watchdog fences by (executing nodes): refreshed before a container starts."""
     unprojected: dict[str, int] = field(default_factory=dict)
     """StageRuns whose file lags their record, by the record's position on the log (loop thread)."""
 

@@ -21,7 +21,7 @@ from winslow.controller.context import NodeContext
 from winslow.controller.elector import perform
 from winslow.controller.events import Event
 from winslow.controller.loop import LoopRunner
-from winslow.controller.monitor import NodeDirectory, node_status, publish
+from winslow.controller.monitor import NodeDirectory, node_status, publish, write_beat
 from winslow.controller.reconciler import Key, Reconciler
 from winslow.controller.skew import SkewWatch, offsets
 
@@ -48,6 +48,7 @@ class Daemon:
         self.skew_watch = SkewWatch(ctx.name)
         self.started = datetime.now(UTC)
         self._last_heartbeat = float("-inf")
+        self._status_failing = False
         self.runner = LoopRunner(
             ctx.queue,
             self.reconcilers,
@@ -81,18 +82,26 @@ class Daemon:
         if now - self._last_heartbeat < self.heartbeat_interval:
             return
         self._last_heartbeat = now
-        publish(self.ctx, node_status(self.ctx, self.api, self.started, self.build))
+        write_beat(self.ctx.layout.nodes / f"{self.ctx.name}.beat", now)
+        status = node_status(self.ctx, self.api, self.started, self.build, self.heartbeat_interval)
+        try:
+            publish(self.ctx, status)
+            self._status_failing = False
+        except OSError as exc:  # a full share: the beat above still went in
+            if not self._status_failing:
+                self._status_failing = True
+                log.warning("cannot publish this node's status (%s); its heartbeat goes on", exc)
         theirs = {n.metadata.name: n.status.clock_offsets for n in self.nodes.all()}
         found = offsets(self.ctx.name, self.ctx.events.skew.estimates(), theirs)
         for warn, message in self.skew_watch.check(found):
             (log.warning if warn else log.info)(message)
 
     def _keep(self) -> None:
-        """Leases and heartbeats on their own thread: a long container start or workspace copy
-        in the reconcile loop must never let this node's leases lapse."""
+        """Leases, the fence and heartbeats on their own thread: a long container start or
+        workspace copy in the reconcile loop must never let this node's leases lapse."""
         period = max(0.1, min(1.0, self.ctx.config.lease_seconds / 12))
         while not self.runner.stopping.wait(period):
-            for duty in (self._renew, self._heartbeat):
+            for duty in (self._renew, self._fence, self._heartbeat):
                 try:
                     duty()
                 except Exception:
@@ -107,6 +116,11 @@ class Daemon:
             log.warning("lost the lease of %s; what it guarded is stopped here", subject)
             for key in self._lease_keys(subject):
                 self.ctx.queue.add(key)
+
+    def _fence(self) -> None:
+        if self.ctx.fence is not None:
+            self.ctx.fence.refresh()
+            self.ctx.fence.ensure_watched()
 
     def _lease_keys(self, subject: str) -> list[Key]:
         return [key for r in self.reconcilers if (key := r.lease_key(subject)) is not None]
@@ -159,8 +173,21 @@ class Daemon:
         self.keeper.start()
 
     def stop(self) -> None:
+        """A graceful stop is taken for a restart: the stages' containers go on, their leases are
+        extended once more so the others wait the whole stage tolerance from now, and the node's
+        file says it stopped (NotReady at once) instead of vanishing from `winsctl get nodes`."""
         self.runner.stopping.set()
         for thread in (self.thread, self.keeper):
             if thread is not None:
                 thread.join(timeout=10)
-        self.ctx.layout.node_file(self.ctx.name).unlink(missing_ok=True)
+        kept = [subject for subject in self.ctx.leases.mine() if self._lease_keys(subject)]
+        for duty in (lambda: self.ctx.leases.renew(kept, now=True), self._fence, self._stopped):
+            try:
+                duty()
+            except Exception as exc:  # the share may be gone; the leases then last as they are
+                log.warning("at stop: %s", exc)
+
+    def _stopped(self) -> None:
+        now = datetime.fromtimestamp(self.ctx.clock(), UTC)
+        status = node_status(self.ctx, self.api, self.started, self.build, self.heartbeat_interval, now)
+        publish(self.ctx, status)

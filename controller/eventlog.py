@@ -21,6 +21,14 @@ What a network share does not promise shapes the rest:
   event carries a nonce, so the publisher recognises its own event instead of losing to itself.
 - Anything may sit at a number (garbage, a directory): it is skipped after a bounded wait, on
   every node alike, and reported once.
+- Compaction deletes events, and a deleted name is free again: `link` arbitrates a number only
+  while the events below it are still there. A node that fell a window behind (descheduled, or
+  publishing without a poll first, as within STALE_VIEW) would otherwise link its event at a
+  number every other node has passed and believe in it alone (a lock nobody else sees, then its
+  own RELEASE refused once it caught up), or read what such a node linked there. So what this
+  node links or reads at `n` counts only if the last event it applied below `n` is still there:
+  deletion goes upwards, so that event proves `n` was never deleted. Otherwise the snapshot,
+  written before the deletion, stands for `n`, and says whether the log took our own event.
 
 Longer than most modules here, on purpose: following, publishing and compacting share one
 state and one lock, which is what makes the log's order a consensus; split, each part would
@@ -35,6 +43,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -46,7 +55,7 @@ from pathlib import Path
 from typing import Any
 
 from winslow.controller.events import Ballot, Command, Event
-from winslow.controller.heads import Unreadable, create_head, read_file, read_head, write_head
+from winslow.controller.heads import Unreadable, create_head, peek, read_file, read_head, write_head
 from winslow.controller.logstate import LogState
 from winslow.controller.skew import SkewTracker
 from winslow.resources.amount import Amount
@@ -59,6 +68,7 @@ EVENT_LIMIT = 1 << 20
 STALE_VIEW = 1.0  # seconds without a poll after which a publisher catches up first
 PREFETCH_FROM = 16  # events behind the head from which a node reads ahead in parallel
 PREFETCH_BATCH = 256
+PEEK = 16 << 10  # bytes read to recognise an event this node read before
 _READERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="log-read")
 _SKIPPED = object()
 
@@ -114,6 +124,7 @@ class EventLog:
         self._last_poll = float("-inf")
         self._catching_up = False
         self._prefetched: dict[int, bytes | BaseException] = {}
+        self._last: tuple[int, str] | None = None  # number and nonce of the last event applied
         folder.mkdir(parents=True, exist_ok=True)
         self.heads.mkdir(parents=True, exist_ok=True)
         for path in (self.shared_head, self.heads / node):
@@ -172,6 +183,7 @@ class EventLog:
             if near_head and not self._catching_up:
                 self.skew.sample(event.node, event.timestamp, self.clock())
         self._last_progress = time.monotonic()
+        self._last = (event.seq, event.nonce)  # valid or not, what this node read at its number
         if not self.state.apply(event, observed):
             log.debug("skipped invalid event %s: %s", event.seq, self.state.check(event))
             return False
@@ -232,20 +244,30 @@ class EventLog:
             except (OSError, Unreadable) as exc:
                 return exc
 
-        self._prefetched = dict(zip(numbers, _READERS.map(read, numbers), strict=True))
+        fetched = dict(zip(numbers, _READERS.map(read, numbers), strict=True))
+        # Read before this check, each was the first event at its number if the one below the
+        # batch is still what we applied; otherwise every number is read and checked alone.
+        self._prefetched = fetched if self._intact_below(numbers.start) else {}
 
     def _next(self, seq: int, *, known: bool) -> Event | object | None:
-        """The event at `seq`; _SKIPPED when garbage there was skipped; None for "not yet"."""
+        """The event at `seq`; _SKIPPED when garbage there was skipped, or when the log below it
+        was compacted away and the snapshot stands for it; None for "not yet"."""
+        fetched = self._prefetched.pop(seq, None)  # a failed read ahead is read again here
+        if isinstance(fetched, bytes):
+            return self._decode(seq, fetched)  # its batch was checked as a whole (_prefetch)
         try:
-            fetched = self._prefetched.pop(seq, None)  # a failed read ahead is read again here
-            raw = fetched if isinstance(fetched, bytes) else read_file(self.path(seq), EVENT_LIMIT)
+            raw = read_file(self.path(seq), EVENT_LIMIT)
         except FileNotFoundError:
-            behind = seq == 0 or not self.path(seq - 1).exists()
-            if behind and self._load_snapshot(seq):
-                return _SKIPPED
+            if not self._intact_below(seq):
+                return self._past_compaction(seq)
             return self._look_again(seq) if known else None
         except Unreadable as exc:
             return self._corrupt(seq, str(exc))
+        if not self._intact_below(seq):
+            return self._past_compaction(seq)  # what we read may have been linked after a deletion
+        return self._decode(seq, raw)
+
+    def _decode(self, seq: int, raw: bytes) -> Event | object | None:
         try:
             event = Event.decode(raw, seq)
         except Exception as exc:  # any shape of garbage: the log must go on
@@ -253,6 +275,41 @@ class EventLog:
         self._unreadable_since.pop(seq, None)
         self._invisible_since.pop(seq, None)
         return event
+
+    def _intact_below(self, seq: int) -> bool:
+        """False when compaction deleted, since this node read it, an event below `seq`: then `seq`
+        may have been deleted too, and what is there now (or what we just linked there) is not
+        the log the other nodes read. Deletion goes upwards, so the last event this node applied
+        (or the snapshot's last), still there, proves that nothing above it was ever deleted. It
+        is recognised by its nonce, not by its existence: a node left behind may have linked
+        something else at its number since. Without one, the existence of `seq - 1` is the
+        proof; below 0, that there is no snapshot (one means 0 was published)."""
+        last = self._last if self._last is not None and self._last[0] < seq and self._last[1] else None
+        if last is None and seq <= 0:
+            return not self.snapshot_path.exists()
+        witness = last[0] if last is not None else seq - 1
+        path = self.path(witness)
+        try:
+            head = peek(path, PEEK)
+        except FileNotFoundError:
+            return False
+        except OSError:
+            return last is None  # not a file: skipped garbage, or what replaced the event we read
+        if last is None:
+            return True
+        if len(head) < PEEK and b'"nonce":"%s"' % last[1].encode() in head:
+            return True  # the cheap answer, for an event as this code writes them
+        try:
+            return Event.decode(read_file(path, EVENT_LIMIT), witness).nonce == last[1]
+        except Exception:
+            return False
+
+    def _past_compaction(self, seq: int) -> object | None:
+        """The log below `seq` was compacted under this node: only the snapshot, written before
+        any deletion, can stand for `seq`. None ("not yet") while the snapshot this share shows
+        does not reach it; never a NOOP, which would fill a number everyone else has passed."""
+        log.debug("the log below event %s was compacted since this node read it", seq)
+        return _SKIPPED if self._load_snapshot(seq) else None
 
     def _look_again(self, seq: int) -> Event | object | None:
         """`seq` exists, but this client may still believe it absent: linking a NOOP there
@@ -270,6 +327,8 @@ class EventLog:
         except OSError as exc:
             log.debug("could not look again at event %s: %s", seq, exc)
             won = False
+        if won and not self._intact_below(seq):
+            return self._past_compaction(seq)  # left there: readers check it as any other
         if won:
             self._probe_won = seq
             self._write_head(seq)
@@ -277,6 +336,8 @@ class EventLog:
         for attempt in range(3):
             try:
                 raw = read_file(self.path(seq), EVENT_LIMIT)
+                if not self._intact_below(seq):
+                    return self._past_compaction(seq)
                 return Event.decode(raw, seq) if raw else self._corrupt(seq, "it is empty")
             except FileNotFoundError:
                 with_listing = attempt == 0
@@ -313,9 +374,29 @@ class EventLog:
         except Exception as exc:
             log.warning("cannot use the log snapshot %s: %s", self.snapshot_path, exc)
             return False
+        self._keep_observed(state)
         self.state = state
+        # The snapshot's own number holds its compactor's event, which it names among the last
+        # each node published: the witness for what this node reads or links next.
+        self._last = next(((q, c) for q, c in state.published.values() if q == state.seq), None)
+        self._prefetched = {}
         log.info("caught up from the log snapshot at %s", data["seq"])
         return True
+
+    def _keep_observed(self, state: LogState) -> None:
+        """A snapshot says nothing of when this node learnt of each lease: one it already knew
+        keeps that moment, and one of its own counts from its timestamp, as in `_observed`. Counted
+        from the load, the holder would act on its lease long after others may take it over."""
+        now = self.monotonic()
+        for subject, lease in state.locks.leases.items():
+            known = self.state.locks.lease(subject)
+            if known is not None and known.seq == lease.seq:
+                observed = known.observed
+            elif lease.holder.partition("/")[0] == self.node:
+                observed = now - max(0.0, self.clock() - lease.timestamp)
+            else:
+                continue
+            state.locks.leases[subject] = replace(lease, observed=observed)
 
     # -- publishing ------------------------------------------------------------------------------
 
@@ -351,6 +432,7 @@ class EventLog:
             payload=payload,
         )
         deadline = time.monotonic() + max(10.0, 2 * self.corrupt_wait)
+        linked: dict[tuple[int, str], tuple[Event, float]] = {}  # what this call may have placed
         with self._lock:
             polled = time.monotonic() - self._last_poll > STALE_VIEW
             if polled:  # a node that was away (stopped, suspended) could be behind a compaction
@@ -369,17 +451,37 @@ class EventLog:
                     polled = True
                     continue
                 observed = self.monotonic()  # before the link: others learn of it no earlier
+                linked[seq, event.nonce] = (event, observed)
                 if self._link(event, seq):
-                    return self._won(event, observed)
-                got = self._next(seq, known=True)
-                if isinstance(got, Event) and got.nonce == event.nonce and got.issuer == event.issuer:
-                    return self._won(event, observed)  # our link made it; its reply was lost
+                    if self._intact_below(seq):
+                        return self._won(event, observed)
+                    # The link does not tell: the number was free, either because nobody had
+                    # taken it or because compaction deleted it while this node was a window
+                    # behind, and then nobody would ever read our event. (The event below it
+                    # may also be gone because the others moved on a window since our link.)
+                    # The snapshot decides, as for every node: see `LogState.published`.
+                    got = self._past_compaction(seq)
+                else:
+                    got = self._next(seq, known=True)
+                if got is _SKIPPED and (mine := linked.get(self.state.published.get(self.node, (-1, "")))):
+                    return self._taken(mine[0])
+                if (
+                    isinstance(got, Event)
+                    and (mine := linked.get((got.seq, got.nonce)))
+                    and got.issuer == mine[0].issuer
+                ):
+                    return self._won(*mine)  # our link made it; its reply was lost
                 if isinstance(got, Event):
                     self._apply(got, near_head=True)
                 elif got is None:
                     if time.monotonic() > deadline:
                         raise Unavailable(f"event {seq} exists but cannot be read yet; try again")
                     time.sleep(0.01)
+
+    def _taken(self, event: Event) -> Event:
+        """Our event, which the log took, as the snapshot this node caught up from shows."""
+        self._write_head(event.seq)
+        return event
 
     def _won(self, event: Event, observed: float) -> Event:
         self._apply(event, near_head=True, observed=observed)
@@ -436,11 +538,32 @@ class EventLog:
             data = json.dumps(self.state.to_snapshot()).encode()
             tmp = self.snapshot_path.with_name(f".events.snapshot.{secrets.token_hex(4)}")
             tmp.write_bytes(data)
-            os.replace(tmp, self.snapshot_path)
+            if self._snapshot_seq() > self.state.seq:
+                tmp.unlink(missing_ok=True)  # we were slow: a later compaction's is there already
+            else:
+                os.replace(tmp, self.snapshot_path)
             upto = self.state.seq - self.compact_every
         start = self._oldest()
         for seq in range(start, max(upto, start)):
-            self.path(seq).unlink(missing_ok=True)
+            try:
+                self.path(seq).unlink(missing_ok=True)
+            except OSError as exc:  # a directory skipped as garbage: not worth failing a publish
+                log.debug("cannot delete %s: %s", self.path(seq), exc)
+
+    def _snapshot_seq(self) -> int:
+        """The number of the snapshot on the share (`to_snapshot` writes it first), or -1.
+
+        A compactor slow to replace the snapshot would put back an older one after a later
+        compaction deleted past it, and a node far behind would wait for the next compaction
+        to reach its number. Looked at just before the replace, this narrows that to the time
+        between the two; it does not close it (nor does a share that shows a replaced file's
+        old version for a while)."""
+        try:
+            start = peek(self.snapshot_path, 64)
+        except OSError:
+            return -1
+        found = re.match(rb'\{"seq": (-?\d+)', start)
+        return int(found.group(1)) if found else -1
 
     def _oldest(self) -> int:
         """Only compaction lists the directory for a decision, once per window: a number it

@@ -33,6 +33,17 @@ def read_file(path: Path, limit: int) -> bytes:
         raise Unreadable(exc.reason) from None
 
 
+def peek(path: Path, limit: int) -> bytes:
+    """Up to `limit` bytes at `path`, at the cost of one open and one read: where all that is
+    asked is whether the file is still the one read there before. Never blocks on a FIFO and never
+    follows a link; raises FileNotFoundError, or OSError for what cannot be read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        return os.read(fd, limit)
+    finally:
+        os.close(fd)
+
+
 def create_head(path: Path) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     try:

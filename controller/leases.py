@@ -1,10 +1,12 @@
 """Leases with leases on top of the event log, as one node uses them.
 
-The holder extends at half the duration (the thesis learnt this the hard way, 7.1) and acts only
-while a safety margin of its lease remains, counted on its monotonic clock from just before it
-published the lease. Another node counts from when it learnt of the lease, which is later, and
-takes over only after the duration plus a grace: so a paused or partitioned holder stops acting
-before anyone else may start, and no wall clock has to agree with another for it.
+The holder extends a lease at half its duration, and at least every `RENEW_EVERY` seconds for a
+long one (the thesis learnt this the hard way, 7.1), and acts only while a safety margin of it
+remains (a tenth), counted on its monotonic clock from just before it published the lease.
+Another node counts from when it learnt of the lease, which is later, and takes over only after
+the duration plus a grace: so a paused or partitioned holder stops acting before anyone else may
+start, and no wall clock has to agree with another for it. A long lease renewed often (a run's
+lasts the stage tolerance, minutes) rides out a share that takes no writes for most of it.
 
 Thread use: the reconcile loop, the lease keeper and API request threads all call in; the event
 log serialises what they publish.
@@ -19,6 +21,17 @@ from winslow.controller.events import Command
 from winslow.controller.locks import Lease
 
 log = logging.getLogger(__name__)
+RENEW_EVERY = 30.0
+
+
+def margin(duration: float) -> float:
+    """How long before its expiry a holder stops acting on a lease."""
+    return max(0.5, duration / 10)
+
+
+def renew_after(duration: float) -> float:
+    """How long after it was taken or extended a lease is extended again."""
+    return min(duration / 2, RENEW_EVERY)
 
 
 class Leases:
@@ -26,7 +39,7 @@ class Leases:
         self.events = events
         self.lease_seconds = lease_seconds
         self.grace = grace_seconds
-        self.margin = max(0.5, lease_seconds / 10)
+        self._failing: set[str] = set()  # extensions the share refused: said once each
 
     @property
     def node(self) -> str:
@@ -73,8 +86,12 @@ class Leases:
         return (
             lease is not None
             and lease.holder == (issuer or self.node)
-            and self._now() < lease.observed + lease.duration - self.margin
+            and self._now() < self.deadline(lease)
         )
+
+    def deadline(self, lease: Lease) -> float:
+        """The monotonic time until which the holder may act on `lease` (its fence)."""
+        return lease.observed + lease.duration - margin(lease.duration)
 
     def holder(self, subject: str) -> str | None:
         """Who holds `subject`, as far as this node may act on it: nobody once it expired here."""
@@ -91,19 +108,27 @@ class Leases:
             if lease.holder == self.node and now <= lease.observed + lease.duration
         ]
 
-    def renew(self, subjects: list[str]) -> list[str]:
-        """Extend those of `subjects` past half their lease; returns the ones that could not be."""
+    def renew(self, subjects: list[str], *, now: bool = False) -> list[str]:
+        """Extend those of `subjects` due for it (all of them with `now`), each by its own duration;
+        returns the ones that are lost. One the share would not take (full, read-only) is tried
+        again on the next call while its lease lasts."""
         lost = []
-        now = self._now()
+        at = self._now()
         for subject in subjects:
             lease = self.events.state.locks.lease(subject)
-            if lease is None or lease.holder != self.node or now > lease.observed + lease.duration:
+            if lease is None or lease.holder != self.node or at > lease.observed + lease.duration:
                 lost.append(subject)
                 continue
-            if lease.observed + lease.duration - now > self.lease_seconds / 2:
+            if not now and at - lease.observed < renew_after(lease.duration):
                 continue
             try:
-                self.events.publish(Command.EXTEND, subject, duration=self.lease_seconds)
+                self.events.publish(Command.EXTEND, subject, duration=lease.duration)
+                self._failing.discard(subject)
             except Rejected:
                 lost.append(subject)
+            except OSError as exc:
+                if subject not in self._failing:
+                    self._failing.add(subject)
+                    left = self.deadline(lease) - at
+                    log.warning("cannot extend %s now (%s); trying on, %.0fs of it left", subject, exc, left)
         return lost

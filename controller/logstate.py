@@ -32,6 +32,10 @@ class LogState:
     versions: dict[str, int] = field(default_factory=dict)
     """`<lock subject>#<file>` (for example `project/ulm#status`) to the version last written."""
     kills: dict[str, Event] = field(default_factory=dict)
+    published: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Each node's last valid event: its number and nonce. A node whose link at a number the
+    compaction may have freed cannot tell from the link whether the log took its event; the
+    snapshot it then catches up from tells it here."""
 
     def check(self, event: Event) -> str | None:
         if event.command in LOCK_COMMANDS:
@@ -49,6 +53,7 @@ class LogState:
         self.seq = max(self.seq, event.seq)
         if self.check(event) is not None:
             return False
+        self.published[event.node] = (event.seq, event.nonce)
         if event.command in LOCK_COMMANDS:
             self.locks.apply(event, observed)
         elif event.command in ELECTION_COMMANDS:
@@ -87,6 +92,7 @@ class LogState:
             "runs": self.runs.to_snapshot(),
             "versions": dict(self.versions),
             "kills": [_event_out(e) for e in self.kills.values()],
+            "published": {n: [seq, nonce] for n, (seq, nonce) in self.published.items()},
         }
 
     @classmethod
@@ -102,6 +108,7 @@ class LogState:
         state.runs = RunTable.from_snapshot(data.get("runs", []), observed)
         state.versions = {str(k): int(v) for k, v in data.get("versions", {}).items()}
         state.kills = {e["subject"]: Event.decode(_encode(e), e["seq"]) for e in data["kills"]}
+        state.published = {str(n): (int(q), str(c)) for n, (q, c) in data.get("published", {}).items()}
         return state
 
 

@@ -36,6 +36,7 @@ from winslow.controller.context import NodeContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command, Event
 from winslow.controller.loop import ERROR, REQUEUE_AFTER, SUCCESS, LoopObserver
+from winslow.controller.monitor import NodeDirectory, readiness
 from winslow.controller.records import RunRecord
 from winslow.controller.utilisation import WorkingHours
 from winslow.resources.errors import InvalidFileError
@@ -206,6 +207,19 @@ class ShareCollector(Collector):
         yield from self._machine()
         yield from self._gpus()
         yield from self._work()
+        yield from self._nodes()
+
+    def _nodes(self) -> Iterator[GaugeMetricFamily]:
+        """Every node's condition as this node sees it (the same on every node): take `min` over
+        scrapers, since a node cannot report its own silence."""
+        ready = GaugeMetricFamily(
+            "winslow_node_ready", "1 while it heartbeats, 0 once it stopped or fell silent", labels=["node"]
+        )
+        now, directory = self.ctx.clock(), NodeDirectory(self.ctx.layout.nodes)
+        for node in directory.all():
+            condition = readiness(node, now, directory.beat(node.metadata.name))
+            ready.add_metric([node.metadata.name], 1.0 if condition.ready else 0.0)
+        yield ready
 
     def _resources(self) -> Iterator[GaugeMetricFamily]:
         ctx, node = self.ctx, self.ctx.name

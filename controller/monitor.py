@@ -1,6 +1,10 @@
 """The node monitor: publishes this node's status (capacity, reservations, utilisation,
 heartbeat) and tells which nodes are alive from theirs.
 
+The heartbeat is written twice: in the status file (replaced whole, which needs free space on
+the share) and in a small file of fixed size beside it (`<name>.beat`), rewritten in place, which
+a full or nearly full share still takes: a node is not shown NotReady because the share is full.
+
 Thread use: the lease keeper thread publishes the node's status; NodeDirectory is read by the
 loop thread (elections) and by API requests, each with its own instance.
 """
@@ -8,9 +12,11 @@ loop thread (elections) and by API requests, each with its own instance.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,7 +27,7 @@ from winslow.controller.capacity import gpu_utilisation
 from winslow.controller.context import NodeContext
 from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.node import Gpu, Node, NodeStatus, Utilisation
-from winslow.resources.reading import READER, Reader, state_limits
+from winslow.resources.reading import READER, Reader, read_regular, state_limits
 from winslow.resources.store import atomic_write, dump_yaml, yaml_stamps
 
 log = logging.getLogger(__name__)
@@ -41,7 +47,67 @@ def utilisation(share: Path) -> Utilisation:
     )
 
 
-def node_status(ctx: NodeContext, api: str | None, started: datetime, build: str) -> Node:
+_BEAT = b"%020.6f %020.6f\n"  # the time twice: a torn read shows as two different values
+
+
+def write_beat(path: Path, when: float) -> None:
+    """In place: after the first write (at the node's start), no block of the share is taken."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    try:
+        os.pwrite(fd, _BEAT % (when, when), 0)
+    finally:
+        os.close(fd)
+
+
+def read_beat(path: Path) -> float | None:
+    try:
+        parts = read_regular(path, path.name, 64).split()
+    except (NotFoundError, InvalidFileError):
+        return None
+    if len(parts) != 2 or parts[0] != parts[1]:
+        return None  # torn, new, or not ours
+    try:
+        return float(parts[0])
+    except ValueError:
+        return None
+
+
+MISSED_BEATS = 3
+SKEW_ALLOWANCE = 2.0  # seconds: a reader's clock may differ that much before a node looks silent
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """A node's condition as a reader sees it, the way Kubernetes tells a NotReady node apart from
+    evicting its pods: NotReady says only that it went silent; its stages last the stage tolerance."""
+
+    ready: bool
+    since: datetime | None = None
+    reason: str = ""
+
+
+def readiness(node: Node, now: float, beat: float | None = None) -> Readiness:
+    """`beat`: the node's heartbeat file, fresher than its status file while the share is full."""
+    s = node.status
+    tolerance = f"; its stages are kept for {s.stage_tolerance:g}s" if s.stage_tolerance else ""
+    if s.stopped is not None:
+        return Readiness(False, s.stopped, f"stopped (a restart adopts its stages){tolerance}")
+    last = max(s.heartbeat.timestamp(), beat or 0.0)
+    silent = now - last
+    if silent <= MISSED_BEATS * s.heartbeat_seconds + SKEW_ALLOWANCE:
+        return Readiness(True)
+    since = datetime.fromtimestamp(last + s.heartbeat_seconds, UTC)
+    return Readiness(False, since, f"no heartbeat for {silent:.0f}s{tolerance}")
+
+
+def node_status(
+    ctx: NodeContext,
+    api: str | None,
+    started: datetime,
+    build: str,
+    interval: float,
+    stopped: datetime | None = None,
+) -> Node:
     cap = ctx.config.capacity
     reserved = ctx.reservations.total()
     gpu_use = gpu_utilisation() if cap.gpus else {}
@@ -73,6 +139,9 @@ def node_status(ctx: NodeContext, api: str | None, started: datetime, build: str
             build=build,
             started=started,
             heartbeat=datetime.fromtimestamp(ctx.clock(), UTC),
+            heartbeat_seconds=interval,
+            stopped=stopped,
+            stage_tolerance=ctx.config.stage_tolerance if ctx.config.executes else None,
             clock_offsets={peer: round(v, 3) for peer, v in ctx.events.skew.estimates().items()},
             history=recent.wire(),
         ),
@@ -122,6 +191,9 @@ class NodeDirectory:
             found.append(node)
         return found
 
+    def beat(self, name: str) -> float | None:
+        return read_beat(self.folder / f"{name}.beat")
+
     def live(self, now: float, max_age: float, executing: bool = True) -> set[str]:
         """Which nodes an election waits for. A listing up to `fresh` seconds old will do: the
         election's window bounds the wait anyway, and an election looks after every reconcile,
@@ -135,5 +207,7 @@ class NodeDirectory:
         return {
             n.metadata.name
             for n in nodes
-            if now - n.status.heartbeat.timestamp() <= max_age and (n.status.executes or not executing)
+            if now - max(n.status.heartbeat.timestamp(), self.beat(n.metadata.name) or 0.0) <= max_age
+            and n.status.stopped is None
+            and (n.status.executes or not executing)
         }

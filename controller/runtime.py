@@ -58,6 +58,17 @@ class ContainerInfo:
     finished_at: float | None = None
 
 
+@dataclass(frozen=True)
+class LogEntry:
+    """One piece of a container's output as the runtime stored it, with the runtime's time of
+    it: fixed-width UTC (Docker: `2026-01-02T03:04:05.123456789Z`), so that ordering the strings
+    orders the times. A restarted node continues the log after the last entry it copied, found by
+    this time, because the runtime's own log is bounded and no longer starts at the first byte."""
+
+    stamp: str
+    data: bytes
+
+
 class Runtime(Protocol):
     def run(self, spec: ContainerSpec) -> str: ...
 
@@ -73,8 +84,9 @@ class Runtime(Protocol):
 
     def remove(self, container_id: str) -> None: ...
 
-    def logs(self, container_id: str) -> Iterator[bytes]:
-        """All output from the start, following until the container exits."""
+    def logs(self, container_id: str, tail: int | None = None) -> Iterator[LogEntry]:
+        """The last `tail` entries the runtime holds now (all of them for None), in order; it
+        does not follow (Docker's follow stream skips and repeats once its log rotates)."""
         ...
 
     def wait(self, container_id: str) -> int: ...

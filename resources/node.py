@@ -62,6 +62,12 @@ class NodeStatus(Model):
     build: str = ""
     started: datetime | None = None
     heartbeat: datetime
+    heartbeat_seconds: float = 5.0
+    """How often the node publishes this file: a reader tells a silent node by it."""
+    stopped: datetime | None = None
+    """Set by a node stopping gracefully (a restart, as far as it knows): NotReady at once."""
+    stage_tolerance: float | None = None
+    """How long its stages outlive its silence (`winslow node --stage-tolerance`)."""
     history: NodeHistory | None = None
     clock_offsets: dict[str, float] = Field(default_factory=dict)
     """Each peer's wall clock minus this node's, as far as the events it published tell."""

@@ -18,7 +18,10 @@ import pytest
 import yaml
 
 IMAGE = "winslow/busybox:latest"
-FAST = ["--lease-seconds", "6", "--grace-seconds", "2", "--election-seconds", "1", "--scan-seconds", "0.3"]
+FAST = [
+    *("--lease-seconds", "6", "--grace-seconds", "2", "--stage-tolerance", "6"),
+    *("--election-seconds", "1", "--scan-seconds", "0.3"),
+]
 
 
 def free_port() -> int:

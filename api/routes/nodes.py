@@ -4,19 +4,22 @@ A node names the StageRuns it runs (`status.running`, PROJECT.N.STAGE). A user s
 of projects they may see (api.access), and how many others there are (`status.runningHidden`):
 the resource totals stay whole, so what is reserved still adds up, but no name of another
 user's project leaks through a node. Admins see every run.
+
+A node that stopped or went silent stays listed, NotReady since then (`status.ready`,
+`status.notReadySince`, `status.condition`), until an admin deletes it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException
 
 from winslow.api.access import Visibility
-from winslow.api.deps import ApiContext, context, current_user
+from winslow.api.deps import ApiContext, admin_user, context, current_user
 from winslow.api.routes.manifests import as_list
 from winslow.api.users import User
-from winslow.controller.monitor import NodeDirectory
+from winslow.controller.monitor import NodeDirectory, readiness
 from winslow.controller.skew import WARN_SECONDS, offsets, warning
 from winslow.resources.errors import NotFoundError
 from winslow.resources.node import Node
@@ -33,7 +36,9 @@ def _visible_run(visible: Visibility, run: str) -> bool:
         return visible.user.admin
 
 
-def _view(ctx: ApiContext, node: Node, found: dict[str, float], visible: Visibility) -> dict[str, Any]:
+def _view(
+    ctx: ApiContext, node: Node, found: dict[str, float], visible: Visibility, beat: float | None
+) -> dict[str, Any]:
     """The node file as `visible` may see it, with its clock's offset from this node's
     (`status.clockOffsetSeconds`)."""
     data = node.to_wire()
@@ -44,6 +49,11 @@ def _view(ctx: ApiContext, node: Node, found: dict[str, float], visible: Visibil
     offset = 0.0 if name == ctx.node else found.get(name)
     if offset is not None:
         data["status"]["clockOffsetSeconds"] = round(offset, 3)
+    condition = readiness(node, ctx.clock() + (offset or 0.0), beat)  # its heartbeat: on its own clock
+    data["status"]["ready"] = condition.ready
+    if not condition.ready:
+        data["status"]["notReadySince"] = condition.since.isoformat() if condition.since else None
+        data["status"]["condition"] = condition.reason
     return data
 
 
@@ -54,10 +64,11 @@ def _offsets(ctx: ApiContext, nodes: list[Node]) -> dict[str, float]:
 
 @router.get("", summary="List nodes")
 def list_nodes(ctx: ApiContext = Depends(context), user: User = Depends(current_user)) -> dict[str, Any]:
-    nodes = sorted(NodeDirectory(ctx.layout.nodes).all(), key=lambda n: n.metadata.name)
+    directory = NodeDirectory(ctx.layout.nodes)
+    nodes = sorted(directory.all(), key=lambda n: n.metadata.name)
     found = _offsets(ctx, nodes)
     visible = Visibility(ctx, user)
-    listing = as_list([_view(ctx, n, found, visible) for n in nodes])
+    listing = as_list([_view(ctx, n, found, visible, directory.beat(n.metadata.name)) for n in nodes])
     skewed = [warning(ctx.node, peer, v) for peer, v in sorted(found.items()) if abs(v) > WARN_SECONDS]
     if skewed:
         listing["warnings"] = skewed
@@ -66,8 +77,22 @@ def list_nodes(ctx: ApiContext = Depends(context), user: User = Depends(current_
 
 @router.get("/{name}", summary="Get one node")
 def get(name: str, ctx: ApiContext = Depends(context), user: User = Depends(current_user)) -> dict[str, Any]:
-    nodes = NodeDirectory(ctx.layout.nodes).all()
+    directory = NodeDirectory(ctx.layout.nodes)
+    nodes = directory.all()
     for node in nodes:
         if node.metadata.name == name:
-            return _view(ctx, node, _offsets(ctx, nodes), Visibility(ctx, user))
+            return _view(ctx, node, _offsets(ctx, nodes), Visibility(ctx, user), directory.beat(name))
     raise NotFoundError(f"node {name!r} not found (it publishes run/nodes/{name}.yaml while it runs)")
+
+
+@router.delete("/{name}", summary="Forget a node that is gone for good (admins; not while it is Ready)")
+def forget(name: str, ctx: ApiContext = Depends(context), _: User = Depends(admin_user)) -> dict[str, Any]:
+    directory = NodeDirectory(ctx.layout.nodes)
+    for node in directory.all():
+        if node.metadata.name == name:
+            if readiness(node, ctx.clock(), directory.beat(name)).ready:
+                raise HTTPException(409, f"node {name!r} is Ready; stop it first (it comes back if it runs)")
+            ctx.layout.node_file(name).unlink(missing_ok=True)
+            (ctx.layout.nodes / f"{name}.beat").unlink(missing_ok=True)
+            return {"deleted": name}
+    raise NotFoundError(f"node {name!r} not found")

@@ -139,6 +139,14 @@ def mean_percent(values: Any) -> str:
 NAME, AGE = ("NAME", at("metadata.name")), ("AGE", at("metadata.creationTimestamp", age))
 
 
+def node_condition(node: Any) -> str:
+    """`Ready`, or `NotReady 2m` (since when it went silent or stopped)."""
+    if pick(node, "status.ready") is not False:
+        return "Ready"
+    since = pick(node, "status.notReadySince")
+    return f"NotReady {age(since)}" if since else "NotReady"
+
+
 def trigger(run: Any) -> str:
     """`user (alice)`: who resumed or confirmed, where the API recorded it."""
     by = pick(run, "status.triggeredBy")
@@ -169,6 +177,7 @@ COLUMNS: dict[str, list[tuple[str, Getter]]] = {
     ],
     "nodes": [
         NAME,
+        ("STATUS", node_condition),
         ("EXECUTES", lambda o: text(pick(o, "status.executes") is not False)),
         ("CPU", at("status.capacity.cpu", lambda v: f"{v or 0:g}")),
         ("MEMORY", at("status.capacity.memory", human_bytes)),
@@ -257,6 +266,9 @@ DESCRIBE: dict[str, list[tuple[str, Getter]]] = {
     ],
     "nodes": [
         ("Name", at("metadata.name")),
+        ("Status", node_condition),
+        ("Condition", at("status.condition")),
+        ("Stage Tolerance", at("status.stageTolerance", lambda v: "-" if v is None else f"{v:g}s")),
         ("Executes", lambda o: text(pick(o, "status.executes") is not False)),
         ("API", at("status.api")),
         ("Build", at("status.build")),

@@ -127,7 +127,7 @@ def _create(ctx: NodeContext, action: CreateRun) -> bool:
     if not ctx.leases.held(lock_subject(record.project)):
         log.warning("the project lock expired before StageRun %s was created; deciding again", name)
         return False
-    if not ctx.leases.acquire(lease_subject(name)):
+    if not ctx.leases.acquire(lease_subject(name), ctx.config.stage_tolerance):
         log.warning("could not take the lease of new StageRun %s", name)
         return False
     if not ctx.layout.store.create_stagerun(run):

@@ -43,6 +43,8 @@ class Finish:
     phase: StageRunPhase
     exit_code: int | None
     message: str
+    note: str = ""
+    """A line for the run's log before its result (why its log may be incomplete)."""
 
 
 @dataclass(frozen=True)

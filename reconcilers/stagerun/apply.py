@@ -8,7 +8,6 @@ a run whose container started is never failed for a status it could not write.
 
 from __future__ import annotations
 
-import errno
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from typing import Any
 
 from winslow.controller.context import NodeContext
 from winslow.controller.reconciler import Result
-from winslow.controller.runtime import ContainerInfo, ContainerState, RuntimeFailure
+from winslow.controller.runtime import ContainerState, RuntimeFailure
 from winslow.controller.stagelogs import Streamer, append_system_line, tail
 from winslow.reconcilers import runfiles
 from winslow.reconcilers.stagerun.actions import (
@@ -34,12 +33,12 @@ from winslow.reconcilers.stagerun.actions import (
 from winslow.reconcilers.stagerun.observe import Observation
 from winslow.reconcilers.stagerun.start import Starts
 from winslow.reconcilers.subjects import lease_subject, project_key, stagerun_key
+from winslow.resources.errors import SHARE_UNWRITABLE
 from winslow.resources.stagerun import StageRunPhase
 
 log = logging.getLogger(__name__)
 
 SHARE_RETRY_SECONDS = 5.0  # a write the share refused (full, read-only) is tried again after this
-SHARE_UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 @dataclass
@@ -151,8 +150,10 @@ def _finish(ctx: NodeContext, state: RunState, obs: Observation, action: Finish)
     assert obs.record is not None
     project = obs.record.project
     logfile = ctx.layout.log_file(project, obs.name)
-    now = datetime.fromtimestamp(ctx.clock(), UTC)  # when it was seen to end, before the log drains
-    _drain_log(ctx, state, project, obs.name, obs.container)
+    now = datetime.fromtimestamp(ctx.clock(), UTC)
+    if action.note:
+        log.warning("StageRun %s: %s", obs.name, action.note)
+        append_system_line(logfile, action.note)
     message = action.message
     if action.phase is StageRunPhase.FAILED and action.exit_code is not None:
         last = tail(logfile, 3)
@@ -169,23 +170,6 @@ def _finish(ctx: NodeContext, state: RunState, obs: Observation, action: Finish)
     forget(ctx, state, obs.name)
     ctx.queue.add(project_key(project))
     return Result.done()
-
-
-def _drain_log(
-    ctx: NodeContext, state: RunState, project: str, name: str, container: ContainerInfo | None
-) -> None:
-    """The log must be whole before the result is recorded: wait for the streamer, or copy now."""
-    watcher = state.watchers.pop(name, None)
-    if watcher is not None:
-        watcher.join(timeout=15)
-    elif container is not None and ctx.runtime is not None:
-        runtime, container_id = ctx.runtime, container.id
-        Streamer(
-            ctx.layout.log_file(project, name),
-            lambda: runtime.logs(container_id),
-            lambda: False,
-            lambda: None,
-        ).run()
 
 
 def forget(ctx: NodeContext, state: RunState, name: str) -> None:
@@ -213,8 +197,8 @@ def _record(ctx: NodeContext, name: str, **changes: Any) -> None:
 
 
 def watch(ctx: NodeContext, state: RunState, project: str, name: str, container_id: str) -> None:
-    """Stream the container's output into the run's log on a thread of its own, which only
-    writes the log and wakes the run when the container ends."""
+    """Copy the container's output into the run's log on a thread of its own, which only writes
+    the log (and its position file) and wakes the run once the log is complete."""
     runtime = ctx.runtime
     assert runtime is not None
 
@@ -224,9 +208,12 @@ def watch(ctx: NodeContext, state: RunState, project: str, name: str, container_
 
     streamer = Streamer(
         ctx.layout.log_file(project, name),
-        lambda: runtime.logs(container_id),
+        lambda tail: runtime.logs(container_id, tail),
         running,
         lambda: ctx.queue.add(stagerun_key(name)),
+        limit=ctx.config.max_log_bytes,
+        clock=ctx.clock,
+        exited=lambda: runtime.wait(container_id),
     )
     state.watchers[name] = streamer
     streamer.start()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from winslow.controller.context import NodeContext
 from winslow.controller.runtime import ContainerInfo
+from winslow.controller.watchdog import LEASE_LABEL
+from winslow.reconcilers.subjects import lease_subject
 from winslow.resources.stagerun import StageRun
 
 
@@ -19,6 +21,7 @@ def labels(ctx: NodeContext, run: StageRun) -> dict[str, str]:
         "winslow.stage": run.spec.stage,
         "winslow.stagerun": run.metadata.name,
         "winslow.node": ctx.name,
+        LEASE_LABEL: lease_subject(run.metadata.name),  # what the node's watchdog fences it by
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TypeGuard
 
 from winslow.controller.runtime import ContainerInfo, ContainerState
@@ -22,6 +23,9 @@ from winslow.resources.stagerun import StageRunPhase
 
 CHECK_EVERY = 2.0
 STARTING_CHECK = 0.5
+STOP_CHECK = 0.5  # after a stop: the container ends within seconds, then its log drains
+DRAIN_CHECK = 1.0  # the streamer wakes the run when the log is complete; this is the fallback
+DRAIN_LIMIT = 300.0
 
 
 def _running(container: ContainerInfo | None) -> TypeGuard[ContainerInfo]:
@@ -50,8 +54,13 @@ def decide(obs: Observation) -> list[Action]:
         return [Requeue(STARTING_CHECK)]  # a start thread is at work; it hands over its outcome
     if obs.kill is not None:
         who = obs.kill.message or f"a user on {obs.kill.issuer}"
+        killed = Finish(StageRunPhase.KILLED, None, f"killed by {who}")
+        if container is not None and container.state is ContainerState.RUNNING:
+            return [Stop(container.id, f"killed by {who}"), Requeue(STOP_CHECK)]
+        if container is not None and container.state is ContainerState.EXITED:
+            return _once_drained(obs, container, killed)
         halt: list[Action] = [Stop(container.id, f"killed by {who}")] if _running(container) else []
-        return [*halt, Finish(StageRunPhase.KILLED, None, f"killed by {who}")]
+        return [*halt, killed]  # never started: no output to wait for
     outcome = obs.outcome
     if outcome is not None and outcome.failure is not None:
         return [Finish(StageRunPhase.FAILED, None, outcome.failure)]
@@ -61,20 +70,16 @@ def decide(obs: Observation) -> list[Action]:
         if record.phase is StageRunPhase.PENDING:
             return [Start()] if obs.run is not None else [Requeue(STARTING_CHECK)]  # file not visible yet
         return [Finish(StageRunPhase.FAILED, None, "its container disappeared")]
-    if container.state is ContainerState.EXITED and record.phase is not StageRunPhase.PENDING:
-        code = container.exit_code if container.exit_code is not None else -1
-        if code == 0:
-            return [Finish(StageRunPhase.SUCCEEDED, 0, "")]
-        message = "out of memory (killed by the kernel)" if container.oom_killed else ""
-        return [Finish(StageRunPhase.FAILED, code, message)]
-    actions = []
     timeout = obs.run.spec.timeout_seconds if obs.run is not None else None
     started = record.start_time.timestamp() if record.start_time else obs.now
-    if timeout is not None and obs.now - started > timeout:
-        return [
-            Stop(container.id, f"it ran past its timeout of {timeout:g}s"),
-            Finish(StageRunPhase.FAILED, None, f"timed out after {timeout:g}s"),
-        ]
+    if container.state is ContainerState.EXITED and record.phase is not StageRunPhase.PENDING:
+        return _once_drained(obs, container, _result(container, timeout, started, obs.now))
+    actions = []
+    if timeout is not None and obs.now - started > timeout and _running(container):
+        overdue = Stop(container.id, f"it ran past its timeout of {timeout:g}s")
+        if container.state is ContainerState.CREATED:  # never started: no output to wait for
+            return [overdue, Finish(StageRunPhase.FAILED, None, f"timed out after {timeout:g}s")]
+        return [overdue, Requeue(STOP_CHECK)]  # the result follows once it ended and its log is in
     if container.state is ContainerState.CREATED:
         actions.append(StartCreated(container.id))
     if record.phase is StageRunPhase.PENDING:
@@ -84,3 +89,34 @@ def decide(obs: Observation) -> list[Action]:
         actions.append(Watch(container.id))
     actions.append(Requeue(0.0 if container.state is ContainerState.EXITED else CHECK_EVERY))
     return actions
+
+
+def _result(container: ContainerInfo, timeout: float | None, started: float, now: float) -> Finish:
+    """A failure after the timeout is the timeout's: this node stopped it (or was about to)."""
+    code = container.exit_code if container.exit_code is not None else -1
+    ended = container.finished_at if container.finished_at is not None else now
+    if code != 0 and timeout is not None and ended - started > timeout:
+        return Finish(StageRunPhase.FAILED, None, f"timed out after {timeout:g}s")
+    if code == 0:
+        return Finish(StageRunPhase.SUCCEEDED, 0, "")
+    message = "out of memory (killed by the kernel)" if container.oom_killed else ""
+    return Finish(StageRunPhase.FAILED, code, message)
+
+
+def _once_drained(obs: Observation, container: ContainerInfo, finish: Finish) -> list[Action]:
+    """A run is recorded as ended only once its log is complete, so that its result line is the
+    log's last and a reader that sees the result has all of it. The streamer copies on a thread
+    of its own and wakes the run when done; this only waits, and never longer than DRAIN_LIMIT
+    after the container ended or the streamer began, whichever was later."""
+    if obs.drained:
+        return [finish]
+    if not obs.watching:  # none at work in this process (it restarted): one must finish the copy
+        return [Watch(container.id), Requeue(DRAIN_CHECK)]
+    began = max((t for t in (container.finished_at, obs.drain_since) if t is not None), default=None)
+    if began is not None and obs.now - began > DRAIN_LIMIT:
+        note = (
+            f"the log was still being copied {DRAIN_LIMIT:g}s after the container ended; "
+            "what it had not copied by then is missing"
+        )
+        return [replace(finish, note=note)]
+    return [Requeue(DRAIN_CHECK)]

@@ -1,5 +1,7 @@
 """What the StageRun reconciler reads: the run's record on the log (its state), its file (its
-frozen spec), its container (found by label), its lease, a kill, and what a start thread found."""
+frozen spec), its container (found by label), its lease, a kill, what a start thread found, and
+whether the log of an ended container is complete (from the position file its streamer keeps
+beside it, so that a restarted node knows it too)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from winslow.controller.context import NodeContext
 from winslow.controller.events import Event
 from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerState
+from winslow.controller.stagelogs import DrainState, drain_state
 from winslow.reconcilers.stagerun.containers import find_container
 from winslow.reconcilers.stagerun.start import Outcome
 from winslow.reconcilers.subjects import lease_subject
@@ -36,6 +39,10 @@ class Observation:
     """A start thread is at work on it."""
     outcome: Outcome | None = None
     """What a start thread found and nothing has recorded yet."""
+    drained: bool = False
+    """The run's log is complete: its container ended and the streamer copied every byte."""
+    drain_since: float | None = None
+    """When the streamer now at work on the log began (wall clock), if it said so."""
 
 
 def observe(
@@ -57,19 +64,25 @@ def observe(
             run = ctx.layout.store.stagerun(name)
         except (NotFoundError, ManifestError, ValueError) as exc:
             log.info("cannot read the file of StageRun %s yet: %s", name, exc)
+    container = _container(ctx, name, record, outcome, fresh)
+    drain = DrainState(False, None)
+    if container is not None and container.state is ContainerState.EXITED and record is not None:
+        drain = drain_state(ctx.layout.log_file(record.project, name))  # only where it can matter
     return Observation(
         name=name,
         record=record,
         run=run,
         node=ctx.name,
         now=ctx.clock(),
-        container=_container(ctx, name, record, outcome, fresh),
+        container=container,
         lease_mine=ctx.leases.held(lease_subject(name)),
         # run names are never reused, and nodes' clocks may differ: no time check
         kill=ctx.events.state.kills.get(lease_subject(name)),
         watching=watching,
         starting=starting,
         outcome=outcome,
+        drained=drain.drained,
+        drain_since=drain.since,
     )
 
 

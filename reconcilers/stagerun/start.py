@@ -13,7 +13,6 @@ outcomes through a lock.
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 import time
@@ -28,13 +27,13 @@ from winslow.controller.runtime import ContainerSpec, ImageNotFound, Mount, Runt
 from winslow.controller.stagelogs import append_system_line
 from winslow.controller.workspace import prepare
 from winslow.reconcilers.stagerun.containers import container_name, labels
+from winslow.resources.errors import SHARE_UNWRITABLE
 from winslow.resources.stagerun import StageRun
 
 log = logging.getLogger(__name__)
 
 START_STALL_SECONDS = 60.0  # a start that makes no progress for this long is given up
 CONTAINER_STALL_SECONDS = 600.0  # `docker run`, with a pull, reports no progress of its own
-SHARE_UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 @dataclass(frozen=True)
@@ -183,6 +182,8 @@ def run_container(ctx: NodeContext, run: StageRun, attempt: _Attempt | None = No
     if attempt.abandoned.is_set():
         return Outcome(failure="given up")
     attempt.step(f"starting the container of {run.spec.image}", CONTAINER_STALL_SECONDS)
+    if ctx.fence is not None:
+        ctx.fence.refresh()  # the watchdog knows the run's lease before its container exists
     try:
         container_id = ctx.runtime.run(spec)
     except (ImageNotFound, RuntimeFailure) as exc:

@@ -20,6 +20,7 @@ from winslow.api.app import create_app
 from winslow.api.deps import ApiContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
+from winslow.controller.leases import Leases
 
 ROLES = (None, "carol", "bob", "alice", "admin")  # anonymous, other user, member, owner, admin
 ALLOWED = {
@@ -82,6 +83,7 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/stageruns/{name}/log"): [Case("/api/v1/stageruns/p.1.one/log", "project")],
     ("GET", "/api/v1/nodes"): [Case("/api/v1/nodes", "user")],
     ("GET", "/api/v1/nodes/{name}"): [Case("/api/v1/nodes/test-node", "user")],
+    ("DELETE", "/api/v1/nodes/{name}"): [Case("/api/v1/nodes/test-node", "admin")],  # silent since 2026-01-01
     ("GET", "/api/v1/files/{path}"): [
         Case(f"{FILES}/resources/pool.bin", "user"),
         Case(f"{FILES}/resources", "user"),
@@ -112,7 +114,7 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/settings/users"): [Case("/api/v1/settings/users", "admin")],
     ("GET", "/api/v1/whoami"): [Case("/api/v1/whoami", "user")],
     ("GET", "/api/v1/reports/utilisation"): [Case("/api/v1/reports/utilisation", "user")],
-    # signing in checks the token in the body, whoever asks; signing out only drops cookies
+    # signing in checks the token in the body, whoever asks; signing out ends the cookie's session, if any
     ("POST", "/api/v1/session"): [Case("/api/v1/session", "public", 401, json={"token": "wsl_not-valid"})],
     ("DELETE", "/api/v1/session"): [Case("/api/v1/session", "public")],
 }
@@ -121,9 +123,8 @@ CASES: dict[tuple[str, str], list[Case]] = {
 def operations() -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as folder:
         layout = ShareLayout(Path(folder))
-        ctx = ApiContext(
-            layout=layout, events=EventLog(layout.events, "x", time.time), node="x", clock=time.time
-        )
+        leases = Leases(EventLog(layout.events, "x", time.time), 30)
+        ctx = ApiContext(layout=layout, leases=leases, node="x", clock=time.time)
         document = create_app(ctx).openapi()
     return sorted((method.upper(), path) for path, item in document["paths"].items() for method in item)
 

@@ -228,6 +228,7 @@ def test_projects_wide_adds_reason_and_nodes_table(capsys: pytest.CaptureFixture
     _, out, _ = run(fake, ["get", "nodes"], capsys)
     assert out.splitlines()[0].split() == [
         "NAME",
+        "STATUS",
         "EXECUTES",
         "CPU",
         "MEMORY",
@@ -235,7 +236,7 @@ def test_projects_wide_adds_reason_and_nodes_table(capsys: pytest.CaptureFixture
         "RESERVED",
         "HEARTBEAT",
     ]
-    assert out.splitlines()[1].split()[:5] == ["ws1", "true", "16", "64.0Gi", "2"]
+    assert out.splitlines()[1].split()[:6] == ["ws1", "Ready", "true", "16", "64.0Gi", "2"]
 
 
 class DropsAfter(httpx.SyncByteStream):

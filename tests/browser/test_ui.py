@@ -276,7 +276,7 @@ def test_nodes_and_utilisation_show_real_figures(cluster: Cluster, browser: Any)
     page = cluster.page(browser, "admin")
     page.goto(cluster.url + "/#/nodes")
     card = page.locator("article.node").filter(has_text="node-a")
-    card.filter(has_text="alive").wait_for()
+    card.filter(has_text="✔ ready").wait_for()
     assert card.locator(".core").count() >= 1
     assert card.locator("figure.chart").count() == 4
     assert re.search(r"of 4 \(", card.inner_text())  # --cpus 4

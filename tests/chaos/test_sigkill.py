@@ -33,7 +33,8 @@ def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(
     # A node restarted on a network mount reads the whole log back (no compaction here, so that
     # it can be replayed) before it renews its leases: a lease long enough for that, or the
     # kills would rightly make runs Lost.
-    leases = [] if rig.kind == "local" else ["--lease-seconds", "12", "--grace-seconds", "3"]
+    slow = ["--lease-seconds", "12", "--grace-seconds", "3", "--stage-tolerance", "12"]
+    leases = [] if rig.kind == "local" else slow
     cluster = [cluster_node(f"node-{c}", "--compact-every", "100000", *leases) for c in "abc"]
     for node in cluster:
         nodes.append(node.start())

@@ -255,7 +255,10 @@ def test_a_stage_cannot_gain_privileges_nor_fork_without_bound():
         name=name,
         image=IMAGE,
         command=["sh", "-c"],
-        args=["grep NoNewPrivs /proc/self/status; cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/pids.max"],
+        args=[
+            "grep NoNewPrivs /proc/self/status; "
+            "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max"
+        ],
         env={},
         mounts=[],
         labels={"winslow.test": name},
@@ -264,6 +267,46 @@ def test_a_stage_cannot_gain_privileges_nor_fork_without_bound():
     container = docker_.run(spec)
     try:
         wait_for(lambda: docker_.inspect(container).exit_code is not None, 30, "the container to exit")
-        assert b"".join(docker_.logs(container)).split()[:3] == [b"NoNewPrivs:", b"1", b"64"]
+        logs = subprocess.run(["docker", "logs", container], capture_output=True, check=True).stdout
+        assert logs.split() == [b"NoNewPrivs:", b"1", b"64"]
+    finally:
+        docker_.remove(container)
+
+
+def _docker_spec(name: str, script: str, mounts: list[Mount] | None = None) -> ContainerSpec:
+    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
+        missing(f"no Docker engine with {IMAGE}; run scripts/setup-host.sh")
+    return ContainerSpec(
+        name=name,
+        image=IMAGE,
+        command=["sh", "-c"],
+        args=[script],
+        env={},
+        mounts=mounts or [],
+        labels={"winslow.test": name},
+    )
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(60)
+def test_a_stage_gets_a_bounded_docker_log_and_its_output_as_timed_entries():
+    """Docker's own log of a stage is rotated (json-file, max-size and max-file), and the node
+    reads it as entries with fixed-width times; the pieces Docker splits a long line into share
+    one time, and together they are the output, byte for byte."""
+    docker_ = DockerRuntime(pull=False)
+    name = f"winslow-test-logs-{secrets.token_hex(4)}"
+    script = "echo err >&2; sleep 0.3; echo first; printf 'x%.0s' $(seq 1 40000); echo; printf 'no newline'"
+    container = docker_.run(_docker_spec(name, script))
+    try:
+        wait_for(lambda: docker_.inspect(container).exit_code is not None, 30, "the container to exit")
+        config = docker_.client.api.inspect_container(container)["HostConfig"]["LogConfig"]
+        bound = {"max-size": str(docker_runtime.LOG_FILE_BYTES), "max-file": str(docker_runtime.LOG_FILES)}
+        assert config == {"Type": "json-file", "Config": bound}
+        entries = list(docker_.logs(container))
+        assert b"".join(e.data for e in entries) == b"err\nfirst\n" + b"x" * 40000 + b"\nno newline"
+        assert all(len(e.stamp) == 30 and e.stamp.endswith("Z") for e in entries)
+        assert [e.stamp for e in entries] == sorted(e.stamp for e in entries)
+        pieces = [e for e in entries if e.data.startswith(b"x") or e.data == b"\n" or b"xx" in e.data]
+        assert len(pieces) >= 3 and len({e.stamp for e in pieces}) == 1, "one line, one time"
     finally:
         docker_.remove(container)

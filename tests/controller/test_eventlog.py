@@ -1,11 +1,16 @@
+import json
 import multiprocessing
 import os
+import tempfile
 import time
 from contextlib import suppress
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from winslow.controller import eventlog
 from winslow.controller.eventlog import EventLog, Rejected
 from winslow.controller.events import Command, Event
 from winslow.controller.logstate import LogState
@@ -230,3 +235,203 @@ def test_followers_see_a_new_nodes_first_event_through_the_shared_head(tmp_path)
     a = make(tmp_path, "a")
     a.publish(Command.LOCK, "s", duration=10)
     assert [e.issuer for e in b.poll()] == ["a"], "b had never heard of a"
+
+
+# -- compaction under a node that fell behind ------------------------------------------------------
+# Compaction frees the numbers it deletes, and `link` only arbitrates a number that is not free.
+# A node that fell a window behind (descheduled, or stepping through conflicts one by one) without
+# polling first (its last poll was under STALE_VIEW ago) used to link its event at a number that
+# every other node had passed: the link "won", the node believed its LOCK, nobody else ever read
+# it, and once the node caught up from the snapshot its own RELEASE was refused.
+
+
+def test_a_publisher_left_behind_by_compaction_publishes_at_the_head_not_into_freed_numbers(
+    tmp_path, monkeypatch
+):
+    """The reported `Rejected: node-6 does not hold node-6-66`, step by step."""
+    monkeypatch.setattr(eventlog, "STALE_VIEW", float("inf"))  # b's view counts as fresh: no poll first
+    clock = Clock()
+    a = make(tmp_path, "a", clock, compact_every=5)
+    b = make(tmp_path, "b", clock, compact_every=5)
+    b.publish(Command.LOCK, "mine", duration=30)  # 0: b is at the head
+    for i in range(20):  # meanwhile a publishes 1..20, compacting at 10, 15, 20: 0..14 are deleted
+        a.publish(Command.LOCK, f"a{i}", duration=30)
+    assert not b.path(1).exists()
+    lock = b.publish(Command.LOCK, "x", duration=30)
+    assert lock.seq == 21, "at the head, not at the number compaction freed"
+    a.poll()
+    assert a.state.locks.holder("x") == "b", "everyone sees the lock its holder believes in"
+    with pytest.raises(Rejected, match="held by b"):
+        a.publish(Command.LOCK, "x", duration=30)
+    b.publish(Command.RELEASE, "x")  # was: Rejected("b does not hold x")
+    a.poll()
+    assert (a.state.seq, a.state.locks.leases) == (b.state.seq, b.state.locks.leases)
+    fresh = make(tmp_path, "fresh", clock, compact_every=5)
+    fresh.poll()  # what b left at 1 (its link there looked won) is read by nobody
+    assert (fresh.state.seq, fresh.state.locks.leases) == (a.state.seq, a.state.locks.leases)
+
+
+def test_a_publisher_whose_peers_compact_right_after_its_link_keeps_its_event(tmp_path, monkeypatch):
+    """The other side of the rule above: the event below ours may be gone because the others read
+    ours and moved a window on before we looked (a descheduled publisher). The link alone cannot
+    tell that from a link into a freed number; the snapshot can, and the event stays ours."""
+    monkeypatch.setattr(eventlog, "STALE_VIEW", float("inf"))
+    clock = Clock()
+    a = make(tmp_path, "a", clock, compact_every=5)
+    b = make(tmp_path, "b", clock, compact_every=5)
+    b.publish(Command.LOCK, "mine", duration=30)
+    real_link = b._link
+    paused = []
+
+    def link_then_pause(event, seq):
+        won = real_link(event, seq)
+        if event.subject == "x" and not paused:  # b is descheduled right after its link: a reads
+            paused.append(seq)  # it and goes on
+            for i in range(20):
+                a.publish(Command.LOCK, f"a{i}", duration=30)
+        return won
+
+    monkeypatch.setattr(b, "_link", link_then_pause)
+    lock = b.publish(Command.LOCK, "x", duration=30)
+    assert lock.seq == 1 and a.state.locks.holder("x") == "b" and b.state.locks.holder("x") == "b"
+    assert b.path(1).exists() is False, "compacted: b caught up from the snapshot"
+    b.publish(Command.RELEASE, "x")
+    a.poll()
+    assert (a.state.seq, a.state.locks.leases) == (b.state.seq, b.state.locks.leases)
+
+
+def test_a_follower_left_behind_never_applies_an_event_linked_into_a_compacted_number(tmp_path):
+    """Whatever sits at a number below the compaction window may have been linked there after the
+    compaction freed it (by a node as above, or a NOOP probe): a node that reads it would hold a
+    state no other node holds. Such a follower catches up from the snapshot instead."""
+    clock = Clock()
+    a = make(tmp_path, "a", clock, compact_every=5)
+    r = make(tmp_path, "r", clock, compact_every=5)
+    a.publish(Command.LOCK, "s", duration=30)
+    r.poll()  # r applied 0
+    for i in range(20):
+        a.publish(Command.LOCK, f"a{i}", duration=30)
+    stale = Event(
+        issuer="stale", command=Command.LOCK, subject="y", timestamp=clock(), duration=30, nonce="n", seq=1
+    )
+    a.path(1).write_bytes(stale.encode())  # what a node left behind linked at the freed number 1
+    r.poll()
+    assert r.state.locks.holder("y") is None
+    assert (r.state.seq, r.state.locks.leases) == (a.state.seq, a.state.locks.leases)
+
+
+def test_a_node_that_caught_up_from_a_late_snapshot_recognises_the_event_there_not_its_name(
+    tmp_path, monkeypatch
+):
+    """A compactor descheduled before it replaced the snapshot puts back an older one after a
+    newer compaction deleted past it, and a node left behind may have linked something at that
+    snapshot's number since. That the number is taken proves nothing; the event there being the
+    one the snapshot names does."""
+    monkeypatch.setattr(eventlog, "STALE_VIEW", float("inf"))
+    clock = Clock()
+    a = make(tmp_path, "a", clock, compact_every=5)
+    b = make(tmp_path, "b", clock, compact_every=5)
+    b.poll()
+    for i in range(31):
+        a.publish(Command.LOCK, f"a{i}", duration=30)
+        if i == 10:
+            late = a.snapshot_path.read_bytes()
+    newest = a.snapshot_path.read_bytes()
+    a.snapshot_path.write_bytes(late)  # the late compactor's replace; 0..24 are deleted
+    stale = Event(
+        issuer="stale", command=Command.LOCK, subject="y", timestamp=clock(), duration=30, nonce="n", seq=10
+    )
+    a.path(10).write_bytes(stale.encode())  # a node left behind linked at the freed number 10
+    waits = []
+
+    def next_compaction(seconds):  # while b waits for a snapshot that reaches its number
+        waits.append(seconds)
+        a.snapshot_path.write_bytes(newest)
+
+    monkeypatch.setattr(eventlog.time, "sleep", next_compaction)
+    lock = b.publish(Command.LOCK, "x", duration=30)
+    assert lock.seq == 31 and waits, "not at 11, above the stale event"
+    a.poll()
+    assert a.state.locks.holder("x") == "b" and b.state.locks.holder("y") is None
+
+
+def test_a_slow_compactor_does_not_put_back_an_older_snapshot(tmp_path):
+    """Nodes whose events below were deleted by the later compaction would wait for a snapshot
+    that reaches them until the next one."""
+    clock = Clock()
+    a = make(tmp_path, "a", clock, compact_every=5)
+    slow = make(tmp_path, "slow", clock, compact_every=5)
+    for i in range(6):
+        a.publish(Command.LOCK, f"a{i}", duration=30)
+    slow.poll()  # at 5, about to compact, when it is descheduled
+    for i in range(6, 11):
+        a.publish(Command.LOCK, f"a{i}", duration=30)
+    slow.compact()
+    assert json.loads(a.snapshot_path.read_bytes())["seq"] == 10
+
+
+def test_catching_up_from_a_snapshot_keeps_when_this_node_learnt_of_its_own_lease(tmp_path, monkeypatch):
+    """The holder acts until its own clock, counted from just before it published the lease, says
+    the lease minus a margin has passed; others take over after the duration plus a grace from
+    when they learnt of it. A holder that caught up from a snapshot counted its lease from then,
+    and acted on long after another node could take over."""
+    monkeypatch.setattr(eventlog, "STALE_VIEW", float("inf"))
+    clock = Clock()
+    a = make(tmp_path, "a", clock, compact_every=5)
+    b = make(tmp_path, "b", clock, compact_every=5)
+    b.publish(Command.LOCK, "x", duration=30)
+    a.poll()
+    clock.t += 20
+    for i in range(20):
+        a.publish(Command.LOCK, f"a{i}", duration=30)
+    b.poll()
+    assert b.state.seq == a.state.seq == 20, "b caught up from the snapshot"
+    lease = b.state.locks.lease("x")
+    assert lease is not None and lease.observed == 1000.0, "counted from before b published it"
+    assert a.state.locks.lease("x").observed == 1000.0
+
+
+def test_a_directory_below_the_compaction_window_fails_no_publish(tmp_path):
+    """Compaction cannot unlink a directory skipped as garbage; it used to raise out of the
+    publish whose event had just been linked, so the caller took a published event for a failure."""
+    a = make(tmp_path, "a", compact_every=5, corrupt_wait=0.0)
+    a.publish(Command.LOCK, "s", duration=30)
+    a.path(1).mkdir()
+    for i in range(15):
+        a.publish(Command.LOCK, f"a{i}", duration=30)
+    assert a.state.seq == 16 and a.path(1).is_dir() and not a.path(2).exists()
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["publish", "poll"]), st.integers(0, 2), st.integers(1, 8)),
+        max_size=12,
+    )
+)
+def test_any_interleaving_leaves_every_node_holding_exactly_what_the_log_says(steps):
+    """Three nodes publish LOCK/RELEASE on their own subjects (in bursts) and poll in any order,
+    with a small compaction window, never polling before they publish (as within STALE_VIEW). A
+    fourth node that polls after every event is never behind: every node's own leases must be
+    exactly the ones the log gives it, and no RELEASE of a lock its node believes in is refused."""
+    with tempfile.TemporaryDirectory() as tmp, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(eventlog, "STALE_VIEW", float("inf"))
+        clock = Clock()
+        folder = Path(tmp)
+        nodes = [make(folder, f"n{i}", clock, compact_every=3) for i in range(3)]
+        oracle = make(folder, "oracle", clock, compact_every=3)
+        for op, who, burst in steps:
+            node = nodes[who]
+            for k in range(burst if op == "publish" else 1):
+                clock.t += 1
+                if op == "poll":
+                    node.poll()
+                else:
+                    name = f"{node.node}-{k % 2}"
+                    held = node.state.locks.holder(name) == node.node
+                    node.publish(Command.RELEASE if held else Command.LOCK, name, duration=30)
+                oracle.poll()
+                for n in nodes:
+                    own = {s: le.seq for s, le in n.state.locks.leases.items() if le.holder == n.node}
+                    truth = {s: le.seq for s, le in oracle.state.locks.leases.items() if le.holder == n.node}
+                    assert own == truth, f"{n.node} believes {own}, the log says {truth}"

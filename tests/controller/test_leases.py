@@ -61,3 +61,42 @@ def test_our_own_lease_found_after_a_restart_is_not_younger_to_us_than_to_others
     again = node(tmp_path, "a", wall, Clock(70.0))
     again.events.poll()
     assert not again.held("project/p"), "1 s of a 10 s lease is left: within the safety margin"
+
+
+def test_a_long_lease_is_renewed_often_by_its_own_duration_and_outlives_a_full_share(tmp_path, caplog):
+    """A run's lease lasts the stage tolerance (minutes) and is extended every RENEW_EVERY seconds,
+    so a share that refuses writes for most of it takes nothing away (issue 18)."""
+    mono = Clock(0.0)
+    a = node(tmp_path, "a", Clock(0), mono)
+    assert a.acquire("stagerun/p.1.x", 300)
+    mono.t = 20
+    published = a.events.state.locks.lease("stagerun/p.1.x")
+    assert a.renew(["stagerun/p.1.x"]) == [] and a.events.state.locks.lease("stagerun/p.1.x") == published
+    mono.t = 31
+    assert a.renew(["stagerun/p.1.x"]) == []
+    lease = a.events.state.locks.lease("stagerun/p.1.x")
+    assert lease is not None and lease.duration == 300 and lease.observed == 31, "extended by its own 300 s"
+
+    def full(*_: object, **__: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    real = a.events.publish
+    a.events.publish = full  # type: ignore[method-assign]
+    with caplog.at_level("WARNING"):
+        for t in range(62, 290, 10):
+            mono.t = t
+            assert a.renew(["stagerun/p.1.x"]) == [], f"kept at {t}s of a full share"
+            assert a.held("stagerun/p.1.x") == (t < 31 + 270)
+    assert caplog.text.count("cannot extend stagerun/p.1.x") == 1, "said once"
+    a.events.publish = real  # type: ignore[method-assign]
+    mono.t = 295
+    assert a.renew(["stagerun/p.1.x"]) == [] and a.held("stagerun/p.1.x"), "room again: renewed in time"
+
+
+def test_a_stop_extends_at_once_when_asked(tmp_path):
+    mono = Clock(0.0)
+    a = node(tmp_path, "a", Clock(0), mono)
+    assert a.acquire("stagerun/p.1.x", 300)
+    mono.t = 1
+    assert a.renew(["stagerun/p.1.x"], now=True) == []
+    assert a.events.state.locks.lease("stagerun/p.1.x").observed == 1

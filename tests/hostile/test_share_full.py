@@ -15,6 +15,8 @@ import pytest
 from tests.harness import (
     NodeProcess,
     containers,
+    get_json,
+    missing,
     pipeline,
     project,
     project_status,
@@ -37,7 +39,7 @@ def share(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     root = tmp_path / "share"  # the mount point itself: the node's own log is beside it, not on it
     root.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(root)]).returncode:
-        pytest.skip("needs to mount a tmpfs (root, CAP_SYS_ADMIN)")
+        missing("needs to mount a tmpfs (root, CAP_SYS_ADMIN)")
     yield root
     remove_containers(root)
     subprocess.run(["umount", "-l", str(root)], check=False)
@@ -158,3 +160,32 @@ def test_case_8_a_full_share_before_the_container_starts_leaves_the_run_pending_
     )
     assert "could not start" not in node_log(node)
     assert [r["status"]["phase"] for r in stageruns(share, "q")] == ["Succeeded", "Succeeded"]
+
+
+@pytest.mark.timeout(240)
+def test_a_share_full_for_a_minute_stops_no_stage(
+    docker_engine: None, share: Path, tmp_path: Path, nodes: list[NodeProcess]
+) -> None:
+    """Issue 18: before, the node could not renew the run's lease on a full share, stopped its
+    own healthy container after 15 s ("lost the StageRun's lease (fencing)") and the project
+    Failed. A run's lease lasts the stage tolerance and is renewed often, so a minute is nothing."""
+    node = NodeProcess(share, "node-a", "--stage-tolerance", "120").start()
+    nodes.append(node)
+    script = "for i in $(seq 1 80); do echo tick $i; sleep 1; done; echo done"
+    manifest = write_yaml(tmp_path / "p.yaml", pipeline("long", stage("a", script)), project("p", "long"))
+    winsctl(node.url, "apply", "-f", str(manifest))
+    wait_for(lambda: started_line(share, "p", "p.1.a"), 60, "the stage to start")
+    wait_for(lambda: stageruns(share, "p")[0]["status"]["phase"] == "Running", 30, "the run to be Running")
+    filler = fill(share)
+    try:
+        time.sleep(30)
+        [listed] = get_json(node.url, "nodes")["items"]
+        assert listed["status"]["ready"], "a full share makes no node look silent"
+        time.sleep(30)
+        assert [c["State"] for c in containers(share, stagerun="p.1.a")] == ["running"], "still running"
+    finally:
+        filler.unlink()
+    wait_for(lambda: project_status(share, "p").get("phase") == "Succeeded", 90, "the project to succeed")
+    assert [r["status"]["phase"] for r in stageruns(share, "p")] == ["Succeeded"]
+    assert "fencing" not in node_log(node)
+    assert "done" in (share / "logs" / "p" / "p.1.a.log").read_text()

@@ -99,14 +99,16 @@ def test_actions_change_only_their_fields_and_git_diff_shows_just_that(node, und
     winsctl(node.url, "confirm", "ulm")
     confirmed = without_generation(changes(share))
     assert confirmed[:2] == ["+  confirm:", "+    stage: review"]
-    assert len(confirmed) == 3 and confirmed[2].startswith("+    requestedAt: ")
+    assert len(confirmed) == 4 and confirmed[2].startswith("+    requestedAt: ")
+    assert confirmed[3] == "+    by: admin", "who confirmed is recorded"
     wait_for(lambda: project_status(share, "ulm").get("phase") == "Succeeded", 60, "the confirmed stage")
     winsctl(node.url, "pause", "ulm")
     assert without_generation(changes(share)) == ["+  paused: true"]
     winsctl(node.url, "resume", "ulm")
     resumed = without_generation(changes(share))
     assert resumed[:2] == ["-  paused: true", "+  runFrom:"], "a resume is recorded as a request"
-    assert len(resumed) == 3 and resumed[2].startswith("+    requestedAt: ")
+    assert len(resumed) == 4 and resumed[2].startswith("+    requestedAt: ")
+    assert resumed[3] == "+    by: admin"
     text = (share / "projects" / "ulm.yaml").read_text()
     assert text.startswith("# Ulm junction, flight of 2024-05-14\n")
     assert "  name: ulm   # the junction\n" in text and '  labels: {site: "ulm"}\n' in text

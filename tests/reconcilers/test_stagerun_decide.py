@@ -1,7 +1,7 @@
 from tests.reconcilers.builders import T0, make_run
 from winslow.controller.events import Command, Event
 from winslow.controller.runtime import ContainerInfo, ContainerState
-from winslow.reconcilers.stagerun.decide import decide
+from winslow.reconcilers.stagerun.decide import DRAIN_LIMIT, decide
 from winslow.reconcilers.stagerun.observe import Observation
 from winslow.resources.stagerun import StageRun, StageRunPhase
 
@@ -30,8 +30,10 @@ def obs(record, container=None, *, lease=True, kill=None, watching=False, node="
     )
 
 
-def box(state=ContainerState.RUNNING, code=None, oom=False):
-    return ContainerInfo(id="c1", name="n", labels={}, state=state, exit_code=code, oom_killed=oom)
+def box(state=ContainerState.RUNNING, code=None, oom=False, finished=None):
+    return ContainerInfo(
+        id="c1", name="n", labels={}, state=state, exit_code=code, oom_killed=oom, finished_at=finished
+    )
 
 
 def kinds(actions):
@@ -53,11 +55,12 @@ def test_container_created_but_never_started_is_started():
 
 
 def test_exit_codes_become_results():
-    (done,) = decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 0)))
+    running = make_run(1, "a", 0, "Running")
+    (done,) = decide(obs(running, box(ContainerState.EXITED, 0), drained=True))
     assert done.phase is StageRunPhase.SUCCEEDED
-    (failed,) = decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 3)))
+    (failed,) = decide(obs(running, box(ContainerState.EXITED, 3), drained=True))
     assert failed.phase is StageRunPhase.FAILED and failed.exit_code == 3
-    (oom,) = decide(obs(make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 137, oom=True)))
+    (oom,) = decide(obs(running, box(ContainerState.EXITED, 137, oom=True), drained=True))
     assert "out of memory" in oom.message
 
 
@@ -71,8 +74,13 @@ def test_kill_stops_and_records_who():
         issuer="b", command=Command.KILL, subject="stagerun/proj.1.a", timestamp=T0 + 5, message="alice"
     )
     actions = decide(obs(make_run(1, "a", 0, "Running"), box(), kill=kill))
-    assert kinds(actions) == ["Stop", "Finish"]
-    assert actions[1].phase is StageRunPhase.KILLED and "alice" in actions[1].message
+    assert kinds(actions) == ["Stop", "Requeue"] and "alice" in actions[0].why
+    ended = box(ContainerState.EXITED, 137)
+    assert kinds(decide(obs(make_run(1, "a", 0, "Running"), ended, kill=kill, watching=True))) == ["Requeue"]
+    (killed,) = decide(obs(make_run(1, "a", 0, "Running"), ended, kill=kill, drained=True))
+    assert killed.phase is StageRunPhase.KILLED and "alice" in killed.message
+    never_started = decide(obs(make_run(1, "a", 0, "Pending"), box(ContainerState.CREATED), kill=kill))
+    assert kinds(never_started) == ["Stop", "Finish"], "no output to wait for"
 
 
 def test_ended_or_foreign_runs_stop_orphans():
@@ -92,10 +100,43 @@ def test_vanished_container_fails_the_run():
     assert fail.phase is StageRunPhase.FAILED and "disappeared" in fail.message
 
 
-def test_timeout_stops_and_fails():
+def test_timeout_stops_and_fails_once_the_log_is_in():
     record = make_run(1, "a", 0, "Running", startTime="2027-01-15T08:00:00Z")
     actions = decide(obs(record, box(), run=spec_file(timeout=1.0)))
-    assert kinds(actions) == ["Stop", "Finish"] and "timed out" in actions[1].message
+    assert kinds(actions) == ["Stop", "Requeue"] and "timeout" in actions[0].why
+    stopped = box(ContainerState.EXITED, 143, finished=T0 + 9)
+    (failed,) = decide(obs(record, stopped, run=spec_file(timeout=1.0), drained=True))
+    assert failed.phase is StageRunPhase.FAILED and "timed out after 1s" in failed.message
+    ok = box(ContainerState.EXITED, 0, finished=T0 + 9)
+    (done,) = decide(obs(record, ok, run=spec_file(timeout=1.0), drained=True))
+    assert done.phase is StageRunPhase.SUCCEEDED, "a stage that succeeded before it was stopped succeeded"
+
+
+def test_an_ended_run_is_recorded_only_once_its_log_is_complete():
+    """The streamer copies on its own thread and says when the log is complete; until then the
+    run is looked at again, and a node that restarted starts a streamer to finish the copy."""
+    running, ended = make_run(1, "a", 0, "Running"), box(ContainerState.EXITED, 0, finished=T0 + 5)
+    assert kinds(decide(obs(running, ended, watching=True))) == ["Requeue"]
+    restarted = decide(obs(running, ended, watching=False))
+    assert kinds(restarted) == ["Watch", "Requeue"] and restarted[0].container_id == "c1"
+    (done,) = decide(obs(running, ended, watching=False, drained=True))
+    assert done.phase is StageRunPhase.SUCCEEDED and not done.note
+
+
+def test_a_drain_that_takes_too_long_finishes_anyway_and_says_so():
+    running = make_run(1, "a", 0, "Running")
+    now = T0 + 10  # obs(): the observation's time; decide reads no clock
+    long_ago = box(ContainerState.EXITED, 0, finished=now - DRAIN_LIMIT - 1)
+    (late,) = decide(obs(running, long_ago, watching=True))
+    assert late.phase is StageRunPhase.SUCCEEDED and "still being copied" in late.note
+    # counted from when the streamer began, if later: a node restarted long after the exit
+    restarted = obs(running, long_ago, watching=True, drain_since=now - 5)
+    assert kinds(decide(restarted)) == ["Requeue"]
+    assert kinds(decide(obs(running, long_ago, watching=False))) == ["Watch", "Requeue"], (
+        "never without a streamer at work in this process"
+    )
+    unknown = box(ContainerState.EXITED, 0)  # a runtime that does not say when it ended: waited for
+    assert kinds(decide(obs(running, unknown, watching=True))) == ["Requeue"]
 
 
 def test_a_start_in_progress_is_waited_for_and_its_outcome_recorded():

@@ -12,7 +12,7 @@ from tests.contexts import node_context
 from tests.controller.test_capacity import FakeNvml
 from winslow.controller.capacity import detect
 from winslow.controller.records import RunRecord
-from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState, RuntimeFailure
+from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState, LogEntry, RuntimeFailure
 from winslow.reconcilers import runfiles
 from winslow.reconcilers.stagerun.start import run_container
 from winslow.reconcilers.subjects import lease_subject
@@ -33,7 +33,7 @@ class RecordingRuntime:
     def inspect(self, container_id: str) -> ContainerInfo:
         return ContainerInfo(id=container_id, name=NAME, labels={}, state=ContainerState.EXITED, exit_code=0)
 
-    def logs(self, container_id: str) -> Iterator[bytes]:
+    def logs(self, container_id: str, tail: int | None = None) -> Iterator[LogEntry]:
         yield from ()
 
 

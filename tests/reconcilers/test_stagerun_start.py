@@ -19,7 +19,7 @@ from tests.contexts import node_context
 from tests.harness import wait_for
 from winslow.controller.context import NodeContext
 from winslow.controller.records import RunRecord
-from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState
+from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState, LogEntry
 from winslow.reconcilers import runfiles
 from winslow.reconcilers.stagerun import StageRunReconciler, start
 from winslow.reconcilers.subjects import lease_subject, stagerun_key
@@ -41,7 +41,7 @@ class FakeRuntime:
     def inspect(self, container_id: str) -> ContainerInfo | None:
         return ContainerInfo(container_id, container_id, {}, ContainerState.RUNNING)
 
-    def logs(self, container_id: str) -> Iterator[bytes]:
+    def logs(self, container_id: str, tail: int | None = None) -> Iterator[LogEntry]:
         return iter(())
 
     def stop(self, container_id: str, timeout: float = 10) -> None:

@@ -6,8 +6,6 @@ import { lineChart } from "./chart.js";
 import { link } from "./main.js";
 import { every } from "./poll.js";
 
-const LOST_AFTER = 35; // seconds without a heartbeat: the default lease (30 s) plus grace (5 s)
-
 function meter(label, used, total, format) {
   const ratio = total ? Math.min(1, used / total) : 0;
   return h(
@@ -29,8 +27,7 @@ function cores(list) {
 function card(node, now) {
   const s = node.status;
   const u = s.utilisation || {};
-  const beat = (now - Date.parse(s.heartbeat)) / 1000;
-  const lost = beat > LOST_AFTER;
+  const lost = s.ready === false; // the node that answers tells (api/routes/nodes.py)
   const hist = s.history;
   const perCore = u.cpuPercentPerCore || [];
   const cpuMean = perCore.length ? perCore.reduce((a, b) => a + b, 0) / perCore.length : 0;
@@ -49,7 +46,9 @@ function card(node, now) {
       "header",
       {},
       h("h2", { id: `node-${node.metadata.name}` }, node.metadata.name),
-      lost ? h("span", { class: "badge bad" }, "✖ lost") : h("span", { class: "badge ok" }, "✔ alive"),
+      lost
+        ? h("span", { class: "badge bad", title: s.condition || "" }, `✖ not ready ${s.notReadySince ? `for ${age(s.notReadySince, now)}` : ""}`)
+        : h("span", { class: "badge ok" }, "✔ ready"),
       s.executes === false ? h("span", { class: "badge other" }, "observer") : null,
       h("span", { class: "muted" }, ` heartbeat ${age(s.heartbeat, now)} ago`),
     ),
