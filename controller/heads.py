@@ -4,7 +4,9 @@ A head is a file of fixed size rewritten in place with the last number a node pu
 `run/head`, the highest anyone did): read after open it is fresh under close-to-open
 consistency, where a file replaced by rename may still be read in its old version, and a new
 name may still be "absent" to a client that looked for it before. It is created at its full
-size at once, because a client that cached a smaller size reads only that much.
+size at once, because a client that cached a smaller size reads only that much. A node's
+heartbeat beside its status file (controller.monitor) is such a file too: rewritten in place,
+it takes no new block, so a full share still takes it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.reading import read_regular
 
-_HEAD = b"%020d %020d\n"  # the number twice: a torn read shows as two different numbers
+_WIDTH = 20  # a value written twice: a torn read shows as two different values
 
 
 class Unreadable(Exception):
@@ -44,29 +46,36 @@ def peek(path: Path, limit: int) -> bytes:
         os.close(fd)
 
 
-def create_head(path: Path) -> None:
+def write_fixed(path: Path, value: bytes, *, only_if_new: bool = False) -> None:
+    """`value` (at most 20 bytes) twice, in place, at a constant size."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     try:
-        if os.fstat(fd).st_size == 0:
-            os.pwrite(fd, _HEAD % (-1, -1), 0)
+        if not only_if_new or os.fstat(fd).st_size == 0:
+            padded = value.rjust(_WIDTH, b"0") if value[:1] != b"-" else value.rjust(_WIDTH)
+            os.pwrite(fd, padded + b" " + padded + b"\n", 0)
     finally:
         os.close(fd)
+
+
+def read_fixed(path: Path) -> bytes | None:
+    """The value, or None when the file is missing, torn, new or not ours."""
+    try:
+        parts = read_file(path, 64).split()
+    except (FileNotFoundError, Unreadable):
+        return None
+    if len(parts) != 2 or parts[0] != parts[1]:
+        return None
+    return parts[0]
+
+
+def create_head(path: Path) -> None:
+    write_fixed(path, b"-1", only_if_new=True)
 
 
 def write_head(path: Path, seq: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
-    try:
-        os.pwrite(fd, _HEAD % (seq, seq), 0)
-    finally:
-        os.close(fd)
+    write_fixed(path, b"%d" % seq)
 
 
 def read_head(path: Path) -> int | None:
-    try:
-        raw = read_file(path, 64)
-    except (FileNotFoundError, Unreadable):
-        return None
-    parts = raw.split()
-    if len(parts) != 2 or parts[0] != parts[1] or not parts[0].isdigit():
-        return None  # torn, new, or not ours
-    return int(parts[0])
+    value = read_fixed(path)
+    return int(value) if value is not None and value.isdigit() else None

@@ -12,7 +12,6 @@ loop thread (elections) and by API requests, each with its own instance.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -25,9 +24,10 @@ import psutil
 from winslow.controller import history
 from winslow.controller.capacity import gpu_utilisation
 from winslow.controller.context import NodeContext
+from winslow.controller.heads import read_fixed, write_fixed
 from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.node import Gpu, Node, NodeStatus, Utilisation
-from winslow.resources.reading import READER, Reader, read_regular, state_limits
+from winslow.resources.reading import READER, Reader, state_limits
 from winslow.resources.store import atomic_write, dump_yaml, yaml_stamps
 
 log = logging.getLogger(__name__)
@@ -47,27 +47,14 @@ def utilisation(share: Path) -> Utilisation:
     )
 
 
-_BEAT = b"%020.6f %020.6f\n"  # the time twice: a torn read shows as two different values
-
-
 def write_beat(path: Path, when: float) -> None:
-    """In place: after the first write (at the node's start), no block of the share is taken."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
-    try:
-        os.pwrite(fd, _BEAT % (when, when), 0)
-    finally:
-        os.close(fd)
+    write_fixed(path, b"%.6f" % when)
 
 
 def read_beat(path: Path) -> float | None:
+    value = read_fixed(path)
     try:
-        parts = read_regular(path, path.name, 64).split()
-    except (NotFoundError, InvalidFileError):
-        return None
-    if len(parts) != 2 or parts[0] != parts[1]:
-        return None  # torn, new, or not ours
-    try:
-        return float(parts[0])
+        return float(value) if value is not None else None
     except ValueError:
         return None
 
