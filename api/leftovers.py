@@ -37,8 +37,10 @@ from winslow.api.uploads import upload_of
 log = logging.getLogger(__name__)
 
 DEFAULT_HOURS = 24.0
-EVERY = 300.0  # seconds between sweeps: an hour's precision is plenty for an age of hours
-FIRST = 60.0  # the first sweep waits for the node's start to settle
+EVERY = 3600.0  # seconds between sweeps: an hour's precision is plenty for an age of hours
+FIRST = 900.0  # the first sweep waits for the node's start, and restarts, to settle
+PACE = 0.01  # seconds between two folders: a network share's client serves one request at a time,
+# and the node's leases and event log wait behind whatever a sweep asks of it
 BUDGET = 60.0  # seconds one sweep may spend walking; the next starts over
 MAX_DEPTH = 64
 MAX_TOLD = 1000  # distinct problems remembered, so each is logged once and memory stays bounded
@@ -83,8 +85,10 @@ class Sweeper:
         every: float = EVERY,
         budget: float = BUDGET,
         max_depth: int = MAX_DEPTH,
+        pace: float = PACE,
     ) -> None:
         self.root = root
+        self.pace = pace
         self.max_age = max_age
         self.clock = clock
         self.monotonic = monotonic
@@ -162,7 +166,7 @@ class Sweeper:
                 return True
             random.shuffle(folders)  # a sweep cut short by its budget does not always miss the same ones
             for folder in folders:
-                if self._stop.is_set() or self.monotonic() > deadline:
+                if self._stop.wait(self.pace) or self.monotonic() > deadline:
                     return False
                 if not self._walk(fd, folder, f"{where}/{folder}", depth + 1, deadline, removed):
                     return False
