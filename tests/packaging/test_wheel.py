@@ -38,6 +38,16 @@ def test_the_wheel_holds_the_layers_under_winslow_only(wheel):
     assert "winslow = winslow.api.node_cli:main" in text and "winsctl = winslow.api.winsctl:main" in text
 
 
+def test_the_wheel_ships_every_file_of_the_ui(wheel):
+    """The UI's modules live in folders under static/js/ (js/project/ for one project's tabs):
+    package data must take every file at every depth, or an installed node serves a broken page."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = ROOT / "api" / "ui" / "static"
+    files = [path.relative_to(static).as_posix() for path in static.rglob("*") if path.is_file()]
+    assert "js/project/overview.js" in files and "js/router.js" in files
+    assert [f for f in files if f"winslow/api/ui/static/{f}" not in names] == []
+
+
 def _other_project(folder: Path) -> Path:
     """A project of someone else's with top-level packages that Winslow's layers are named like."""
     folder.mkdir()

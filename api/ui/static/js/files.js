@@ -3,7 +3,7 @@
 
 import { api, filesUrl } from "./api.js";
 import { add, bytes, clear, confirmDialog, fill, h, message, rate, toast, when } from "./dom.js";
-import { link } from "./main.js";
+import { link } from "./router.js";
 import { Upload, forget, unfinished } from "./upload.js";
 
 // Uploads outlive the page that started them: one queue for the whole app, one file at a time.

@@ -1,74 +1,13 @@
-// The shell: sign-in, the top bar and a hash router that loads one view module per page.
-// Each view's render(ctx) returns a function that stops what it started (polls, streams).
+// The shell: sign-in, sign-out and the top bar, wired to the hash router (router.js), which
+// loads one view module per page.
 
 import { api, onSignedOut } from "./api.js";
 import { add, clear, field, fill, h, message } from "./dom.js";
-
-const VIEWS = {
-  projects: () => import("./projects.js"),
-  project: () => import("./project.js"),
-  files: () => import("./files.js"),
-  pipelines: () => import("./pipelines.js"),
-  pipeline: () => import("./pipeline.js"),
-  nodes: () => import("./nodes.js"),
-  utilisation: () => import("./utilisation.js"),
-};
+import { createRouter } from "./router.js";
 
 let me = null;
-let stop = null;
-let generation = 0;
 const main = () => document.getElementById("main");
-
-export function parseHash(hash = location.hash) {
-  const [path, search] = hash.replace(/^#\/?/, "").split("?");
-  return { parts: path.split("/").filter(Boolean).map(decodeURIComponent), query: new URLSearchParams(search || "") };
-}
-
-export function link(parts, query) {
-  const q = query && [...new URLSearchParams(query)].length ? `?${new URLSearchParams(query)}` : "";
-  return "#/" + parts.map(encodeURIComponent).join("/") + q;
-}
-
-function viewOf(parts) {
-  const [section = "projects", name] = parts;
-  if (section === "projects" && name) return "project";
-  if (section === "pipelines" && name) return "pipeline";
-  return VIEWS[section] ? section : "projects";
-}
-
-async function route() {
-  const mine = ++generation;
-  if (stop) {
-    const previous = stop;
-    stop = null;
-    previous();
-  }
-  if (!me) return signIn();
-  const { parts, query } = parseHash();
-  const view = viewOf(parts);
-  const section = parts[0] && VIEWS[parts[0]] ? parts[0] : "projects";
-  for (const a of document.querySelectorAll("nav a")) {
-    if (a.dataset.section === section) a.setAttribute("aria-current", "page");
-    else a.removeAttribute("aria-current");
-  }
-  let module;
-  try {
-    module = await VIEWS[view]();
-  } catch (error) {
-    fill(main(), message("error", `cannot load this page: ${error.message}`));
-    return;
-  }
-  if (mine !== generation) return;
-  const root = clear(main());
-  delete root.dataset.ready;
-  const ctx = { root, parts, query, me, alive: () => mine === generation };
-  try {
-    stop = (await module.render(ctx)) || null;
-    if (mine !== generation && stop) stop();
-  } catch (error) {
-    add(root, message("error", error.message));
-  }
-}
+const router = createRouter({ main, user: () => me, signIn: () => signIn() });
 
 function signIn(problem) {
   document.getElementById("top").hidden = true;
@@ -104,8 +43,7 @@ function signIn(problem) {
 function start() {
   document.getElementById("top").hidden = false;
   document.getElementById("who").textContent = `${me.name}${me.admin ? " (admin)" : ""}`;
-  if (!location.hash) history.replaceState(null, "", "#/projects");
-  route();
+  router.show();
 }
 
 async function signOut() {
@@ -113,9 +51,7 @@ async function signOut() {
     await api.del("/api/v1/session");
   } finally {
     me = null;
-    generation++;
-    if (stop) stop();
-    stop = null;
+    router.leave();
     signIn();
   }
 }
@@ -123,14 +59,13 @@ async function signOut() {
 onSignedOut(() => {
   if (!me) return;
   me = null;
-  if (stop) stop();
-  stop = null;
+  router.leave();
   signIn("Your session ended; sign in again.");
 });
 
 async function boot() {
   document.getElementById("signout").addEventListener("click", signOut);
-  window.addEventListener("hashchange", route);
+  router.listen();
   try {
     me = await api.get("/api/v1/whoami");
   } catch {

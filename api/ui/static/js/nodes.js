@@ -3,7 +3,7 @@
 import { api } from "./api.js";
 import { add, age, bytes, clear, fill, h, message, rate } from "./dom.js";
 import { lineChart } from "./chart.js";
-import { link } from "./main.js";
+import { link } from "./router.js";
 import { every } from "./poll.js";
 
 function meter(label, used, total, format) {

@@ -3,7 +3,7 @@
 
 import { ApiError, api } from "./api.js";
 import { add, clear, field, fill, h, message, toast } from "./dom.js";
-import { link } from "./main.js";
+import { link } from "./router.js";
 import { lineOf } from "./yamlpath.js";
 import { dump, load } from "../vendor/js-yaml.mjs";
 

@@ -2,7 +2,7 @@
 
 import { api } from "./api.js";
 import { add, age, h } from "./dom.js";
-import { link } from "./main.js";
+import { link } from "./router.js";
 
 export async function render({ root }) {
   document.title = "Pipelines · Winslow";

@@ -4,7 +4,7 @@
 
 import { api } from "./api.js";
 import { add, age, clear, h, message, needsHuman, phaseBadge } from "./dom.js";
-import { link } from "./main.js";
+import { link } from "./router.js";
 import { every } from "./poll.js";
 
 const ATTENTION = "attention";

@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { add, field, fill, h, message } from "./dom.js";
-import { link } from "./main.js";
+import { link } from "./router.js";
 
 const MAPS = {
   running: ["Running stages (fig. 7.2)", "hours"],
