@@ -24,6 +24,7 @@ from winslow.api.routes import (
     reports,
     settings,
     stageruns,
+    triggers,
     whoami,
 )
 from winslow.api.ui import assets, session
@@ -45,8 +46,9 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "node": ctx.node}
 
-    for module in (manifests, actions, stageruns, nodes, files, settings, whoami, metrics, reports):
+    for module in (manifests, actions, triggers, stageruns, nodes, files, settings, whoami, metrics, reports):
         app.include_router(module.router)
+    app.include_router(triggers.trigger_router)  # a trigger token's one route: no user, no session
     app.include_router(session.router)
     apidocs.install(app)
     assets.install(app)

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 
 from winslow.api.sessions import SessionStore, csrf_value
+from winslow.api.triggers import PREFIX as TRIGGER_PREFIX
 from winslow.api.users import User, UserDirectory, UsersFileError
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
@@ -118,6 +119,13 @@ def identify(ctx: ApiContext, token: str, challenge: dict[str, str] | None = Non
         found = ctx.users.identify(token)
     except UsersFileError as exc:
         raise HTTPException(503, f"cannot check tokens: {exc}; an admin must fix the file") from None
+    if found is None and token.startswith(TRIGGER_PREFIX):
+        raise HTTPException(
+            401,
+            "this is a project's trigger token: it opens only POST /api/v1/projects/PROJECT/trigger; "
+            "everything else takes a user's token (winslow user add NAME --share DIR)",
+            headers=challenge,
+        )
     if found is None:
         raise HTTPException(
             401,

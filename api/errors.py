@@ -16,7 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from winslow.resources.errors import ConflictError, InvalidFileError, ManifestError, NotFoundError
-from winslow.resources.manifest import USER_KINDS, field_path
+from winslow.resources.manifest import USER_KINDS
+from winslow.resources.wording import field_path
 
 log = logging.getLogger(__name__)
 

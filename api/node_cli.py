@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio.constants
 import logging
+import os
 import re
 import signal
 import socket
@@ -28,7 +29,7 @@ from winslow.api import clientconfig, doctor_cli, fastpath, leftovers, users
 from winslow.api.app import create_app
 from winslow.api.deps import ApiContext
 from winslow.api.sessions import SessionStore
-from winslow.controller import metrics, watchdog
+from winslow.controller import metrics, notify, watchdog
 from winslow.controller.capacity import Capacity, CapacityError, detect, oversubscribed
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.daemon import Daemon
@@ -39,6 +40,7 @@ from winslow.controller.loop import WorkQueue, every
 from winslow.controller.reconciler import Reconciler
 from winslow.controller.stagelogs import MIN_LIMIT
 from winslow.reconcilers import runfiles
+from winslow.reconcilers.notify import Sender
 from winslow.reconcilers.project import ProjectReconciler
 from winslow.reconcilers.pruning import ContainerPruner
 from winslow.reconcilers.stagerun import StageRunReconciler
@@ -155,6 +157,26 @@ def _node_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--tls-cert", type=Path, help="serve HTTPS with this certificate (PEM; with --tls-key)")
     p.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    p.add_argument(
+        "--public-url",
+        help="how people reach this node's UI, for the links in notifications (default: http://HOST:PORT)",
+    )
+    p.add_argument(
+        "--smtp",
+        metavar="HOST:PORT",
+        help="mail server for `spec.notify` email targets (password: env WINSLOW_SMTP_PASSWORD)",
+    )
+    p.add_argument("--smtp-from", default=f"winslow@{socket.gethostname()}", help="the sender of mails")
+    p.add_argument("--smtp-starttls", action="store_true", help="upgrade the SMTP connection with STARTTLS")
+    p.add_argument("--smtp-user", help="log in to the SMTP server as this user")
+    p.add_argument(
+        "--remind-after",
+        type=float,
+        default=12.0,
+        metavar="HOURS",
+        help="remind `spec.notify` targets of a gate still waiting for confirmation this long (and again "
+        "each time as long)",
+    )
 
 
 _TOKEN_EXAMPLES = """examples:
@@ -354,6 +376,22 @@ def _capacity(args: argparse.Namespace) -> Capacity:
         raise SystemExit(f"winslow node: {exc}") from None
 
 
+def _smtp(args: argparse.Namespace) -> notify.Smtp | None:
+    """Checked before anything starts; the password only ever comes from the environment."""
+    if args.smtp is None:
+        if args.smtp_user or args.smtp_starttls:
+            raise SystemExit("winslow node: --smtp-user and --smtp-starttls need --smtp HOST:PORT")
+        return None
+    try:
+        host, port = notify.parse_smtp(args.smtp)
+    except ValueError as exc:
+        raise SystemExit(f"winslow node: --smtp {exc}") from None
+    password = os.environ.get("WINSLOW_SMTP_PASSWORD")
+    if args.smtp_user and not password:
+        raise SystemExit("winslow node: --smtp-user needs the password in env WINSLOW_SMTP_PASSWORD")
+    return notify.Smtp(host, port, args.smtp_from, args.smtp_starttls, args.smtp_user, password)
+
+
 def run_node(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=args.log_level.upper(),
@@ -365,6 +403,7 @@ def run_node(args: argparse.Namespace) -> int:
     for note in notes:
         log.warning("%s: Docker refuses stages that ask for more than the machine has", note)
     url = _server_url(args, tls)
+    smtp = _smtp(args)
     layout = ShareLayout(args.share)
     layout.ensure()
     seed_access(layout, url)
@@ -378,6 +417,7 @@ def run_node(args: argparse.Namespace) -> int:
         capacity=capacity,
         multipliers=_multipliers(args.multiplier),
         max_log_bytes=args.max_log_bytes,
+        remind_after=args.remind_after * 3600,
     )
     clock = time.time
     registry = CollectorRegistry(auto_describe=True)
@@ -423,6 +463,8 @@ def run_node(args: argparse.Namespace) -> int:
         duties=[every(1.0, lambda: runfiles.reproject(ctx), time.monotonic)],
     )
     daemon.start(adopt)
+    sender = Sender(ctx, args.public_url or url, smtp, observer=metrics.NotifyCounters(registry, args.name))
+    sender.start()
     sweeper = leftovers.Sweeper(layout.root, args.upload_max_age * 3600)
     sweeper.start()
     api_ctx = ApiContext(layout=layout, leases=ctx.leases, node=args.name, clock=clock, registry=registry)
@@ -467,6 +509,7 @@ def run_node(args: argparse.Namespace) -> int:
         server.run()
     finally:
         sweeper.stop()
+        sender.stop()
         daemon.stop()
     return 0
 

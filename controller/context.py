@@ -33,6 +33,8 @@ class NodeConfig:
     capacity: Capacity = field(default_factory=lambda: Capacity(cpu=1, memory=1 << 30))
     multipliers: Weights = field(default_factory=Weights)
     max_log_bytes: int = 1 << 30
+    remind_after: float = 12 * 3600.0
+    """Seconds a gate waits for confirmation before `spec.notify` targets are reminded (and between)."""
     """Container output kept in a run's log on the share: its head and its tail (controller.stagelogs)."""
 
 

@@ -132,6 +132,12 @@ class DockerRuntime:
         )
         return retrying(call)
 
+    def local_images(self) -> list[tuple[str, list[str]]]:
+        """(id, repository:tag names) of the images Docker holds, newest first (controller.images)."""
+        found = self.client.api.images()
+        found.sort(key=lambda i: i.get("Created") or 0, reverse=True)
+        return [(str(i.get("Id", "")), list(i.get("RepoTags") or [])) for i in found]
+
     def _ensure_image(self, image: str) -> None:
         try:
             self._call(f"inspect image {image}", lambda: self.client.images.get(image))

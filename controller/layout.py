@@ -7,7 +7,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from winslow.resources.errors import InvalidFileError, NotFoundError
+from winslow.resources.project import NotifyTarget
 from winslow.resources.reading import READER, manifest_limits, state_limits
 from winslow.resources.store import Store, atomic_write, dump_yaml
 
@@ -18,14 +21,17 @@ class ShareLayout:
         self.store = Store(self.root)
         self.settings = self.root / "settings"
         self.env_file = self.settings / "env.yaml"
+        self.notify_file = self.settings / "notify.yaml"  # user -> targets told of all their projects
         self.users_file = self.settings / "users.yaml"
         self.sessions = self.settings / "sessions"  # one file per signed-in browser
+        self.triggers = self.settings / "triggers"  # one file per project with trigger tokens
         self.resources = self.root / "resources"
         self.workspaces = self.root / "workspaces"
         self.logs = self.root / "logs"
         self.run = self.root / "run"
         self.events = self.run / "events"
         self.nodes = self.run / "nodes"
+        self.outbox = self.run / "outbox"  # one file per notification not sent yet (reconcilers.notify)
         self.share_file = self.run / "share.yaml"
 
     def ensure(self) -> None:
@@ -64,8 +70,26 @@ class ShareLayout:
     def log_file(self, project: str, run: str) -> Path:
         return self.logs / project / f"{run}.log"
 
+    def trigger_file(self, project: str) -> Path:
+        return self.triggers / f"{project}.yaml"
+
     def node_file(self, node: str) -> Path:
         return self.nodes / f"{node}.yaml"
+
+    def subscriptions(self) -> dict[str, list[NotifyTarget]]:
+        """`settings/notify.yaml`: each user's targets for all the projects they own or are a member
+        of (`alice: [{email: alice@example.org}]`). Its last good version while it cannot be read."""
+        try:
+            return READER.load(
+                self.notify_file,
+                "settings/notify.yaml",
+                _subscriptions,
+                kind="notify",
+                limits=manifest_limits(),
+                fallback=True,
+            )
+        except NotFoundError:
+            return {}
 
     def global_env(self) -> dict[str, str]:
         """Its last good version while the file cannot be read; InvalidFileError if never."""
@@ -82,6 +106,15 @@ class ShareLayout:
             )
         except NotFoundError:
             return {}
+
+
+def _subscriptions(data: Any) -> dict[str, list[NotifyTarget]]:
+    if data is None:
+        return {}
+    return _SUBSCRIPTIONS.validate_python(data)
+
+
+_SUBSCRIPTIONS = TypeAdapter(dict[str, list[NotifyTarget]])
 
 
 def _env(data: Any) -> dict[str, str]:

@@ -120,6 +120,27 @@ class LoopMetrics(LoopObserver):
         self.queue_duration.labels(controller).observe(waited)
 
 
+class NotifyCounters:
+    """Notifications by the node that tried to send them: `result` is sent, retry (a round failed;
+    tried again later) or failed (given up). Summed over nodes, each attempt counts once."""
+
+    def __init__(self, registry: CollectorRegistry, node: str) -> None:
+        self.node = node
+        self.total = Counter(
+            "winslow_notifications",
+            "Notifications this node tried to send, by channel (webhook, email) and result "
+            "(sent; retry: a round failed, tried again later; failed: given up)",
+            ["node", "channel", "result"],
+            registry=registry,
+        )
+        for channel in ("webhook", "email"):
+            for result in ("sent", "retry", "failed"):
+                self.total.labels(node, channel, result)
+
+    def __call__(self, channel: str, result: str) -> None:
+        self.total.labels(self.node, channel, result).inc()
+
+
 class RunCounters:
     """StageRuns counted by the node that recorded their end, when it recorded it."""
 

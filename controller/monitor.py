@@ -25,6 +25,7 @@ from winslow.controller import history
 from winslow.controller.capacity import gpu_utilisation
 from winslow.controller.context import NodeContext
 from winslow.controller.heads import read_fixed, write_fixed
+from winslow.controller.images import node_images
 from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.node import Gpu, Node, NodeStatus, Utilisation
 from winslow.resources.reading import READER, Reader, state_limits
@@ -131,6 +132,7 @@ def node_status(
             stage_tolerance=ctx.config.stage_tolerance if ctx.config.executes else None,
             clock_offsets={peer: round(v, 3) for peer, v in ctx.events.skew.estimates().items()},
             history=recent.wire(),
+            images=node_images(ctx.runtime),
         ),
     )
 

@@ -46,6 +46,9 @@ class RunRecord:
     start_time: datetime | None = None
     finish_time: datetime | None = None
     container_id: str | None = None
+    project_uid: str | None = None
+    """The uid of the project that made the run: a project deleted and applied again under the
+    same name is a new project, with no history of the old one's runs."""
     seq: int = -1
     """The RECORD event that last changed the run: decisions compare these, never clocks."""
     recorder: str = ""
@@ -71,6 +74,7 @@ class RunRecord:
             "copyOf": self.copy_of,
             "gpus": list(self.gpus),
             "request": self.request.wire(),
+            "projectUid": self.project_uid,
             **self.update(),
         }
 
@@ -102,6 +106,7 @@ class RunRecord:
             copy_of=_optional_str(data.get("copyOf")),
             gpus=tuple(int(g) for g in data.get("gpus") or ()),
             request=Amount.from_wire(data.get("request") or {}),
+            project_uid=_optional_str(data.get("projectUid")),
         )
         return record.updated_by(data)
 
@@ -146,9 +151,13 @@ class RunTable:
     runs: dict[str, RunRecord] = field(default_factory=dict)
     by_project: dict[str, list[str]] = field(default_factory=dict)
 
-    def of(self, project: str) -> list[RunRecord]:
-        """In creation order, which is the project's history order."""
-        return [self.runs[name] for name in self.by_project.get(project, [])]
+    def of(self, project: str, uid: str | None = None) -> list[RunRecord]:
+        """In creation order, which is the project's history order. With the project's uid, only
+        the runs of that project: not those of an earlier project of the same name. Runs recorded
+        without one (before uids) belong to any; a spec without one (a hand-written file, a copy
+        from git) sees every run of the name, so that losing the uid never loses history."""
+        runs = [self.runs[name] for name in self.by_project.get(project, [])]
+        return runs if uid is None else [r for r in runs if r.project_uid in (None, uid)]
 
     def get(self, name: str) -> RunRecord | None:
         return self.runs.get(name)

@@ -8,6 +8,7 @@ from winslow.controller.reconciler import Key
 
 PROJECT = "project"
 STAGERUN = "stagerun"
+NOTIFY = "notify"
 
 
 def lock_subject(project: str) -> str:
@@ -30,3 +31,8 @@ def subject_parts(subject: str) -> tuple[str, str]:
     """(kind, name) of a subject of the log."""
     kind, _, name = subject.partition("/")
     return kind, name
+
+
+def notify_subject(entry: str) -> str:
+    """The lease a node takes on one outbox entry while it sends it: one node sends, once."""
+    return f"{NOTIFY}/{entry}"

@@ -54,9 +54,23 @@ class Model(BaseModel):
 
 
 class Metadata(Model):
-    name: DnsLabel
-    labels: dict[str, str] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    uid: str | None = None
-    generation: int | None = None
-    creation_timestamp: datetime | None = None
+    name: DnsLabel = Field(
+        description="the object's name: its file name on the share and its name in every command",
+        examples=["ulm-2024-05-01"],
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="key/value pairs to select by (`winsctl get projects -l site=ulm`)",
+        examples=[{"site": "ulm"}],
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="free notes for people and tools; `winslow/...` keys are the server's",
+    )
+    uid: str | None = Field(default=None, description="set by the server: the object's unique id")
+    generation: int | None = Field(
+        default=None, description="set by the server: raised by every change of the spec"
+    )
+    creation_timestamp: datetime | None = Field(
+        default=None, description="set by the server: when it was created"
+    )

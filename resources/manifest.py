@@ -13,6 +13,7 @@ from winslow.resources.node import Node
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project
 from winslow.resources.stagerun import StageRun
+from winslow.resources.wording import field_path, schema_problem, yaml_problem, yaml_where
 
 Manifest = Pipeline | Project | StageRun | Node
 KINDS: dict[str, type[Manifest]] = {
@@ -24,30 +25,9 @@ KINDS: dict[str, type[Manifest]] = {
 USER_KINDS = ("Pipeline", "Project")
 
 
-def field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part.startswith(("function-after", "function-before", "union[")):
-            continue
-        else:
-            path += f".{part}" if path else part
-    return path
-
-
-def _problem(error: Any) -> tuple[str, str]:
-    kind = error["type"]
-    message = str(error["msg"])
-    if kind == "extra_forbidden":
-        return field_path(error["loc"]), "unknown field; remove it or check its spelling"
-    if kind == "missing":
-        return field_path(error["loc"]), "is required"
-    if message.startswith("Value error, "):
-        message = message.removeprefix("Value error, ")
-    elif "input" in error and not isinstance(error["input"], dict | list):
-        message = f"{error['input']!r}: {message}"
-    return field_path(error["loc"]), message
+def _problem(error: Any, model: type[Manifest] | None = None) -> tuple[str, str]:
+    """The field path and what is wrong, in the project's words (resources.wording)."""
+    return field_path(error["loc"]), schema_problem(error, model)
 
 
 def parse(data: Any, source: str, kinds: tuple[str, ...] = tuple(KINDS)) -> Manifest:
@@ -64,7 +44,7 @@ def parse(data: Any, source: str, kinds: tuple[str, ...] = tuple(KINDS)) -> Mani
     try:
         return KINDS[kind].model_validate(data)
     except ValidationError as exc:
-        raise ManifestError(source, [_problem(e) for e in exc.errors()]) from None
+        raise ManifestError(source, [_problem(e, KINDS[kind]) for e in exc.errors()]) from None
 
 
 def parse_text(text: str, source: str, kinds: tuple[str, ...] = tuple(KINDS)) -> list[Manifest]:
@@ -72,11 +52,9 @@ def parse_text(text: str, source: str, kinds: tuple[str, ...] = tuple(KINDS)) ->
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ManifestError.single(
-            source, "", f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"
-        ) from None
+        line, column = yaml_where(exc)
+        where = f"line {line}, column {column}: " if line else ""
+        raise ManifestError.single(source, "", f"{where}{yaml_problem(exc)}") from None
     if not documents:
         raise ManifestError.single(source, "", "holds no manifest")
     label = source if len(documents) == 1 else None

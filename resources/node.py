@@ -19,6 +19,13 @@ class Gpu(Model):
     memory_used_bytes: int | None = None
 
 
+class LocalImage(Model):
+    """One container image that Docker holds on the node."""
+
+    id: str = Field(description="the image id (sha256:...)")
+    tags: list[str] = Field(default_factory=list, description="its names (repository:tag), at most a few")
+
+
 class Utilisation(Model):
     cpu_percent_per_core: list[float] = Field(default_factory=list)
     memory_used: int = 0
@@ -70,6 +77,9 @@ class NodeStatus(Model):
     """How long its stages outlive its silence (`winslow node --stage-tolerance`)."""
     history: NodeHistory | None = None
     clock_offsets: dict[str, float] = Field(default_factory=dict)
+    images: list[LocalImage] | None = None
+    """The images Docker holds on the node (a bounded list, refreshed every few minutes), so that
+    `apply` can warn about an image no node has yet; None: not known (yet)."""
     """Each peer's wall clock minus this node's, as far as the events it published tell."""
 
 

@@ -22,9 +22,25 @@ Memory = Annotated[str | int, AfterValidator(_memory)]
 
 
 class Resources(Model):
-    cpu: Cpu = 1.0
-    memory: Memory = "256Mi"
-    gpu: int = Field(default=0, ge=0)
+    """What the stage needs of a node: it runs only where this much is free, and its container is
+    limited to it."""
+
+    cpu: Cpu = Field(
+        default=1.0,
+        description="CPU cores reserved for the stage and the container's CPU limit",
+        examples=["500m"],
+    )
+    memory: Memory = Field(
+        default="256Mi",
+        description="memory reserved for the stage; the container is killed if it uses more",
+        examples=["16Gi"],
+    )
+    gpu: int = Field(
+        default=0,
+        ge=0,
+        description="whole GPUs the stage gets to itself (visible in the container)",
+        examples=[1],
+    )
     pids: int = Field(
         default=4096,
         ge=16,
@@ -44,14 +60,28 @@ class Resources(Model):
 
 
 class WorkspaceMode(StrEnum):
+    """Where a stage's `/workspace` starts from."""
+
     INCREMENTAL = "incremental"
     STANDALONE = "standalone"
     CONTINUATION = "continuation"
 
 
 class WorkspacePolicy(Model):
-    mode: WorkspaceMode = WorkspaceMode.INCREMENTAL
-    from_stage: DnsLabel | None = Field(default=None, alias="from")
+    """What `/workspace` holds when the stage starts."""
+
+    mode: WorkspaceMode = Field(
+        default=WorkspaceMode.INCREMENTAL,
+        description="incremental: a copy of the previous stage's workspace; standalone: empty; "
+        "continuation: a copy of the workspace of the stage named in `from`",
+        examples=["continuation"],
+    )
+    from_stage: DnsLabel | None = Field(
+        default=None,
+        alias="from",
+        description="with mode continuation: the earlier stage whose last successful workspace to copy",
+        examples=["detect"],
+    )
 
     @model_validator(mode="after")
     def _continuation_names_a_stage(self) -> WorkspacePolicy:
@@ -61,21 +91,68 @@ class WorkspacePolicy(Model):
 
 
 class RetryPolicy(Model):
-    count: int = Field(default=0, ge=0, le=100)
-    backoff_seconds: float = Field(default=10.0, ge=0)
+    """Run a failed stage again by itself, before the project is marked Failed."""
+
+    count: int = Field(
+        default=0, ge=0, le=100, description="how many times a failed run is started again", examples=[2]
+    )
+    backoff_seconds: float = Field(
+        default=10.0, ge=0, description="seconds to wait after a failure before the next try", examples=[60]
+    )
 
 
 class StageSpec(Model):
-    name: DnsLabel
-    image: str
-    command: list[str] | None = None
-    args: list[str] = Field(default_factory=list)
-    env: Env = Field(default_factory=dict)
-    resources: Resources = Field(default_factory=Resources)
-    confirm: bool = False
-    retry: RetryPolicy | None = None
-    workspace: WorkspacePolicy = Field(default_factory=WorkspacePolicy)
-    timeout_seconds: float | None = Field(default=None, gt=0)
+    """One step of the pipeline: a container that runs to completion in the stage's workspace, with
+    `/input` (read-only), `/output`, `/resources` (read-only) and `/workspace` mounted."""
+
+    name: DnsLabel = Field(
+        description="the stage's name, unique in the pipeline; `resume --from NAME` and StageRun names "
+        "use it",
+        examples=["detect"],
+    )
+    image: str = Field(
+        description="the container image; a node that does not have it pulls it before the stage starts",
+        examples=["python:3.12-slim"],
+    )
+    command: list[str] | None = Field(
+        default=None,
+        description="the program and its arguments, replacing the image's entrypoint; not run through a "
+        "shell unless you write one (`[sh, -c, ...]`); default: the image's entrypoint",
+        examples=[["sh", "-c", "python3 detect.py > /output/log.txt"]],
+    )
+    args: list[str] = Field(
+        default_factory=list,
+        description="arguments appended to `command` (or to the image's entrypoint)",
+        examples=[["--fps", "25"]],
+    )
+    env: Env = Field(
+        default_factory=dict,
+        description="environment variables of this stage; they override the pipeline's, and the "
+        "project's override them",
+        examples=[{"THRESHOLD": "0.5"}],
+    )
+    resources: Resources = Field(
+        default_factory=Resources, description="what the stage needs of a node (cpu, memory, gpu, pids)"
+    )
+    confirm: bool = Field(
+        default=False,
+        description="wait for a user's `winsctl confirm PROJECT` (or the UI's Confirm) before this stage "
+        "starts: the human-in-the-loop gate",
+        examples=[True],
+    )
+    retry: RetryPolicy | None = Field(
+        default=None, description="start a failed run again by itself; default: no retries"
+    )
+    workspace: WorkspacePolicy = Field(
+        default_factory=WorkspacePolicy, description="what `/workspace` holds when the stage starts"
+    )
+    timeout_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        description="stop the container and fail the run after this many seconds of running (time "
+        "spent pulling the image does not count); default: no limit",
+        examples=[3600],
+    )
 
     @field_validator("image")
     @classmethod
@@ -106,12 +183,16 @@ StageList = Annotated[list[StageSpec], Field(min_length=1), AfterValidator(check
 
 
 class PipelineSpec(Model):
-    env: Env = Field(default_factory=dict)
-    stages: StageList
+    env: Env = Field(
+        default_factory=dict,
+        description="environment variables for every stage (a stage's or the project's `env` overrides them)",
+        examples=[{"FPS": "25"}],
+    )
+    stages: StageList = Field(description="the stages, run in this order")
 
 
 class Pipeline(Model):
     api_version: Literal["winslow/v1"] = "winslow/v1"
     kind: Literal["Pipeline"] = "Pipeline"
-    metadata: Metadata
-    spec: PipelineSpec
+    metadata: Metadata = Field(description="the pipeline's name, labels and annotations")
+    spec: PipelineSpec = Field(description="the stages and their shared environment")

@@ -32,35 +32,49 @@ class Trigger(StrEnum):
 
 
 class WorkspaceSource(Model):
-    mode: WorkspaceMode = WorkspaceMode.INCREMENTAL
-    copy_of: str | None = None
+    mode: WorkspaceMode = Field(default=WorkspaceMode.INCREMENTAL, description="the stage's workspace.mode")
+    copy_of: str | None = Field(
+        default=None, description="the StageRun whose workspace was copied; none: it started empty"
+    )
 
 
 class StageRunSpec(Model):
-    project: str
-    stage: str
-    index: int
-    image: str
-    command: list[str] | None = None
-    args: list[str] = Field(default_factory=list)
-    env: Env = Field(default_factory=dict)
-    resources: Resources = Field(default_factory=Resources)
-    workspace: WorkspaceSource = Field(default_factory=WorkspaceSource)
-    attempt: int = 1
-    timeout_seconds: float | None = None
-    run_from: datetime | None = None
-    confirmed: datetime | None = None
+    project: str = Field(description="the project this run belongs to")
+    project_uid: str | None = Field(
+        default=None, description="the uid of the project that made it (an older one may have had its name)"
+    )
+    stage: str = Field(description="the stage's name in the project's pipeline snapshot")
+    index: int = Field(description="the stage's position in the snapshot, from 0")
+    image: str = Field(description="the container image, as the stage names it")
+    command: list[str] | None = Field(default=None, description="the stage's command")
+    args: list[str] = Field(default_factory=list, description="the stage's args")
+    env: Env = Field(default_factory=dict, description="the merged environment the container gets")
+    resources: Resources = Field(default_factory=Resources, description="what was reserved for the run")
+    workspace: WorkspaceSource = Field(
+        default_factory=WorkspaceSource, description="where its workspace was copied from"
+    )
+    attempt: int = Field(default=1, description="1 for the first try, then raised by each retry")
+    timeout_seconds: float | None = Field(default=None, description="the stage's timeoutSeconds")
+    run_from: datetime | None = Field(default=None, description="the resume request that started it, if any")
+    confirmed: datetime | None = Field(default=None, description="the confirmation that let it start, if any")
+    pipeline_changes: list[str] = Field(
+        default_factory=list,
+        description="set on a run that a resume started with the pipeline as it was then: "
+        "what differed from the project's snapshot",
+    )
 
 
 class StageRunStatus(Model):
-    phase: StageRunPhase = StageRunPhase.PENDING
-    node: str | None = None
-    container_id: str | None = None
-    exit_code: int | None = None
-    start_time: datetime | None = None
-    finish_time: datetime | None = None
-    message: str = ""
-    trigger: Trigger = Trigger.AUTO
+    phase: StageRunPhase = Field(default=StageRunPhase.PENDING, description="where the run stands")
+    node: str | None = Field(default=None, description="the node that runs it")
+    container_id: str | None = Field(default=None, description="its container on that node")
+    exit_code: int | None = Field(default=None, description="the container's exit status, once it ended")
+    start_time: datetime | None = Field(default=None, description="when its container started")
+    finish_time: datetime | None = Field(default=None, description="when it ended")
+    message: str = Field(default="", description="why it is in its phase (a failure's reason, say)")
+    trigger: Trigger = Field(
+        default=Trigger.AUTO, description="auto: started by the pipeline; user: by a resume or confirmation"
+    )
     triggered_by: str | None = None
     """The user whose resume or confirmation started the run."""
     gpus: list[int] = Field(default_factory=list)
@@ -73,7 +87,7 @@ _RUN_NAME = re.compile(r"^[a-z0-9-]+\.[0-9]+\.[a-z0-9-]+$")
 class RunMetadata(Metadata):
     """StageRun names are PROJECT.N.STAGE: unique across projects, and the project parses back."""
 
-    name: str
+    name: str = Field(description="PROJECT.N.STAGE: the project, the run's number, the stage")
 
     @field_validator("name")
     @classmethod
@@ -86,9 +100,9 @@ class RunMetadata(Metadata):
 class StageRun(Model):
     api_version: Literal["winslow/v1"] = "winslow/v1"
     kind: Literal["StageRun"] = "StageRun"
-    metadata: RunMetadata
-    spec: StageRunSpec
-    status: StageRunStatus = Field(default_factory=StageRunStatus)
+    metadata: RunMetadata = Field(description="its name, PROJECT.N.STAGE")
+    spec: StageRunSpec = Field(description="what runs, frozen when the run is created")
+    status: StageRunStatus = Field(default_factory=StageRunStatus, description="how it went")
 
 
 def stagerun_name(project: str, number: int, stage: str) -> str:

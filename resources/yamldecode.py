@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from winslow.resources.errors import InvalidFileError
 from winslow.resources.limits import Limits
+from winslow.resources.schema import KINDS
+from winslow.resources.wording import VALIDATOR_STEPS, field_path, schema_problem
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _COLLECTION_START = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
@@ -93,27 +95,12 @@ def _yaml_error(exc: yaml.YAMLError, source: str) -> InvalidFileError:
     return InvalidFileError.at(source, f"is not valid YAML ({words})", mark.line + 1 if mark else None)
 
 
-_VALIDATOR_STEPS = ("function-after", "function-before", "function-wrap", "union[")
-
-
-def field_path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part.startswith(_VALIDATOR_STEPS):
-            continue
-        else:
-            path += f".{part}" if path else part
-    return path
-
-
 def _node_line(root: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     """The line of the deepest part of `loc` the document has: a key's own line, so a missing
     field points at its parent's key."""
     node, line = root, (root.start_mark.line + 1 if root is not None else None)
     for part in loc:
-        if isinstance(part, str) and part.startswith(_VALIDATOR_STEPS):
+        if isinstance(part, str) and part.startswith(VALIDATOR_STEPS):
             continue
         if isinstance(node, yaml.MappingNode):
             pair = next(
@@ -150,8 +137,15 @@ def invalid_from(exc: ValidationError, source: str, text: str, document: Any) ->
     except Exception:
         root = None
     problems, lines = [], []
+    model = KINDS.get(str(document.get("kind"))) if isinstance(document, dict) else None
     for error in exc.errors():
         loc = tuple(error["loc"])
-        problems.append((field_path(loc), _message(error)))
+        said = _message(error)
+        if error["type"] not in ("value_error", "assertion_error"):
+            friendly = schema_problem(error, model, quote=False)  # names the field meant, not the value
+            value = error.get("input")
+            if not (isinstance(value, str | int | float) and str(value) and str(value) in friendly):
+                said = friendly
+        problems.append((field_path(loc), said))
         lines.append(_node_line(root, loc))
     return InvalidFileError(source, problems, lines, document=document)

@@ -19,9 +19,10 @@ from winslow.api.names import Name
 from winslow.api.routes.manifests import project_status, project_view
 from winslow.api.routes.stageruns import kill_stagerun
 from winslow.api.users import User
-from winslow.reconcilers.project.plan import run_from_problem
+from winslow.reconcilers.project.plan import refreshed, run_from_problem, snapshot_for
+from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.pipeline import StageSpec
-from winslow.resources.project import Project, ProjectPhase
+from winslow.resources.project import PipelineSnapshot, Project, ProjectPhase
 from winslow.resources.stagerun import StageRunPhase
 
 
@@ -36,6 +37,11 @@ router = APIRouter(prefix="/api/v1/projects", tags=["actions"], dependencies=[De
 
 class ResumeBody(BaseModel):
     from_stage: str | None = Field(default=None, alias="from", description="rerun from this stage")
+    keep_snapshot: bool = Field(
+        default=False,
+        alias="keepSnapshot",
+        description="rerun the pipeline as the project took it, not as it is now",
+    )
 
 
 class ConfirmBody(BaseModel):
@@ -59,21 +65,29 @@ def pause(name: Name, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
     return project_view(ctx, project)
 
 
-def _stages(ctx: ApiContext, name: str) -> list[StageSpec]:
-    """The stages the project runs: its snapshot once started, else what it would snapshot."""
-    status = project_status(ctx, name)
-    if status is not None and status.pipeline is not None:
-        return status.pipeline.stages
+def _snapshot(ctx: ApiContext, name: str, resume: bool = False) -> tuple[PipelineSnapshot | None, list[str]]:
+    """What the project runs (its snapshot once started, else what it would take) and, for a
+    resume, what the pipeline as it is now changes in it (plan.refreshed)."""
     project = ctx.layout.store.project(name)
-    if project.spec.stages is not None:
-        return project.spec.stages
-    if project.spec.pipeline is None:
-        return []
-    return ctx.layout.store.pipeline(project.spec.pipeline).spec.stages
+    status = project_status(ctx, name)
+    pipeline = None
+    if project.spec.pipeline is not None:
+        try:
+            pipeline = ctx.layout.store.pipeline(project.spec.pipeline)
+        except (NotFoundError, InvalidFileError):
+            pipeline = None
+    own = status.pipeline if status is not None and status.uid in (None, project.metadata.uid) else None
+    snap = snapshot_for(project, pipeline, own)
+    if not resume or snap is None or own is None:
+        return snap, []
+    fresh, changes = refreshed(project, pipeline, snap)
+    return fresh, changes
 
 
-def _known_stage(ctx: ApiContext, name: str, stage: str, field: str) -> list[StageSpec]:
-    stages = _stages(ctx, name)
+def _known_stage(
+    ctx: ApiContext, name: str, stage: str, field: str, snap: PipelineSnapshot | None = None
+) -> list[StageSpec]:
+    stages = (snap or _snapshot(ctx, name)[0] or PipelineSnapshot(stages=[])).stages
     names = [s.name for s in stages]
     if stage not in names:
         raise HTTPException(
@@ -92,10 +106,12 @@ def resume(
     """A resume is recorded as a request (`spec.runFrom`) whenever it starts a stage, so that the
     StageRun it starts says it was started by a user."""
     stage = body.from_stage if body else None
+    keep = body.keep_snapshot if body else False
     ctx.events.poll()
-    runs = ctx.events.state.runs.of(name)
+    runs = ctx.events.state.runs.of(name, ctx.layout.store.project(name).metadata.uid)
+    snap, changes = _snapshot(ctx, name, resume=not keep)
     if stage is not None:
-        problem = run_from_problem(_known_stage(ctx, name, stage, "from"), runs, stage)
+        problem = run_from_problem(_known_stage(ctx, name, stage, "from", snap), runs, stage)
         if problem:
             raise HTTPException(422, f"from: cannot rerun from {stage!r} now: {problem}")
     stopped = bool(runs) and runs[-1].phase in (
@@ -104,14 +120,19 @@ def resume(
         StageRunPhase.LOST,
     )
 
+    taken: list[str] = []
+
     def edit(project: Project) -> dict[str, Any]:
         change: dict[str, Any] = {"paused": False}
         if stage is not None or stopped or project.spec.paused:
             change["runFrom"] = {"stage": stage, "requestedAt": _now(ctx), "by": user.name}
+            if keep:
+                change["runFrom"]["keepSnapshot"] = True
+            taken[:] = changes
         return change
 
     project = spec_changes.update_project(ctx, name, edit, f"POST /api/v1/projects/{name}/resume: from")
-    return project_view(ctx, project)
+    return {**project_view(ctx, project), "pipelineChanges": taken}
 
 
 @router.post("/{name}/confirm", summary="Let a stage waiting for confirmation start")

@@ -12,14 +12,15 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from winslow.api import removal, spec_changes
+from winslow.api import imagecheck, removal, spec_changes
 from winslow.api.access import Found, allows, check_project, find, may_access, recovered_members, refuse
 from winslow.api.deps import ApiContext, context, current_user
 from winslow.api.names import Name
 from winslow.api.users import User
+from winslow.controller import notify
 from winslow.resources.errors import InvalidFileError, ManifestError, NotFoundError
 from winslow.resources.pipeline import Pipeline
-from winslow.resources.project import Project, ProjectStatus
+from winslow.resources.project import PipelineSnapshot, Project, ProjectStatus
 
 router = APIRouter(prefix="/api/v1", tags=["manifests"], dependencies=[Depends(current_user)])
 
@@ -79,7 +80,26 @@ def project_view(ctx: ApiContext, project: Project) -> dict[str, Any]:
         data["status"] = {"phase": "Unknown", "reason": f"its status cannot be read: {status.reason}"}
         return data
     data["status"] = status.to_wire() if status else {"phase": "Waiting", "reason": "not yet seen by a node"}
+    changes = _pipeline_changes(ctx, project, status)
+    if changes:
+        data["status"]["pipelineChanges"] = changes
+    if project.spec.notify:  # the outbox is read only for projects that tell anyone
+        failed = notify.failures(ctx.layout.outbox, project.metadata.name)
+        if failed:
+            data["status"]["notifyFailures"] = [notify.describe_failure(n) for n in failed[-5:]]
     return data
+
+
+def _pipeline_changes(ctx: ApiContext, project: Project, status: ProjectStatus | None) -> list[str]:
+    """How the project's pipeline as it is now differs from the snapshot the project runs: what a
+    resume would take (empty when it does not differ, or the project runs its own stages)."""
+    snapshot = status.pipeline if status is not None else None
+    if snapshot is None or project.spec.stages is not None or project.spec.pipeline is None:
+        return []
+    try:
+        return snapshot.changes(PipelineSnapshot.of(ctx.layout.store.pipeline(project.spec.pipeline)))
+    except (NotFoundError, InvalidFileError):
+        return []
 
 
 def view(ctx: ApiContext, spec: Pipeline | Project) -> dict[str, Any]:
@@ -190,7 +210,11 @@ def apply_batch(
         actor=user.name,
         authorize=authorizer(ctx, user),
     )
-    return {"dryRun": body.dry_run, "results": [o.wire() for o in outcomes]}
+    reply: dict[str, Any] = {"dryRun": body.dry_run, "results": [o.wire() for o in outcomes]}
+    warnings = imagecheck.missing_images(ctx.layout.nodes, body.documents, ctx.clock())
+    if warnings:
+        reply["warnings"] = warnings
+    return reply
 
 
 def _collection(plural: str) -> None:

@@ -97,15 +97,25 @@ def list_runs(
         check_project(ctx, user, project, must_exist=False)
     visible = Visibility(ctx, user)
     items, warnings = [], []
+    uid = _project_uid(ctx, project) if project is not None else None
     for entry in runs(ctx, project):
         if isinstance(entry, InvalidFileError):
             owner = project_of(entry.name or "")
             if visible(owner):
                 items.append(invalid_run(owner, entry))
                 warnings.append(f"StageRun {entry.name} is {INVALID}: {entry.reason}")
-        elif visible(entry.spec.project):
+        elif visible(entry.spec.project) and entry.spec.project_uid in (None, uid or entry.spec.project_uid):
             items.append(entry.to_wire())
     return as_list(items, warnings)
+
+
+def _project_uid(ctx: ApiContext, project: str) -> str | None:
+    """The uid of the project of that name now: runs of an earlier one of its name are not its
+    history. None (every run of the name) when it has none or is gone."""
+    try:
+        return ctx.layout.store.project(project).metadata.uid
+    except (NotFoundError, InvalidFileError):
+        return None
 
 
 @router.get("/{name}", summary="Get one StageRun")

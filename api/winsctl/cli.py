@@ -29,8 +29,10 @@ from winslow.api.winsctl.commands import (
     cmd_version,
     kind_arg,
 )
+from winslow.api.winsctl.explain import add_parser as add_explain_parser
 from winslow.api.winsctl.files import cmd_cp
 from winslow.api.winsctl.report import add_parser as add_report_parser
+from winslow.api.winsctl.tokens import add_parser as add_token_parser
 from winslow.api.winsctl.tree import cmd_ls, cmd_mkdir, cmd_rm
 
 
@@ -101,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the changes to the files on the share without writing them (as kubectl diff): "
         "exit 0 when there are none, 1 when there are, 2 on errors",
     )
+    add_explain_parser(sub, common)
 
     p = verb(
         "get",
@@ -190,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("project")
         if action == "resume":
             p.add_argument("--from", dest="from_stage", metavar="STAGE", help="rerun from this stage")
+            p.add_argument(
+                "--keep-snapshot",
+                action="store_true",
+                help="rerun the pipeline as the project took it when it started. Without it, a resume "
+                "takes the pipeline as it is now when it changed since (a fix reaches the project), "
+                "and says what changed",
+            )
         if action == "confirm":
             p.add_argument("--stage", help="the stage to confirm (default: the one waiting)")
 
@@ -271,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--client", action="store_true", help="do not ask the server")
     add_report_parser(sub, common)
+    add_token_parser(sub, common)
 
     p = verb(
         "completion",

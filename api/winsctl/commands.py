@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 import yaml
 
-from winslow.api.winsctl import selector
+from winslow.api.winsctl import located, selector
 from winslow.api.winsctl.client import (
     KINDS,
     MAX_RECONNECTS,
@@ -28,6 +28,7 @@ from winslow.api.winsctl.client import (
     Client,
     CliError,
     Unreachable,
+    api_detail,
 )
 from winslow.api.winsctl.render import (
     DESCRIBE,
@@ -50,6 +51,7 @@ from winslow.api.winsctl.render import (
     table,
     text,
 )
+from winslow.resources.wording import yaml_problem, yaml_where
 
 POLL_INTERVAL = 1.0
 RECONNECT_DELAY = 1.0
@@ -76,9 +78,10 @@ def cmd_apply(client: Client, args: argparse.Namespace) -> int:
 def _apply(client: Client, args: argparse.Namespace) -> int:
     documents: list[dict[str, Any]] = []
     origins: list[tuple[str, int, int]] = []  # (file, index in file, documents in file)
+    texts: dict[str, str] = {}  # to name the line of a problem the server finds
     for target in args.filename:
         for path in manifest_files(target):
-            docs = read_manifests(path)
+            docs = read_manifests(path, texts)
             origins += [(path, i, len(docs)) for i in range(len(docs))]
             documents += docs
     if not documents:
@@ -87,9 +90,17 @@ def _apply(client: Client, args: argparse.Namespace) -> int:
     source = files[0] if len(files) == 1 else ",".join(args.filename)
     body = {"documents": documents, "source": source, "dryRun": args.dry_run or args.diff}
     try:
-        reply = client.json("POST", "/api/v1/apply", json=body)
+        response = client.request("POST", "/api/v1/apply", json=body, allow=(422,))
     except CliError as exc:
         raise CliError(name_files(str(exc), source, origins) if len(files) > 1 else str(exc)) from None
+    reply = response.json()
+    if response.status_code == 422:
+        problems = reply.get("problems") if isinstance(reply, dict) else None
+        placed = located.render(problems, source, origins, texts) if isinstance(problems, list) else None
+        detail = placed or api_detail(response)
+        raise CliError(name_files(detail, source, origins) if len(files) > 1 else detail)
+    for warning in reply.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     suffix = " (dry run)" if reply.get("dryRun", body["dryRun"]) else ""
     words = {"created": "created", "updated": "configured", "unchanged": "unchanged"}
     changed = False
@@ -125,15 +136,17 @@ def manifest_files(target: str) -> list[str]:
     return [target]
 
 
-def read_manifests(path: str) -> list[dict[str, Any]]:
+def read_manifests(path: str, texts: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Syntax errors stop here, before any request, so a typo never half-applies a directory."""
     try:
         content = sys.stdin.read() if path == "-" else Path(path).read_text()
+        if texts is not None:
+            texts[path] = content
         docs = [d for d in yaml.safe_load_all(content) if d is not None]
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        raise CliError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+        line, column = yaml_where(exc)
+        where = f"{path}:{line}:{column}" if line else path
+        raise CliError(f"{where}: invalid YAML: {yaml_problem(exc)}") from None
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as exc:
         raise CliError(f"{path}: {exc}") from None
     for index, doc in enumerate(docs):
@@ -247,7 +260,17 @@ def cmd_describe(client: Client, args: argparse.Namespace) -> int:
         runs = items_of(client.json("GET", "/api/v1/stageruns", params={"project": args.name}))
         title, stages = project_stages(client, obj)
         lines += mapping("Env", pick(obj, "spec.env")) + indented(title, STAGES, stages)
+        changes = pick(obj, "status.pipelineChanges") or []
+        if changes:
+            lines.append(
+                f"Pipeline {pick(obj, 'spec.pipeline')} changed since the snapshot (a resume takes it):"
+            )
+            lines += [f"  {change}" for change in changes]
         lines += indented("History", HISTORY, runs)
+        failures = pick(obj, "status.notifyFailures") or []
+        if failures:
+            lines.append("Notifications not sent:")
+            lines += [f"  {failure}" for failure in failures]
     elif args.kind == "stageruns":
         lines += mapping("Resources", pick(obj, "spec.resources")) + mapping("Env", pick(obj, "spec.env"))
     elif args.kind == "nodes":
@@ -362,12 +385,22 @@ def cmd_project_action(client: Client, args: argparse.Namespace) -> int:
     action, project = args.command, args.project
     body: dict[str, Any] | None = None
     note = ""
-    if action == "resume" and args.from_stage:
-        body, note = {"from": args.from_stage}, f" from stage {args.from_stage}"
+    if action == "resume":
+        asked = {"from": args.from_stage, "keepSnapshot": args.keep_snapshot or None}
+        body = {key: value for key, value in asked.items() if value is not None} or None
+        note = f" from stage {args.from_stage}" if args.from_stage else ""
+        note += " with the pipeline as it first ran" if args.keep_snapshot else ""
     elif action == "confirm" and args.stage:
         body, note = {"stage": args.stage}, f" (stage {args.stage})"
-    client.request("POST", f"/api/v1/projects/{quote(project)}/{action}", json=body)
+    reply = client.json("POST", f"/api/v1/projects/{quote(project)}/{action}", json=body)
     print(f"project/{project} {'confirmed' if action == 'confirm' else action + 'd'}{note}")
+    changes = reply.get("pipelineChanges") or []
+    if changes:
+        pipeline = reply.get("spec", {}).get("pipeline")
+        print(f"  takes pipeline {pipeline} as it is now, changed since the project's snapshot:")
+        for change in changes:
+            print(f"    {change}")
+        print("  (--keep-snapshot reruns the old one)")
     return 0
 
 

@@ -148,9 +148,11 @@ def node_condition(node: Any) -> str:
 
 
 def trigger(run: Any) -> str:
-    """`user (alice)`: who resumed or confirmed, where the API recorded it."""
+    """`user (alice)`: who resumed or confirmed, where the API recorded it; `+ new pipeline` when
+    that resume took the pipeline as it was then (`winsctl get stagerun NAME -o yaml` says how)."""
     by = pick(run, "status.triggeredBy")
-    return f"{text(pick(run, 'status.trigger'))} ({by})" if by else text(pick(run, "status.trigger"))
+    said = f"{text(pick(run, 'status.trigger'))} ({by})" if by else text(pick(run, "status.trigger"))
+    return f"{said} + new pipeline" if pick(run, "spec.pipelineChanges") else said
 
 
 COLUMNS: dict[str, list[tuple[str, Getter]]] = {

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from winslow.controller.records import RunRecord
 from winslow.resources.amount import Amount
-from winslow.resources.project import ProjectStatus
+from winslow.resources.project import NotifyEvent, NotifyTarget, ProjectPhase, ProjectStatus
 from winslow.resources.stagerun import StageRun
 
 
@@ -42,10 +42,22 @@ class Requeue:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """Tell the project's `spec.notify` targets that listen for `event`: one outbox entry each, written
+    under the lock before the status that shows the change, so a decision taken again writes the same."""
+
+    event: NotifyEvent
+    stage: str | None
+    phase: ProjectPhase
+    reason: str
+    targets: tuple[NotifyTarget, ...]
+
+
+@dataclass(frozen=True)
 class Kill:
     """The project's spec is gone (deleted by winsctl, the API or by hand): stop what it runs."""
 
     run: str
 
 
-Action = AcquireLock | WriteStatus | MarkLost | CreateRun | StartElection | Requeue | Kill
+Action = AcquireLock | WriteStatus | MarkLost | CreateRun | StartElection | Requeue | Kill | Notify

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from datetime import UTC, datetime
 
+from winslow.controller import notify
 from winslow.controller.context import NodeContext
 from winslow.controller.eventlog import Rejected
 from winslow.controller.events import Command
@@ -24,6 +25,7 @@ from winslow.reconcilers.project.actions import (
     CreateRun,
     Kill,
     MarkLost,
+    Notify,
     Requeue,
     StartElection,
     WriteStatus,
@@ -66,14 +68,14 @@ def under_lock(ctx: NodeContext, name: str, decide_locked: Callable[[], list[Act
             log.debug("waiting under the lock: %s", exc)
             return Result.requeue(0.2)
         for action in actions:
-            if not _apply_locked(ctx, action):
+            if not _apply_locked(ctx, name, action):
                 break  # the run was not created: its status (and the request it consumes) must not be written
     finally:
         ctx.leases.release(subject)
     return Result.requeue(0.0)
 
 
-def _apply_locked(ctx: NodeContext, action: Action) -> bool:
+def _apply_locked(ctx: NodeContext, name: str, action: Action) -> bool:
     """False when a StageRun could not be created after all."""
     if isinstance(action, WriteStatus):
         _write_status(ctx, action.status)
@@ -87,7 +89,30 @@ def _apply_locked(ctx: NodeContext, action: Action) -> bool:
         log.warning("marked %s Lost: %s", run.name, run.message)
     elif isinstance(action, CreateRun):
         return _create(ctx, action)
+    elif isinstance(action, Notify):
+        _outbox(ctx, name, action)
     return True
+
+
+def _outbox(ctx: NodeContext, name: str, action: Notify) -> None:
+    """Named by the status version about to be written: a decision taken again after a crash
+    before that write writes the same entries again, and after it there is no change to tell."""
+    version = ctx.events.state.version(lock_subject(name), "status") + 1
+    created = datetime.fromtimestamp(ctx.clock(), UTC)
+    for index, target in enumerate(action.targets):
+        entry = notify.Notification(
+            event=action.event.value,
+            project=name,
+            stage=action.stage,
+            phase=action.phase.value,
+            reason=action.reason,
+            node=ctx.name,
+            channel="webhook" if target.webhook else "email",
+            target=target.webhook or target.email or "",
+            created=created,
+        )
+        notify.write(ctx.layout.outbox, notify.entry_name(name, version, action.event.value, index), entry)
+    log.info("project %s: %s, %d notification(s) queued", name, action.event.value, len(action.targets))
 
 
 def _start_election(ctx: NodeContext, name: str, request: Amount) -> None:

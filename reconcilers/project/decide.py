@@ -25,6 +25,7 @@ from winslow.reconcilers.project.actions import (
     WriteStatus,
 )
 from winslow.reconcilers.project.newrun import build_run
+from winslow.reconcilers.project.notify import gate_clock, notifications
 from winslow.reconcilers.project.observe import Observation
 from winslow.reconcilers.project.plan import Plan, plan, refs
 from winslow.resources.amount import Amount
@@ -61,7 +62,7 @@ def decide(obs: Observation) -> list[Action]:
     lost = _lost(obs)
     lost_names = {r.name: r for r in lost}
     runs = [lost_names.get(r.name, r) for r in obs.runs]
-    old = obs.status
+    old = _own_status(obs)
     # The requests a run consumed are recorded on the run itself (authoritative), so a node that
     # died between writing the run and the status never replays a resume or a confirmation.
     run_from = _latest(old.observed_run_from if old else None, *(r.run_from for r in runs))
@@ -119,7 +120,7 @@ def status(
 ) -> ProjectStatus:
     """The one place a project's phase and reason are set."""
     phase, reason, listed, snapshot = p.phase, p.reason, runs, p.snapshot if runs else None
-    nxt, old = p.next, obs.status
+    nxt, old = p.next, _own_status(obs)
     if step.kind is StepKind.NO_FIT and nxt is not None:
         phase = ProjectPhase.WAITING
         reason = f"no node fits stage {nxt.stage.name!r} now ({step.shortage}); it starts when one does"
@@ -130,8 +131,10 @@ def status(
         and old.reason.startswith("no node fits")
     ):
         phase, reason = old.phase, old.reason  # still why, while the next election runs
+    since, reminders = gate_clock(old, phase, reason, p.current_stage, obs.now, obs.remind_after)
     return ProjectStatus(
         project=obs.name,
+        uid=obs.project.metadata.uid if obs.project else None,
         phase=phase,
         reason=reason,
         current_stage=p.current_stage,
@@ -139,18 +142,30 @@ def status(
         stage_runs=refs(listed),
         observed_run_from=run_from,
         observed_confirm=confirm,
+        waiting_since=since,
+        reminders=reminders,
     )
 
 
 def _broken(obs: Observation) -> ProjectStatus:
-    old = obs.status
+    old = _own_status(obs)
     return ProjectStatus(
         project=obs.name,
+        uid=obs.project.metadata.uid if obs.project else None,
         phase=ProjectPhase.FAILED,
         reason=obs.spec_error or "",
         pipeline=old.pipeline if old else None,
         stage_runs=old.stage_runs if old else [],
     )
+
+
+def _own_status(obs: Observation) -> ProjectStatus | None:
+    """The status as history only if it describes this project, not an earlier one of its name."""
+    uid = obs.project.metadata.uid if obs.project else None
+    status = obs.status
+    if status is None or uid is None or status.uid in (None, uid):
+        return status
+    return None
 
 
 def _orphaned(obs: Observation) -> list[Action]:
@@ -221,5 +236,8 @@ def _write_or_lock(
     if step.create:
         actions.append(step.create)
     if changed:
+        own = obs.project.spec.notify if obs.project is not None and not obs.spec_error else []
+        targets = [*own, *obs.subscribed]
+        actions += notifications(targets, _own_status(obs), status, lost)
         actions.append(WriteStatus(status))
     return actions

@@ -66,11 +66,13 @@ def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> Cr
         copy_of=next_run.source,
         gpus=tuple(gpus),
         request=stage.resources.amount,
+        project_uid=obs.project.metadata.uid if obs.project else None,
     )
     run = StageRun(
         metadata=RunMetadata(name=name, uid=secrets.token_hex(8), creation_timestamp=created),
         spec=StageRunSpec(
             project=obs.name,
+            project_uid=record.project_uid,
             stage=stage.name,
             index=next_run.index,
             image=stage.image,
@@ -83,6 +85,7 @@ def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> Cr
             timeout_seconds=stage.timeout_seconds,
             run_from=next_run.run_from,
             confirmed=next_run.confirm,
+            pipeline_changes=list(next_run.pipeline_changes),
         ),
         status=StageRunStatus(
             phase=StageRunPhase.PENDING,

@@ -18,9 +18,9 @@ from winslow.controller.election import Election
 from winslow.controller.records import RunRecord
 from winslow.reconcilers.subjects import lease_subject, lock_subject
 from winslow.resources.amount import Amount
-from winslow.resources.errors import ManifestError, NotFoundError
+from winslow.resources.errors import InvalidFileError, ManifestError, NotFoundError
 from winslow.resources.pipeline import Pipeline
-from winslow.resources.project import Project, ProjectStatus
+from winslow.resources.project import NotifyTarget, Project, ProjectStatus
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,20 @@ class Observation:
     pipeline_problem: str | None = None
     killed: frozenset[str] = frozenset()
     next_number: int = 0
+    remind_after: float = 12 * 3600.0
+    """Seconds a gate waits before its `spec.notify` targets are reminded, and between reminders."""
+    subscribed: tuple[NotifyTarget, ...] = ()
+    """The targets its owner and members subscribed to all their projects with (read under the lock)."""
+
+
+def _subscribed(ctx: NodeContext, project: Project) -> tuple[NotifyTarget, ...]:
+    try:
+        subscriptions = ctx.layout.subscriptions()
+    except InvalidFileError as exc:
+        log.warning("settings/notify.yaml is not used: %s", exc)
+        return ()
+    users = [u for u in (project.spec.owner, *project.spec.members) if u and not u.startswith("group:")]
+    return tuple(t for user in dict.fromkeys(users) for t in subscriptions.get(user, []))
 
 
 class NotVisibleYet(Exception):
@@ -95,7 +109,7 @@ def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Obser
     except ManifestError as exc:  # half a file, as a network share may show one being replaced
         raise NotVisibleYet(f"the status of project {name} does not read whole yet ({exc})") from None
     _check_version(ctx, stale_since, name, "status", status.version if status else 0, logged)
-    runs = state.runs.of(name)
+    runs = state.runs.of(name, project.metadata.uid if project is not None else None)
     lock_mine = ctx.leases.held(subject)
     election = state.elections.open.get(subject)
     return Observation(
@@ -121,6 +135,8 @@ def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Obser
         killed=frozenset(s.removeprefix("stagerun/") for s in list(state.kills)),
         # a listing only ever raises the number: it skips names an older version left behind
         next_number=max(state.runs.last_number(name) + 1, store.next_run_number(name)) if lock_mine else 0,
+        remind_after=ctx.config.remind_after,
+        subscribed=_subscribed(ctx, project) if lock_mine and project is not None and not spec_error else (),
     )
 
 

@@ -28,6 +28,8 @@ class NextRun:
     confirm: datetime | None = None
     requested_by: str | None = None
     """The user whose resume or confirmation starts the run (None: automatic, or a hand edit)."""
+    pipeline_changes: tuple[str, ...] = ()
+    """What the resume that starts the run took over from the pipeline as it is now."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,25 @@ def snapshot_for(
         return existing
     if pipeline is None or pipeline.metadata.name != project.spec.pipeline:
         return None
-    return PipelineSnapshot(name=pipeline.metadata.name, env=pipeline.spec.env, stages=pipeline.spec.stages)
+    return PipelineSnapshot.of(pipeline)
+
+
+def refreshed(
+    project: Project, pipeline: Pipeline | None, snapshot: PipelineSnapshot
+) -> tuple[PipelineSnapshot, list[str]]:
+    """The snapshot a resume runs and what it changed: the pipeline as it is now, so that a fix
+    reaches a project that failed, unless the request keeps the old one."""
+    request = project.spec.run_from
+    if (
+        (request is not None and request.keep_snapshot)
+        or project.spec.stages is not None
+        or pipeline is None
+        or pipeline.metadata.name != project.spec.pipeline
+    ):
+        return snapshot, []
+    fresh = PipelineSnapshot.of(pipeline)
+    changes = snapshot.changes(fresh)
+    return (fresh, changes) if changes else (snapshot, [])
 
 
 def position(run: RunRecord, names: list[str]) -> int:
@@ -136,7 +156,6 @@ def plan(
             ProjectPhase.WAITING,
             f"pipeline {spec.pipeline!r} does not exist; apply it (winsctl apply -f PIPELINE.yaml)",
         )
-    stages = snap.stages
     active = [r for r in runs if r.phase.active]
     if active:
         run = active[-1]
@@ -145,13 +164,17 @@ def plan(
             reason += "; the project pauses when it ends"
         return Plan(ProjectPhase.RUNNING, reason, run.stage, snap, active=active)
 
-    names = [s.name for s in stages]
-    line = current_line(runs, names)
-    last_index = position(runs[-1], names) if runs else 0
     request = spec.run_from
     pending_request = request is not None and (
         observed_run_from is None or request.requested_at > observed_run_from
     )
+    changes: list[str] = []
+    if pending_request and runs:
+        snap, changes = refreshed(project, pipeline, snap)
+    stages = snap.stages
+    names = [s.name for s in stages]
+    line = current_line(runs, names)
+    last_index = position(runs[-1], names) if runs else 0
     last = runs[-1] if runs else None
     trigger, attempt, not_before = Trigger.AUTO, 1, 0.0
     requested_by: str | None = None
@@ -189,8 +212,12 @@ def plan(
 
     if index is None:
         assert last is not None
+        # A kill pauses the project as well (api/routes/actions.kill): it then waits for a resume
+        # as a paused project does, whereas a stage that failed or was lost fails the project.
+        killed = spec.paused and last.phase is StageRunPhase.KILLED
+        phase = ProjectPhase.PAUSED if killed else ProjectPhase.FAILED
         return Plan(
-            ProjectPhase.FAILED,
+            phase,
             f"{stopped_reason}; resume with `winsctl resume {project.metadata.name}` "
             "(reruns it) or `--from STAGE`",
             last.stage,
@@ -208,7 +235,8 @@ def plan(
 
     confirm = spec.confirm
     confirmed_at = None
-    if stage.confirm and not pending_request and attempt == 1:
+    confirmed_by_request = pending_request and request is not None and not request.by_token
+    if stage.confirm and not confirmed_by_request and attempt == 1:
         fresh = confirm is not None and (observed_confirm is None or confirm.requested_at > observed_confirm)
         if not (fresh and confirm is not None and confirm.stage in (None, stage.name)):
             return Plan(
@@ -231,10 +259,13 @@ def plan(
         run_from=request.requested_at if pending_request and request else None,
         confirm=confirmed_at,
         requested_by=requested_by,
+        pipeline_changes=tuple(changes),
     )
     reason = f"starting stage {stage.name!r}"
     if attempt > 1:
         reason = f"retrying stage {stage.name!r} (attempt {attempt})"
+    if changes:
+        reason += f" with pipeline {snap.name!r} as it is now ({'; '.join(changes)})"
     return Plan(ProjectPhase.RUNNING, reason, stage.name, snap, next=nxt)
 
 

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.api.conftest import Api
 from tests.harness import pipeline, project, stage
+from winslow.api import triggers
 from winslow.api.app import create_app
 from winslow.api.deps import ApiContext
 from winslow.controller.eventlog import EventLog
@@ -45,6 +47,7 @@ class Case:
 
 P = "/api/v1/projects/p"
 FILES = "/api/v1/files"
+SEEDED_TRIGGER = "5eed5eed"  # the id of the trigger token `seeded` (below) gives project p
 CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/healthz"): [Case("/healthz", "public")],
     ("GET", "/metrics"): [Case("/metrics", "user")],
@@ -74,6 +77,13 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("POST", "/api/v1/projects/{name}/confirm"): [Case(f"{P}/confirm", "project", json={"stage": "one"})],
     ("POST", "/api/v1/projects/{name}/env"): [Case(f"{P}/env", "project", json={"set": {"A": "1"}})],
     ("POST", "/api/v1/projects/{name}/kill"): [Case(f"{P}/kill", "project")],
+    ("POST", "/api/v1/projects/{name}/tokens"): [Case(f"{P}/tokens", "project", 201)],
+    ("GET", "/api/v1/projects/{name}/tokens"): [Case(f"{P}/tokens", "project")],
+    ("DELETE", "/api/v1/projects/{name}/tokens/{token_id}"): [
+        Case(f"{P}/tokens/{SEEDED_TRIGGER}", "project")
+    ],
+    # a trigger token's one route takes no user (tests/api/test_triggers.py): every user's token is refused
+    ("POST", "/api/v1/projects/{name}/trigger"): [Case(f"{P}/trigger", "public", 401)],
     ("GET", "/api/v1/stageruns"): [
         Case("/api/v1/stageruns", "user", lists="p.1.one"),
         Case("/api/v1/stageruns?project=p", "project"),
@@ -118,6 +128,21 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("POST", "/api/v1/session"): [Case("/api/v1/session", "public", 401, json={"token": "wsl_not-valid"})],
     ("DELETE", "/api/v1/session"): [Case("/api/v1/session", "public")],
 }
+
+
+@pytest.fixture
+def seeded(seeded: Api) -> Api:
+    """conftest's `seeded`, and a trigger token of `p` with a known id."""
+    token = {
+        "id": SEEDED_TRIGGER,
+        "hash": triggers.hash_secret("wst_seeded"),
+        "created": "2026-01-01T00:00:00Z",
+        "createdBy": "alice",
+        "projectUid": seeded.layout.store.project("p").metadata.uid,
+    }
+    seeded.layout.trigger_file("p").parent.mkdir(parents=True, exist_ok=True)
+    seeded.layout.trigger_file("p").write_text(yaml.safe_dump({"tokens": [token]}))
+    return seeded
 
 
 def operations() -> list[tuple[str, str]]:

@@ -142,6 +142,8 @@ def test_confirmation_gate_holds_until_confirmed(node, share, tmp_path):
     winsctl(node.url, "confirm", "gate-1")
     wait_for(lambda: settled(share, "gate-1", "Succeeded"), 60, "the confirmed stage")
     assert stageruns(share, "gate-1")[1]["status"]["trigger"] == "user"
+    assert stageruns(share, "gate-1")[1]["status"]["triggeredBy"] == "admin", "who confirmed"
+    assert "user (admin)" in winsctl(node.url, "describe", "project", "gate-1").stdout
 
 
 def test_kill_stops_a_running_stage_within_seconds(node, share, tmp_path):
@@ -156,7 +158,7 @@ def test_kill_stops_a_running_stage_within_seconds(node, share, tmp_path):
     winsctl(node.url, "kill", "kill-1")
     wait_for(lambda: phases(share, "kill-1") == [("forever", "Killed")], 10, "the kill")
     assert time.monotonic() - started < 10
-    wait_for(lambda: settled(share, "kill-1", "Failed"), 10, "the project to fail, saying who killed it")
+    wait_for(lambda: settled(share, "kill-1", "Paused"), 10, "the project to pause, saying who killed it")
     assert "killed by" in project_status(share, "kill-1")["reason"]
     log = (share / "logs" / "kill-1" / "kill-1.1.forever.log").read_text().strip().splitlines()
     assert "killed by" in log[-1]
@@ -235,3 +237,37 @@ def test_workspace_modes(node, share, tmp_path):
     wait_for(lambda: settled(share, "modes-1", "Succeeded"), 60, "the project")
     a, b, c = (r["metadata"]["name"] for r in stageruns(share, "modes-1"))
     assert (trail(share, a), trail(share, b), trail(share, c)) == ("a,", "b,", "a,c,")
+
+
+def test_a_resume_takes_the_fixed_pipeline_and_keep_snapshot_the_old(node, share, tmp_path):
+    broken = pipeline("fix", stage("one", "echo one"), stage("two", "echo broken; exit 3"))
+    apply(node, tmp_path, broken, project("fix-1", "fix"))
+    wait_for(lambda: settled(share, "fix-1", "Failed"), 60, "the broken stage to fail the project")
+    apply(node, tmp_path, pipeline("fix", stage("one", "echo one"), stage("two", "echo fixed")))
+    described = winsctl(node.url, "describe", "project", "fix-1").stdout
+    assert "changed since the snapshot" in described and "stage 'two': command" in described
+
+    said = winsctl(node.url, "resume", "fix-1", "--from", "two").stdout
+    assert "takes pipeline fix as it is now" in said and "stage 'two': command" in said
+    wait_for(lambda: settled(share, "fix-1", "Succeeded"), 60, "the fixed stage")
+    assert "fixed" in winsctl(node.url, "logs", "fix-1.3.two").stdout
+    assert stageruns(share, "fix-1")[-1]["spec"]["pipelineChanges"] == ["stage 'two': command"]
+
+    apply(node, tmp_path, pipeline("fix", stage("one", "echo one"), stage("two", "echo edited again")))
+    said = winsctl(node.url, "resume", "fix-1", "--from", "two", "--keep-snapshot").stdout
+    assert "as it is now" not in said
+    wait_for(
+        lambda: len(phases(share, "fix-1")) == 4 and settled(share, "fix-1", "Succeeded"), 60, "the rerun"
+    )
+    assert "fixed" in winsctl(node.url, "logs", "fix-1.4.two").stdout, "the snapshot the project had"
+
+
+def test_a_project_deleted_and_applied_again_starts_with_no_history(node, share, tmp_path):
+    apply(node, tmp_path, pipeline("again", stage("only", "exit 1")), project("again-1", "again"))
+    wait_for(lambda: settled(share, "again-1", "Failed"), 60, "the first project to fail")
+    winsctl(node.url, "delete", "project", "again-1")
+    apply(node, tmp_path, pipeline("again", stage("only", "echo new")), project("again-1", "again"))
+    wait_for(lambda: settled(share, "again-1", "Succeeded"), 60, "the new project to run its own first stage")
+    assert [r["name"] for r in project_status(share, "again-1")["stageRuns"]] == ["again-1.2.only"]
+    history = winsctl(node.url, "describe", "project", "again-1").stdout.split("History")[1]
+    assert "again-1.2.only" in history and "again-1.1.only" not in history

@@ -187,7 +187,7 @@ def test_a_file_that_does_not_validate_is_named_by_line_and_field_never_by_value
     reason = caught.value.reason
     for secret in ("hunter2", "s3cret", "Exploded", "16 GB"):
         assert secret not in reason, reason
-    assert "line 11: spec.env.PASSWORD: Input should be a valid string" in reason
+    assert "line 11: spec.env.PASSWORD: expected text" in reason
     assert "spec.resources.memory: is not a valid value" in reason
     assert "status.phase" in reason
 

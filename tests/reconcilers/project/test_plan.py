@@ -1,6 +1,10 @@
+from dataclasses import replace
+
 from tests.reconcilers.builders import T0, make_pipeline, make_project, make_run, ts
+from winslow.controller.records import RunTable
 from winslow.reconcilers.project.plan import current_line, plan, run_from_problem
-from winslow.resources.project import ProjectPhase
+from winslow.resources.pipeline import Pipeline
+from winslow.resources.project import PipelineSnapshot, ProjectPhase
 from winslow.resources.stagerun import Trigger
 
 
@@ -149,11 +153,11 @@ def test_history_follows_stage_names_when_the_projects_own_stages_are_edited():
     assert p.next and p.next.stage.name == "b" and p.next.source == "proj.1.a"
 
 
-def test_killed_and_lost_stages_fail_the_project_too_even_when_it_is_paused():
-    for phase in ("Killed", "Lost"):
-        runs = [make_run(1, "a", 0, phase, message="by alice")]
+def test_failed_and_lost_stages_fail_the_project_even_when_it_is_paused():
+    for phase in ("Failed", "Lost"):
+        runs = [make_run(1, "a", 0, phase, message="node b stopped")]
         p = plan(make_project(paused=True), make_pipeline("a", "b"), None, runs, None, None)
-        assert p.phase is ProjectPhase.FAILED and "by alice" in p.reason
+        assert p.phase is ProjectPhase.FAILED and "node b stopped" in p.reason
 
 
 def test_resume_after_a_pause_is_the_users_start():
@@ -189,3 +193,73 @@ def test_the_user_behind_a_confirmation_or_resume_reaches_the_run():
     p = plan(resumed, pipe, None, runs, None, None)
     assert p.next and p.next.index == 0 and p.next.requested_by == "bob"
     assert plan(make_project(), pipe, None, [], None, None).next.requested_by is None
+
+
+def test_a_kill_pauses_the_project_until_a_resume():
+    runs = [make_run(1, "a", 0, "Killed", message="killed by alice")]
+    p = plan(make_project(paused=True), make_pipeline("a", "b"), None, runs, None, None)
+    assert p.phase is ProjectPhase.PAUSED and p.next is None and "killed by alice" in p.reason
+    assert "winsctl resume proj" in p.reason
+
+
+def _fixed(command: str) -> Pipeline:
+    return make_pipeline("a", "b", b={"command": ["sh", "-c", command]})
+
+
+def test_a_resume_takes_the_pipeline_as_it_is_now_and_says_what_changed():
+    old = PipelineSnapshot.of(_fixed("exit 1"))
+    runs = [make_run(1, "a", 0, "Succeeded"), make_run(2, "b", 1, "Failed", exitCode=1)]
+    project = make_project(runFrom={"stage": "b", "requestedAt": ts(T0 + 50).isoformat()})
+    p = plan(project, _fixed("exit 0"), old, runs, None, None)
+    assert p.next and p.next.stage.command == ["sh", "-c", "exit 0"]
+    assert p.next.pipeline_changes == ("stage 'b': command",) and "as it is now" in p.reason
+    assert p.snapshot == PipelineSnapshot.of(_fixed("exit 0")), "the status keeps the new snapshot"
+    after = plan(project, _fixed("exit 2"), p.snapshot, runs, ts(T0 + 50), None)
+    assert after.snapshot == p.snapshot, "only a resume takes the pipeline: later edits do not reach it"
+
+
+def test_keep_snapshot_reruns_the_pipeline_as_the_project_took_it():
+    old = PipelineSnapshot.of(_fixed("exit 1"))
+    runs = [make_run(1, "a", 0, "Succeeded"), make_run(2, "b", 1, "Failed", exitCode=1)]
+    request = {"stage": "b", "requestedAt": ts(T0 + 50).isoformat(), "keepSnapshot": True}
+    p = plan(make_project(runFrom=request), _fixed("exit 0"), old, runs, None, None)
+    assert p.next and p.next.stage.command == ["sh", "-c", "exit 1"] and p.next.pipeline_changes == ()
+
+
+def test_a_resume_may_start_from_a_stage_the_fix_added():
+    old = PipelineSnapshot.of(make_pipeline("a"))
+    runs = [make_run(1, "a", 0, "Failed", exitCode=1)]
+    project = make_project(runFrom={"stage": "prep", "requestedAt": ts(T0 + 50).isoformat()})
+    fixed = Pipeline.model_validate(
+        {
+            "metadata": {"name": "pipe"},
+            "spec": {"stages": [{"name": "prep", "image": "img"}, {"name": "a", "image": "img"}]},
+        }
+    )
+    p = plan(project, fixed, old, runs, None, None)
+    assert p.next and p.next.stage.name == "prep"
+    assert p.next.pipeline_changes == ("env: P", "stage 'prep' added")
+
+
+def test_runs_of_an_earlier_project_of_the_same_name_are_not_history():
+    old, legacy, mine = (
+        replace(make_run(1, "a", 0, "Failed"), project_uid="old"),
+        make_run(2, "a", 0, "Succeeded"),
+        replace(make_run(3, "b", 1, "Running"), project_uid="new"),
+    )
+    table = RunTable()
+    for run in (old, legacy, mine):
+        table.runs[run.name] = run
+        table.by_project.setdefault("proj", []).append(run.name)
+    assert [r.number for r in table.of("proj", "new")] == [2, 3]
+    assert [r.number for r in table.of("proj")] == [1, 2, 3], "a spec without a uid loses no history"
+
+
+def test_a_trigger_token_starts_stages_but_never_passes_a_gate():
+    pipe = make_pipeline("a", "b", b={"confirm": True})
+    runs = [make_run(1, "a", 0, "Succeeded")]
+    by_token = {"stage": "b", "requestedAt": ts(T0 + 50).isoformat(), "by": "token:t1"}
+    held = plan(make_project(runFrom=by_token), pipe, None, runs, None, None)
+    assert held.gated and held.next is None
+    by_person = {**by_token, "by": "alice"}
+    assert plan(make_project(runFrom=by_person), pipe, None, runs, None, None).next is not None
