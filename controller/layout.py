@@ -1,4 +1,4 @@
-"""Where everything lives on the share (DESIGN.md section 3). Every share path is built here."""
+"""Where everything lives on the share (docs/design.md, section 3). Every share path is built here."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from tests import rig as sharerig
-from tests.harness import IMAGE, NodeProcess, missing, remove_containers
+from tests.harness import IMAGE, NodeProcess, impossible_here, missing, remove_containers
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +71,7 @@ def rig(
     where it cannot (sshfs stands in for it); in CI the sshfs rig is never skipped."""
     kind = request.param
     if kind == "nfs" and nfsd is None:
-        pytest.skip(f"no kernel NFS on this machine: {sharerig.nfs_missing()}")
+        impossible_here(f"no kernel NFS on this machine: {sharerig.nfs_missing()}")
     if kind.startswith("sshfs") and sshd is None:
         missing(f"no caching network share on this machine: {sharerig.available()}")
     share.mkdir(parents=True, exist_ok=True)

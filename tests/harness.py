@@ -38,6 +38,12 @@ def missing(message: str) -> NoReturn:
     pytest.skip(message)
 
 
+def impossible_here(message: str) -> NoReturn:
+    """What this kind of machine cannot have at all, in CI too (a kernel without an NFS server):
+    a skip that says why; the rest of the suite stands in for it (sshfs for kernel NFS)."""
+    pytest.skip(message)
+
+
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     last: Exception | None = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import UTC, datetime
 
 from winslow.controller.records import RunRecord
@@ -69,7 +68,7 @@ def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> Cr
         project_uid=obs.project.metadata.uid if obs.project else None,
     )
     run = StageRun(
-        metadata=RunMetadata(name=name, uid=secrets.token_hex(8), creation_timestamp=created),
+        metadata=RunMetadata(name=name, uid=obs.new_uid, creation_timestamp=created),
         spec=StageRunSpec(
             project=obs.name,
             project_uid=record.project_uid,

@@ -11,6 +11,7 @@ on this node's monotonic clock, never by comparing wall clocks.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 
 from winslow.controller.context import NodeContext
@@ -52,6 +53,8 @@ class Observation:
     pipeline_problem: str | None = None
     killed: frozenset[str] = frozenset()
     next_number: int = 0
+    new_uid: str = ""
+    """A fresh uid for a StageRun this decision may create: drawn here, so that decide draws nothing."""
     remind_after: float = 12 * 3600.0
     """Seconds a gate waits before its `spec.notify` targets are reminded, and between reminders."""
     subscribed: tuple[NotifyTarget, ...] = ()
@@ -135,6 +138,7 @@ def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Obser
         killed=frozenset(s.removeprefix("stagerun/") for s in list(state.kills)),
         # a listing only ever raises the number: it skips names an older version left behind
         next_number=max(state.runs.last_number(name) + 1, store.next_run_number(name)) if lock_mine else 0,
+        new_uid=secrets.token_hex(8) if lock_mine else "",
         remind_after=ctx.config.remind_after,
         subscribed=_subscribed(ctx, project) if lock_mine and project is not None and not spec_error else (),
     )

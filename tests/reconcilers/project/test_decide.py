@@ -1,15 +1,18 @@
 from types import SimpleNamespace
 
 from tests.reconcilers.builders import MONO, T0, make_pipeline, make_project, make_run, observation, ts, won
+from tests.reconcilers.purity import pure
 from winslow.controller.election import Election
 from winslow.controller.events import Ballot
 from winslow.reconcilers.project import actions as pa
-from winslow.reconcilers.project.decide import decide
+from winslow.reconcilers.project.decide import decide as decision
 from winslow.reconcilers.project.observe import Observation, expired
 from winslow.reconcilers.project.plan import refs
 from winslow.resources.amount import Amount
 from winslow.resources.project import ProjectPhase, ProjectStatus
 from winslow.resources.stagerun import StageRunPhase
+
+decide = pure(decision)
 
 PIPE = make_pipeline("a", "b")
 

@@ -8,10 +8,13 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tests.reconcilers.builders import make_pipeline, make_project, make_run, observation
+from tests.reconcilers.purity import pure
 from winslow.reconcilers.project import actions as pa
-from winslow.reconcilers.project.decide import decide
+from winslow.reconcilers.project.decide import decide as decision
 from winslow.reconcilers.project.notify import event_of
 from winslow.resources.project import NotifyEvent, NotifyTarget, ProjectPhase, ProjectStatus
+
+decide = pure(decision)
 
 pytestmark = pytest.mark.timeout(60)
 

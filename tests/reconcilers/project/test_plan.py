@@ -1,11 +1,15 @@
 from dataclasses import replace
 
 from tests.reconcilers.builders import T0, make_pipeline, make_project, make_run, ts
+from tests.reconcilers.purity import pure
 from winslow.controller.records import RunTable
-from winslow.reconcilers.project.plan import current_line, plan, run_from_problem
+from winslow.reconcilers.project.plan import current_line, run_from_problem
+from winslow.reconcilers.project.plan import plan as planning
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import PipelineSnapshot, ProjectPhase
 from winslow.resources.stagerun import Trigger
+
+plan = pure(planning)
 
 
 def test_new_project_starts_its_first_stage_as_a_user_action():

@@ -1,6 +1,9 @@
+from tests.reconcilers.purity import pure
 from winslow.controller.docker_runtime import _timestamp
 from winslow.controller.runtime import ContainerInfo, ContainerState
-from winslow.reconcilers.pruning.decide import decide as expired
+from winslow.reconcilers.pruning.decide import decide
+
+expired = pure(decide)
 
 
 def box(cid, state=ContainerState.EXITED, finished=0.0, run="p.1.a"):

@@ -1,9 +1,13 @@
 from tests.reconcilers.builders import T0, make_run
+from tests.reconcilers.purity import pure
 from winslow.controller.events import Command, Event
 from winslow.controller.runtime import ContainerInfo, ContainerState
-from winslow.reconcilers.stagerun.decide import DRAIN_LIMIT, decide
+from winslow.reconcilers.stagerun.decide import DRAIN_LIMIT
+from winslow.reconcilers.stagerun.decide import decide as decision
 from winslow.reconcilers.stagerun.observe import Observation
 from winslow.resources.stagerun import StageRun, StageRunPhase
+
+decide = pure(decision)
 
 
 def spec_file(timeout: float | None = None) -> StageRun:
