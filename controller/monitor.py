@@ -21,7 +21,7 @@ from pathlib import Path
 
 import psutil
 
-from winslow.controller import history
+from winslow.controller import loadhistory
 from winslow.controller.capacity import gpu_utilisation
 from winslow.controller.context import NodeContext
 from winslow.controller.heads import read_fixed, write_fixed
@@ -102,7 +102,7 @@ def node_status(
     mult = ctx.config.multipliers
     running = sorted(ctx.reservations.requests)
     gpu_mean = sum(u[0] or 0.0 for u in gpu_use.values()) / len(gpu_use) / 100 if gpu_use else 0.0
-    recent = history.of(str(ctx.layout.root), ctx.name)
+    recent = loadhistory.of(str(ctx.layout.root), ctx.name)
     usage = recent.observe(ctx.clock(), utilisation(ctx.layout.root), gpu_mean, len(running))
     return Node(
         metadata={"name": ctx.name},  # type: ignore[arg-type]

@@ -47,7 +47,7 @@ def status_of(run: RunRecord) -> StageRunStatus:
     )
 
 
-def project(ctx: NodeContext, run: RunRecord) -> None:
+def write_file(ctx: NodeContext, run: RunRecord) -> None:
     """Write the file's status from the record. A file this node cannot read yet (a network
     share's client may not show it for a while) is tried again later by `reproject`."""
     store = ctx.layout.store
@@ -85,4 +85,4 @@ def reproject(ctx: NodeContext) -> None:
         if current is None or current.seq != seq:
             ctx.unprojected.pop(name, None)
         else:
-            project(ctx, current)
+            write_file(ctx, current)

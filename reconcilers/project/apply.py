@@ -82,7 +82,7 @@ def _apply_locked(ctx: NodeContext, name: str, action: Action) -> bool:
     elif isinstance(action, MarkLost):
         run = action.run
         runfiles.record(ctx, run)
-        runfiles.project(ctx, run)
+        runfiles.write_file(ctx, run)
         append_system_line(
             ctx.layout.log_file(run.project, run.name), f"marked Lost by {ctx.name}: {run.message}"
         )

@@ -191,7 +191,7 @@ def _record(ctx: NodeContext, name: str, **changes: Any) -> None:
         raise RuntimeError(f"lost the lease of {name} before recording its state")
     new = replace(current, **changes)
     runfiles.record(ctx, new)
-    runfiles.project(ctx, new)
+    runfiles.write_file(ctx, new)
     if new.phase is StageRunPhase.RUNNING and current.phase is StageRunPhase.PENDING:
         log.info("StageRun %s runs in container %s", name, (new.container_id or "?")[:12])
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from winslow.controller.history import History
+from winslow.controller.loadhistory import LoadHistory
 from winslow.resources.node import Node, Utilisation
 
 
@@ -15,14 +15,14 @@ def usage(net_in: int = 0, cpu: float = 50.0, memory: int = 1 << 30) -> Utilisat
 
 
 def test_rates_come_from_counter_differences_and_never_go_negative():
-    history = History()
+    history = LoadHistory()
     assert history.observe(1000.0, usage(net_in=0), 0.0, 0).net_recv_per_second == 0.0
     assert history.observe(1002.0, usage(net_in=4000), 0.0, 0).net_recv_per_second == 2000.0
     assert history.observe(1003.0, usage(net_in=10), 0.0, 0).net_recv_per_second == 0.0  # counters reset
 
 
 def test_one_sample_per_step_averaged_with_the_current_one_last():
-    history = History(step=60.0, keep=60)
+    history = LoadHistory(step=60.0, keep=60)
     history.observe(60.0, usage(cpu=20.0), 0.5, 1)
     history.observe(90.0, usage(cpu=40.0), 0.5, 1)
     history.observe(120.0, usage(cpu=100.0), 0.0, 3)
@@ -35,7 +35,7 @@ def test_one_sample_per_step_averaged_with_the_current_one_last():
 
 
 def test_steps_without_heartbeats_are_gaps_and_an_hour_is_kept():
-    history = History(step=60.0, keep=60)
+    history = LoadHistory(step=60.0, keep=60)
     history.observe(0.0, usage(), 0.0, 0)
     history.observe(180.0, usage(), 0.0, 0)
     assert history.wire().cpu == [0.5, None, None, 0.5]
@@ -47,7 +47,7 @@ def test_steps_without_heartbeats_are_gaps_and_an_hour_is_kept():
 
 
 def test_the_history_travels_in_the_node_file_and_back():
-    history = History()
+    history = LoadHistory()
     history.observe(0.0, usage(), 0.0, 0)
     node = Node.model_validate(
         {
@@ -65,7 +65,7 @@ def test_the_history_travels_in_the_node_file_and_back():
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(0, 1e6), min_size=1, max_size=50))
 def test_samples_stay_within_an_hour_and_in_step(gaps):
-    history = History(step=60.0, keep=60)
+    history = LoadHistory(step=60.0, keep=60)
     now = 0.0
     for gap in gaps:
         now += gap

@@ -35,7 +35,7 @@ class _Step:
         return {k: _round(v / self.count) for k, v in self.sums.items()}
 
 
-class History:
+class LoadHistory:
     """Feed it each heartbeat's utilisation; it returns the rates and keeps the samples."""
 
     def __init__(self, step: float = 60.0, keep: int = 60) -> None:
@@ -102,11 +102,11 @@ class History:
         return NodeHistory(step=self.step, start=start, **series)
 
 
-_registry: dict[tuple[str, str], History] = {}
+_registry: dict[tuple[str, str], LoadHistory] = {}
 _registry_lock = threading.Lock()
 
 
-def of(share: str, node: str) -> History:
+def of(share: str, node: str) -> LoadHistory:
     """The history of the node `node` on `share`, one per node even with several in one process."""
     with _registry_lock:
-        return _registry.setdefault((share, node), History())
+        return _registry.setdefault((share, node), LoadHistory())
