@@ -20,7 +20,6 @@ from typing import Any, Literal, Union
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
 
 from winslow.resources.base import check_dns_label
 from winslow.resources.pipeline import Pipeline
@@ -129,11 +128,11 @@ def _shown(value: Any) -> str:
 
 
 def default_of(info: FieldInfo) -> str | None:
-    if info.default is not PydanticUndefined:
-        return None if info.default is None else _shown(info.default)
     if info.default_factory is not None:
         return _shown(info.default_factory())  # type: ignore[call-arg]
-    return None
+    if info.is_required() or info.default is None:
+        return None
+    return _shown(info.default)
 
 
 def _bounds(info: FieldInfo) -> str:
