@@ -1,6 +1,6 @@
 """The FastAPI application every node serves.
 
-Every route under /api/v1 needs a token (api.deps.current_user); `/healthz`, the OpenAPI
+Every route under /api/v1 needs a token (api.auth.current_user); `/healthz`, the OpenAPI
 document with its reference page, and the web UI's files (`/`, `/ui/...`; api.ui) stay open, so
 load balancers and browsers can reach them. The UI's data comes from the same token-checked API.
 Every other response is inert in a browser (api.inert).

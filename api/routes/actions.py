@@ -7,14 +7,15 @@ event), so the same moves work by editing the manifest by hand.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from winslow.api import spec_changes
 from winslow.api.access import check_project
-from winslow.api.deps import ApiContext, context, current_user
+from winslow.api.auth import CurrentUser
+from winslow.api.deps import ApiContext, Ctx
 from winslow.api.names import Name
 from winslow.api.routes.manifests import project_status, project_view
 from winslow.api.routes.stageruns import kill_stagerun
@@ -26,10 +27,13 @@ from winslow.resources.project import PipelineSnapshot, Project, ProjectPhase
 from winslow.resources.stagerun import StageRunPhase
 
 
-def allowed(name: Name, ctx: ApiContext = Depends(context), user: User = Depends(current_user)) -> User:
+def allowed(name: Name, ctx: Ctx, user: CurrentUser) -> User:
     """Every action changes the project, so it needs the rights on it (api.access)."""
     check_project(ctx, user, name)
     return user
+
+
+Allowed = Annotated[User, Depends(allowed)]
 
 
 router = APIRouter(prefix="/api/v1/projects", tags=["actions"], dependencies=[Depends(allowed)])
@@ -58,7 +62,7 @@ def _now(ctx: ApiContext) -> str:
 
 
 @router.post("/{name}/pause", summary="Let the running stage finish, then start nothing more")
-def pause(name: Name, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+def pause(name: Name, ctx: Ctx) -> dict[str, Any]:
     project = spec_changes.update_project(
         ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/pause"
     )
@@ -99,9 +103,9 @@ def _known_stage(
 @router.post("/{name}/resume", summary="Continue; with `from`, rerun that stage and all after it")
 def resume(
     name: Name,
+    ctx: Ctx,
+    user: Allowed,
     body: ResumeBody | None = Body(None),
-    ctx: ApiContext = Depends(context),
-    user: User = Depends(allowed),
 ) -> dict[str, Any]:
     """A resume is recorded as a request (`spec.runFrom`) whenever it starts a stage, so that the
     StageRun it starts says it was started by a user."""
@@ -138,9 +142,9 @@ def resume(
 @router.post("/{name}/confirm", summary="Let a stage waiting for confirmation start")
 def confirm(
     name: Name,
+    ctx: Ctx,
+    user: Allowed,
     body: ConfirmBody | None = Body(None),
-    ctx: ApiContext = Depends(context),
-    user: User = Depends(allowed),
 ) -> dict[str, Any]:
     stage = body.stage if body else None
     if stage is not None:
@@ -165,7 +169,7 @@ def confirm(
 
 
 @router.post("/{name}/env", summary="Set or unset project env; it applies from the next StageRun on")
-def set_env(name: Name, body: EnvBody, ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+def set_env(name: Name, body: EnvBody, ctx: Ctx) -> dict[str, Any]:
     def edit(project: Any) -> dict[str, Any]:
         env = {**project.spec.env, **body.set}
         for key in body.unset:
@@ -177,7 +181,7 @@ def set_env(name: Name, body: EnvBody, ctx: ApiContext = Depends(context)) -> di
 
 
 @router.post("/{name}/kill", summary="Stop the project's running stage; the project pauses")
-def kill(name: Name, ctx: ApiContext = Depends(context), user: User = Depends(allowed)) -> dict[str, Any]:
+def kill(name: Name, ctx: Ctx, user: Allowed) -> dict[str, Any]:
     """Also pauses the project, so a stage about to start (a retry, an election) does not."""
     spec_changes.update_project(ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/kill")
     killed: list[str] = []

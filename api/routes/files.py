@@ -21,7 +21,8 @@ from fastapi.responses import JSONResponse
 
 from winslow.api import fastpath, inert, ranges, sharepaths, uploads
 from winslow.api.access import Visibility, check_project
-from winslow.api.deps import ApiContext, context, current_user
+from winslow.api.auth import CurrentUser, current_user
+from winslow.api.deps import ApiContext, Ctx
 from winslow.api.sharepaths import Located, TreePath, translated
 from winslow.api.users import User
 
@@ -142,13 +143,13 @@ def download(fd: int, st: os.stat_result, tp: TreePath, range_header: str | None
 )
 def get_path(
     path: TreePathParam,
+    ctx: Ctx,
+    user: CurrentUser,
     range_header: str | None = Header(None, alias="Range", description="bytes=START-END, START- or -N"),
     inline: bool = Query(
         False,
         description="show an image, video, sound or text file in the browser; other types always download",
     ),
-    ctx: ApiContext = Depends(context),
-    user: User = Depends(current_user),
 ) -> Response:
     tp = checked(path, ctx, user)
     with translated(tp):
@@ -169,9 +170,9 @@ def get_path(
 )
 async def head_path(
     path: TreePathParam,
+    ctx: Ctx,
+    user: CurrentUser,
     upload: bool = Query(False, description="answer how many bytes of an unfinished upload arrived"),
-    ctx: ApiContext = Depends(context),
-    user: User = Depends(current_user),
 ) -> Response:
     tp = checked(path, ctx, user)
     with translated(tp):
@@ -212,6 +213,8 @@ async def upload_offset(ctx: ApiContext, tp: TreePath) -> int:
 async def put_path(
     path: TreePathParam,
     request: Request,
+    ctx: Ctx,
+    user: CurrentUser,
     content_range: str | None = Header(None, description="bytes START-END/TOTAL, to continue an upload"),
     x_sha256: str | None = Header(None, pattern=r"^[0-9a-fA-F]{64}$", description="sha256 of the whole file"),
     x_piece_sha256: str | None = Header(
@@ -220,8 +223,6 @@ async def put_path(
         description="sha256 of this request's body: the piece is kept only whole and matching (else 422 "
         "and the upload stays at the piece's start); for clients that hash piece by piece",
     ),
-    ctx: ApiContext = Depends(context),
-    user: User = Depends(current_user),
 ) -> Response:
     tp = checked(path, ctx, user)
     if tp.is_anchor:
@@ -271,9 +272,7 @@ def refuse_non_file(parent: int, tp: TreePath) -> None:
 
 
 @router.post("/{path:path}", status_code=201, summary="Create a directory, with any missing parents")
-def make_dir(
-    path: TreePathParam, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
-) -> dict[str, str]:
+def make_dir(path: TreePathParam, ctx: Ctx, user: CurrentUser) -> dict[str, str]:
     tp = checked(path, ctx, user)
     with translated(tp):
         loc = sharepaths.locate(ctx.layout.root, tp, write=True)
@@ -284,9 +283,9 @@ def make_dir(
 @router.delete("/{path:path}", summary="Delete a file, or a directory with everything in it")
 def delete_path(
     path: TreePathParam,
+    ctx: Ctx,
+    user: CurrentUser,
     upload: bool = Query(False, description="remove only what an unfinished upload of it left"),
-    ctx: ApiContext = Depends(context),
-    user: User = Depends(current_user),
 ) -> dict[str, str]:
     """A link is removed itself, never what it points to; an unfinished upload of the file goes too.
     With `upload=true` only that leftover goes, and a finished file of the same name stays."""

@@ -14,7 +14,8 @@ from pydantic import BaseModel, Field
 
 from winslow.api import imagecheck, removal, spec_changes
 from winslow.api.access import Found, allows, check_project, find, may_access, recovered_members, refuse
-from winslow.api.deps import ApiContext, context, current_user
+from winslow.api.auth import CurrentUser, current_user
+from winslow.api.deps import ApiContext, Ctx
 from winslow.api.names import Name
 from winslow.api.users import User
 from winslow.controller import notify
@@ -199,9 +200,7 @@ def metadata_name(manifest: dict[str, Any]) -> Any:
 
 
 @router.post("/apply", summary="Validate a batch of manifests, then create or update them all")
-def apply_batch(
-    body: ApplyBody, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
-) -> dict[str, Any]:
+def apply_batch(body: ApplyBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     outcomes = spec_changes.apply(
         ctx,
         body.documents,
@@ -231,7 +230,7 @@ def _collection(plural: str) -> None:
         description="A file on the share that does not parse or validate is listed with phase "
         "`Invalid` and the reason (file, line, field), and named in `warnings`.",
     )
-    def list_all(ctx: ApiContext = Depends(context), user: User = Depends(current_user)) -> dict[str, Any]:
+    def list_all(ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
         items, warnings = [], []
         for name, spec in listing(ctx, kind):
             if not visible(user, kind, spec):
@@ -244,16 +243,14 @@ def _collection(plural: str) -> None:
         return as_list(items, warnings)
 
     @router.get(f"/{plural}/{{name}}", summary=f"Get one {kind}")
-    def get(
-        name: Name, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
-    ) -> dict[str, Any]:
+    def get(name: Name, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
         return view(ctx, readable(ctx, user, name))
 
     @router.post(f"/{plural}", status_code=201, summary=f"Create a {kind}")
     def create(
+        ctx: Ctx,
+        user: CurrentUser,
         manifest: dict[str, Any] = Body(...),
-        ctx: ApiContext = Depends(context),
-        user: User = Depends(current_user),
     ) -> dict[str, Any]:
         source = f"POST /api/v1/{plural}"
         spec_changes.apply(
@@ -267,10 +264,10 @@ def _collection(plural: str) -> None:
     @router.put(f"/{plural}/{{name}}", summary=f"Create or replace a {kind}")
     def replace(
         name: Name,
+        ctx: Ctx,
+        user: CurrentUser,
         manifest: dict[str, Any] = Body(...),
         dry_run: bool = Query(False, alias="dryRun"),
-        ctx: ApiContext = Depends(context),
-        user: User = Depends(current_user),
     ) -> dict[str, Any]:
         source = f"PUT /api/v1/{plural}/{name}"
         if metadata_name(manifest) != name:
@@ -290,9 +287,9 @@ def _collection(plural: str) -> None:
     )
     def delete(
         name: Name,
+        ctx: Ctx,
+        user: CurrentUser,
         purge: bool = Query(False, description="projects: remove the workspace, logs and StageRun files too"),
-        ctx: ApiContext = Depends(context),
-        user: User = Depends(current_user),
     ) -> dict[str, Any]:
         if kind == "Pipeline" and not user.admin:
             raise HTTPException(403, "pipelines are shared: only admins delete them")

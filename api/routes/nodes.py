@@ -16,9 +16,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from winslow.api.access import Visibility
-from winslow.api.deps import ApiContext, admin_user, context, current_user
+from winslow.api.auth import AdminUser, CurrentUser, current_user
+from winslow.api.deps import ApiContext, Ctx
 from winslow.api.routes.manifests import as_list
-from winslow.api.users import User
 from winslow.controller.monitor import NodeDirectory, readiness
 from winslow.controller.skew import WARN_SECONDS, offsets, warning
 from winslow.resources.errors import NotFoundError
@@ -63,7 +63,7 @@ def _offsets(ctx: ApiContext, nodes: list[Node]) -> dict[str, float]:
 
 
 @router.get("", summary="List nodes")
-def list_nodes(ctx: ApiContext = Depends(context), user: User = Depends(current_user)) -> dict[str, Any]:
+def list_nodes(ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     directory = NodeDirectory(ctx.layout.nodes)
     nodes = sorted(directory.all(), key=lambda n: n.metadata.name)
     found = _offsets(ctx, nodes)
@@ -76,7 +76,7 @@ def list_nodes(ctx: ApiContext = Depends(context), user: User = Depends(current_
 
 
 @router.get("/{name}", summary="Get one node")
-def get(name: str, ctx: ApiContext = Depends(context), user: User = Depends(current_user)) -> dict[str, Any]:
+def get(name: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     directory = NodeDirectory(ctx.layout.nodes)
     nodes = directory.all()
     for node in nodes:
@@ -86,7 +86,7 @@ def get(name: str, ctx: ApiContext = Depends(context), user: User = Depends(curr
 
 
 @router.delete("/{name}", summary="Forget a node that is gone for good (admins; not while it is Ready)")
-def forget(name: str, ctx: ApiContext = Depends(context), _: User = Depends(admin_user)) -> dict[str, Any]:
+def forget(name: str, ctx: Ctx, _: AdminUser) -> dict[str, Any]:
     directory = NodeDirectory(ctx.layout.nodes)
     for node in directory.all():
         if node.metadata.name == name:

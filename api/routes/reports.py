@@ -11,8 +11,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from winslow.api.access import Visibility
-from winslow.api.deps import ApiContext, context, current_user
-from winslow.api.users import User
+from winslow.api.auth import CurrentUser, current_user
+from winslow.api.deps import Ctx
 from winslow.controller import utilisation
 from winslow.controller.utilisation import Weight, WorkingHours
 
@@ -34,14 +34,14 @@ def working_hours(work_hours: str, work_days: str, tz: str | None) -> WorkingHou
     "StageRuns on the share (running ones count until now). Dates are whole days in `tz`.",
 )
 def utilisation_report(
+    ctx: Ctx,
+    user: CurrentUser,
     start: str | None = Query(None, alias="from", description="YYYY-MM-DD or an ISO date-time"),
     end: str | None = Query(None, alias="to", description="YYYY-MM-DD (inclusive) or an ISO date-time"),
     work_hours: str = Query("8-18", alias="workHours", description="START-END, local hours"),
     work_days: str = Query("Mon-Fri", alias="workDays", description="e.g. Mon-Fri or Mon,Tue,Thu"),
     tz: str | None = Query(None, description="IANA time zone; default: the node's local time"),
     weight: Weight = Query(Weight.NONE, description="count stage-hours, or requested GPU- or CPU-hours"),
-    ctx: ApiContext = Depends(context),
-    user: User = Depends(current_user),
 ) -> dict[str, Any]:
     hours = working_hours(work_hours, work_days, tz)
     try:

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import StringConstraints
 
 from winslow.api import spec_changes
-from winslow.api.deps import ApiContext, admin_user, context
-from winslow.api.users import User
+from winslow.api.auth import AdminUser, admin_user
+from winslow.api.deps import Ctx
 from winslow.resources.store import atomic_write, dump_yaml
 
 router = APIRouter(prefix="/api/v1/settings", tags=["settings"], dependencies=[Depends(admin_user)])
@@ -19,7 +19,7 @@ EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", 
 
 
 @router.get("/env", summary="The environment every stage gets (settings/env.yaml)")
-def get_env(ctx: ApiContext = Depends(context)) -> dict[str, str]:
+def get_env(ctx: Ctx) -> dict[str, str]:
     try:
         return ctx.layout.global_env()
     except (ValueError, yaml.YAMLError) as exc:
@@ -28,9 +28,9 @@ def get_env(ctx: ApiContext = Depends(context)) -> dict[str, str]:
 
 @router.put("/env", summary="Replace the environment every stage gets; it applies to new StageRuns")
 def put_env(
+    ctx: Ctx,
+    user: AdminUser,
     env: dict[EnvName, Annotated[str, StringConstraints(max_length=65536)]] = Body(...),
-    ctx: ApiContext = Depends(context),
-    user: User = Depends(admin_user),
 ) -> dict[str, str]:
     """Under a lock, with the caller's rights read again under it: an admin demoted meanwhile
     (settings/users.yaml) writes nothing."""
@@ -42,5 +42,5 @@ def put_env(
 
 
 @router.get("/users", summary="Users and their groups (never their tokens)")
-def users(ctx: ApiContext = Depends(context)) -> dict[str, Any]:
+def users(ctx: Ctx) -> dict[str, Any]:
     return {"items": [user.wire() for user in ctx.users.all()]}

@@ -13,7 +13,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from winslow.api.access import Visibility, check_project
-from winslow.api.deps import ApiContext, context, current_user
+from winslow.api.auth import CurrentUser, current_user
+from winslow.api.deps import ApiContext, Ctx
 from winslow.api.names import DNS_LABEL, RunName
 from winslow.api.routes.manifests import INVALID, as_list
 from winslow.api.users import User
@@ -89,9 +90,9 @@ def kill_stagerun(ctx: ApiContext, run: StageRun, who: str) -> dict[str, Any]:
 
 @router.get("", summary="List the StageRuns you may see in creation order, optionally of one project")
 def list_runs(
+    ctx: Ctx,
+    user: CurrentUser,
     project: str | None = Query(None, pattern=DNS_LABEL, max_length=63),
-    ctx: ApiContext = Depends(context),
-    user: User = Depends(current_user),
 ) -> dict[str, Any]:
     if project is not None:
         check_project(ctx, user, project, must_exist=False)
@@ -119,16 +120,12 @@ def _project_uid(ctx: ApiContext, project: str) -> str | None:
 
 
 @router.get("/{name}", summary="Get one StageRun")
-def get(
-    name: RunName, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
-) -> dict[str, Any]:
+def get(name: RunName, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     return get_run(ctx, user, name).to_wire()
 
 
 @router.post("/{name}/kill", summary="Stop a running StageRun wherever it runs")
-def kill(
-    name: RunName, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
-) -> dict[str, Any]:
+def kill(name: RunName, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     return kill_stagerun(ctx, get_run(ctx, user, name), user.name)
 
 
@@ -142,10 +139,10 @@ def kill(
 )
 async def log(
     name: RunName,
+    ctx: Ctx,
+    user: CurrentUser,
     follow: bool = Query(False),
     offset: int = Query(0, ge=0, le=2**62),
-    ctx: ApiContext = Depends(context),
-    user: User = Depends(current_user),
 ) -> StreamingResponse:
     run = get_run(ctx, user, name)
     path = ctx.layout.log_file(run.spec.project, name)

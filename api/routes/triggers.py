@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from winslow.api import spec_changes, triggers
 from winslow.api.access import check_project
-from winslow.api.deps import ApiContext, context, current_user
+from winslow.api.auth import CurrentUser
+from winslow.api.deps import ApiContext, Ctx
 from winslow.api.names import Name
 from winslow.api.routes.actions import _known_stage
 from winslow.api.routes.manifests import project_status
@@ -120,9 +121,9 @@ def _project(ctx: ApiContext, user: User, name: str) -> Project:
 )
 def create_token(
     name: Name,
+    ctx: Ctx,
+    user: CurrentUser,
     body: TokenCreate | None = Body(None),
-    ctx: ApiContext = Depends(context),
-    user: User = Depends(current_user),
 ) -> TokenCreated:
     project = _project(ctx, user, name)
     path = ctx.layout.trigger_file(name)
@@ -137,9 +138,7 @@ def create_token(
 
 
 @router.get("/{name}/tokens", summary="The project's trigger tokens (never their secrets)")
-def list_tokens(
-    name: Name, ctx: ApiContext = Depends(context), user: User = Depends(current_user)
-) -> TokenList:
+def list_tokens(name: Name, ctx: Ctx, user: CurrentUser) -> TokenList:
     project = _project(ctx, user, name)
     try:
         found = triggers.listing(ctx.layout.trigger_file(name), name, project.metadata.uid)
@@ -152,8 +151,8 @@ def list_tokens(
 def revoke_token(
     name: Name,
     token_id: Annotated[str, PathParam(max_length=64, description="the token's id (`winsctl token list`)")],
-    ctx: ApiContext = Depends(context),
-    user: User = Depends(current_user),
+    ctx: Ctx,
+    user: CurrentUser,
 ) -> Revoked:
     project = _project(ctx, user, name)
     with spec_changes.locked(ctx, "triggers", name):
@@ -189,8 +188,8 @@ def _refused(name: str, why: str) -> HTTPException:
 
 def trigger_token(
     name: Name,
+    ctx: Ctx,
     credentials: HTTPAuthorizationCredentials | None = Depends(trigger_bearer),
-    ctx: ApiContext = Depends(context),
 ) -> tuple[triggers.TriggerToken, Project]:
     """The token and its project, or 401. The project's existence is said only to a token of it."""
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -241,9 +240,9 @@ def trigger_token(
 )
 def trigger(
     name: Name,
+    ctx: Ctx,
     body: TriggerBody | None = Body(None),
     found: tuple[triggers.TriggerToken, Project] = Depends(trigger_token),
-    ctx: ApiContext = Depends(context),
 ) -> Triggered:
     """As `resume` (and `env`) would, recorded as `token:<id>` (spec.runFrom.by, and the
     StageRun's status.triggeredBy). Without `from`: a project that failed, was killed or paused

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from winslow.api.deps import current_user
-from winslow.api.users import User
+from winslow.api.auth import CurrentUser
 
 router = APIRouter(prefix="/api/v1", tags=["users"])
 
 
 @router.get("/whoami", summary="The user this token or session belongs to, and which of the two it was")
-def whoami(request: Request, user: User = Depends(current_user)) -> dict[str, Any]:
+def whoami(request: Request, user: CurrentUser) -> dict[str, Any]:
     return {**user.wire(), "authenticatedBy": getattr(request.state, "auth", "token")}

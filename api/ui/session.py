@@ -1,6 +1,6 @@
 """Sign-in for browsers: the token is checked once and a session made (api.sessions); its id, never
 the token, goes into an HttpOnly, SameSite=Strict cookie that the API accepts beside
-`Authorization: Bearer` (api.deps.current_user). A second cookie holds the session's CSRF value,
+`Authorization: Bearer` (api.auth.current_user). A second cookie holds the session's CSRF value,
 which scripts of this origin echo in a header on every state-changing request. Signing out ends
 the session on the share, so the cookie is worthless from then on, on every node."""
 
@@ -10,10 +10,11 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from winslow.api.deps import CSRF_COOKIE, SESSION_COOKIE, ApiContext, context, identify
+from winslow.api.auth import CSRF_COOKIE, SESSION_COOKIE, identify
+from winslow.api.deps import Ctx
 from winslow.api.sessions import csrf_value
 
 router = APIRouter(prefix="/api/v1/session", tags=["session"])
@@ -43,9 +44,7 @@ def _unwritable(exc: OSError, what: str) -> HTTPException:
 
 
 @router.post("", summary="Sign in a browser: starts a session and sets its cookie and CSRF cookie")
-def sign_in(
-    body: SignIn, request: Request, response: Response, ctx: ApiContext = Depends(context)
-) -> dict[str, Any]:
+def sign_in(body: SignIn, request: Request, response: Response, ctx: Ctx) -> dict[str, Any]:
     same_origin(request)
     user, token_id = identify(ctx, body.token.strip())
     if body.user and body.user.strip() != user.name:
@@ -73,7 +72,7 @@ def sign_in(
 
 
 @router.delete("", summary="Sign out: ends the session on every node and removes the cookies")
-def sign_out(request: Request, response: Response, ctx: ApiContext = Depends(context)) -> dict[str, str]:
+def sign_out(request: Request, response: Response, ctx: Ctx) -> dict[str, str]:
     """Cross-site pages cannot sign anyone out: the SameSite=Strict cookie is not sent with their
     requests. When the share cannot be written the cookies stay, so that signing out can be tried
     again; dropping them would leave a session that a copy of the cookie could still use."""

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from tests.api.conftest import Api
 from winslow.api import node_cli, sessions
 from winslow.api.app import create_app
-from winslow.api.deps import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE, ApiContext
+from winslow.api.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
+from winslow.api.deps import ApiContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.leases import Leases
 
