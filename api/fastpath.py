@@ -25,6 +25,7 @@ Longer than most modules here: one protocol class with its limits; its halves ne
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import threading
@@ -61,12 +62,17 @@ _REASONS = {
 }
 
 
+def _detail(message: str) -> bytes:
+    """The JSON shape of every other error of the API (FastAPI's `{"detail": ...}`)."""
+    return json.dumps({"detail": message}).encode()
+
+
 def _too_large(length: int) -> Any:
     """An ASGI app that answers 413 without reading the body, and closes the connection."""
-    body = f"a request body of {length} bytes is over the limit of {MAX_BODY_BYTES}\n".encode()
+    body = _detail(f"a request body of {length} bytes is over the limit of {MAX_BODY_BYTES}")
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
+        headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -154,9 +160,9 @@ class Protocol(HttpToolsProtocol):
     def _refuse(self, status: int, message: str) -> None:
         if self.transport.is_closing():
             return
-        body = f"{message}\n".encode()
+        body = _detail(message)
         head = (
-            f"HTTP/1.1 {status} {_REASONS[status]}\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            f"HTTP/1.1 {status} {_REASONS[status]}\r\ncontent-type: application/json\r\n"
             f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
         )
         self._disarm()

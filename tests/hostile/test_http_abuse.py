@@ -96,7 +96,8 @@ def test_case_3_a_header_that_never_ends_is_cut_off_and_memory_stays_bounded(
     except (BrokenPipeError, ConnectionResetError, ssl.SSLError, TimeoutError):
         pass
     assert sent < 4 << 20, f"the node read {sent} bytes of one header"
-    assert answer(sock).startswith(b"HTTP/1.1 431 ")
+    reply = answer(sock)
+    assert reply.startswith(b"HTTP/1.1 431 ") and b'\r\n\r\n{"detail": "' in reply, "JSON, as every error"
     sock.close()
     assert rss(node) - before < 64 << 20
 
@@ -119,7 +120,8 @@ def test_case_3_a_huge_body_for_the_json_api_is_refused_before_it_is_read(
     except (BrokenPipeError, ConnectionResetError, ssl.SSLError, TimeoutError):
         pass
     assert sent < 16 << 20, f"the node read {sent} bytes of the body"
-    assert answer(sock).startswith(b"HTTP/1.1 413 ")
+    reply = answer(sock)
+    assert reply.startswith(b"HTTP/1.1 413 ") and b'{"detail": "' in reply, "JSON, as every error"
     assert rss(node) - before < 64 << 20
 
 
