@@ -18,15 +18,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import httpx
-import yaml
 from pydantic import BaseModel
 
+from winslow.resources.errors import InvalidFileError, NotFoundError
+from winslow.resources.reading import READER, Limits
 from winslow.resources.store import atomic_write, dump_yaml
 
 log = logging.getLogger(__name__)
 
 Channel = Literal["webhook", "email"]
 TIMEOUT = 10.0
+LIMITS = Limits(max_bytes=64 * 1024, max_depth=8, max_nodes=2_000)  # an entry is under 2 KB
 
 
 class Notification(BaseModel):
@@ -80,12 +82,22 @@ def write(outbox: Path, name: str, entry: Notification) -> None:
 
 
 def read(path: Path) -> Notification:
-    """FileNotFoundError once it was sent; ValueError for a file that is no entry."""
-    data: Any = yaml.safe_load(path.read_bytes())
+    """FileNotFoundError once it was sent; ValueError for a file that is no entry. Read as every
+    file of the share is (resources.reading): a FIFO, a huge or deeply nested file put in the
+    outbox is refused, never read."""
     try:
-        return Notification.model_validate(data)
-    except Exception as exc:
-        raise ValueError(f"{path.name}: not a notification ({exc})") from None
+        return READER.load(
+            path,
+            f"run/outbox/{path.name}",
+            Notification.model_validate,
+            kind="notification",
+            limits=LIMITS,
+            fallback=False,
+        )
+    except NotFoundError:
+        raise FileNotFoundError(path) from None
+    except InvalidFileError as exc:
+        raise ValueError(f"{path.name}: not a notification ({exc.reason})") from None
 
 
 def listing(outbox: Path) -> list[Path]:

@@ -1,4 +1,7 @@
-"""controller.notify: the words sent, and the SMTP flag."""
+"""controller.notify: the words sent, the SMTP flag, and reading an entry safely."""
+
+import os
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +52,14 @@ def test_the_headline_names_the_project_and_what_happened(event, stage, says):
     )
     assert notify.headline(n) == says
     assert notify.mail(n, "http://ui:8080", "w@x")["Subject"] == f"[winslow] {says}"
+
+
+def test_an_outbox_entry_that_is_a_fifo_huge_or_deeply_nested_is_refused_not_read(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo.yaml")  # open() of a FIFO would wait for a writer forever
+    (tmp_path / "deep.yaml").write_text("[" * 100_000)
+    (tmp_path / "huge.yaml").write_text("x: " + "y" * (1 << 20))
+    for name in ("fifo.yaml", "deep.yaml", "huge.yaml"):
+        with pytest.raises(ValueError, match="not a notification"):
+            notify.read(tmp_path / name)
+    with pytest.raises(FileNotFoundError):
+        notify.read(tmp_path / "sent.yaml")
