@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.harness import free_port, pipeline, project, stage, wait_for
-from winslow.api import fastpath, users
+from winslow.api import fastpath, users, winsctl
 from winslow.api.app import create_app
 from winslow.api.deps import ApiContext
 from winslow.controller.eventlog import EventLog
@@ -50,6 +50,19 @@ class Api:
         self.client.headers.pop("Authorization", None)
         self.client.headers.update(self.headers(who))
         return self.client
+
+    def winsctl(self, who: str, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+        """winsctl run in this process against the app itself (no network), as `who`."""
+        transport = self.client._transport
+
+        def factory(server: str, token: str | None) -> winsctl.Client:
+            return winsctl.Client(server, token, transport=transport)
+
+        code = winsctl.main(
+            ["--server", "http://testserver", "--token", self.tokens[who], *args], client_factory=factory
+        )
+        out = capsys.readouterr()
+        return code, out.out, out.err
 
 
 @pytest.fixture(autouse=True)

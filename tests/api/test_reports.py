@@ -12,7 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import Api, record
-from winslow.api import winsctl
 from winslow.resources.stagerun import StageRun
 
 R = "/api/v1/reports/utilisation"
@@ -71,17 +70,9 @@ def test_options_and_their_errors(history: Api) -> None:
 
 
 def run_cli(api: Api, who: str, *args: str, capsys: pytest.CaptureFixture[str]) -> str:
-    transport = api.client._transport  # the app itself, no network
-
-    def factory(server: str, token: str | None) -> winsctl.Client:
-        return winsctl.Client(server, token, transport=transport)
-
-    code = winsctl.main(
-        ["--server", "http://testserver", "--token", api.tokens[who], *args], client_factory=factory
-    )
-    out = capsys.readouterr()
-    assert code == 0, out.err
-    return out.out
+    code, out, err = api.winsctl(who, *args, capsys=capsys)
+    assert code == 0, err
+    return out
 
 
 def test_winsctl_prints_the_api_figures_as_table_json_and_csv(

@@ -12,7 +12,7 @@ import yaml
 
 from tests.api.conftest import Api
 from tests.harness import project
-from winslow.api import triggers, winsctl
+from winslow.api import triggers
 
 pytestmark = pytest.mark.timeout(60)
 P = "/api/v1/projects/p"
@@ -197,41 +197,28 @@ def test_the_file_is_yaml_a_person_can_read(seeded: Api) -> None:
     assert token["projectUid"] == seeded.layout.store.project("p").metadata.uid
 
 
-def winsctl_run(api: Api, who: str, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    transport = api.client._transport  # the app itself, no network
-
-    def factory(server: str, token: str | None) -> winsctl.Client:
-        return winsctl.Client(server, token, transport=transport)
-
-    code = winsctl.main(
-        ["--server", "http://testserver", "--token", api.tokens[who], *args], client_factory=factory
-    )
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def test_winsctl_token_create_list_revoke(seeded: Api, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = winsctl_run(seeded, "alice", "token", "create", "p", "--name", "ci", capsys=capsys)
+    code, out, err = seeded.winsctl("alice", "token", "create", "p", "--name", "ci", capsys=capsys)
     assert code == 0, err
     secret = out.strip()
     assert secret.startswith("wst_") and "\n" not in secret, "the secret alone on stdout"
     assert "shown this once" in err and "/api/v1/projects/p/trigger" in err
     assert fire(seeded, secret, json={"env": {"A": "1"}}).status_code == 200
 
-    code, out, err = winsctl_run(seeded, "bob", "token", "list", "p", capsys=capsys)
+    code, out, err = seeded.winsctl("bob", "token", "list", "p", capsys=capsys)
     assert code == 0, err
     header, row = out.splitlines()
     assert header.split() == ["ID", "NAME", "CREATED", "CREATED-BY", "LAST-USED"]
     token_id = row.split()[0]
     assert row.split()[1] == "ci" and "alice" in row and "never" not in row and secret not in out
 
-    code, _, err = winsctl_run(seeded, "carol", "token", "list", "p", capsys=capsys)
+    code, _, err = seeded.winsctl("carol", "token", "list", "p", capsys=capsys)
     assert code == 1 and "not found" in err
 
-    code, out, err = winsctl_run(seeded, "alice", "token", "revoke", "p", token_id, capsys=capsys)
+    code, out, err = seeded.winsctl("alice", "token", "revoke", "p", token_id, capsys=capsys)
     assert code == 0 and f"trigger token {token_id} of project/p revoked" in out, err
     assert fire(seeded, secret).status_code == 401
-    code, out, err = winsctl_run(seeded, "alice", "token", "list", "p", "-o", "json", capsys=capsys)
+    code, out, err = seeded.winsctl("alice", "token", "list", "p", "-o", "json", capsys=capsys)
     assert code == 0 and json.loads(out) == []
-    code, _, err = winsctl_run(seeded, "alice", "token", "revoke", "p", token_id, capsys=capsys)
+    code, _, err = seeded.winsctl("alice", "token", "revoke", "p", token_id, capsys=capsys)
     assert code == 1 and "no trigger token" in err
