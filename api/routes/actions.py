@@ -20,11 +20,10 @@ from winslow.api.names import Name
 from winslow.api.routes.manifests import project_status, project_view
 from winslow.api.routes.stageruns import kill_stagerun
 from winslow.api.users import User
-from winslow.reconcilers.project.plan import refreshed, run_from_problem, snapshot_for
+from winslow.reconcilers.project.plan import ended_badly, refreshed, run_from_problem, snapshot_for
 from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.pipeline import StageSpec
 from winslow.resources.project import PipelineSnapshot, Project, ProjectPhase
-from winslow.resources.stagerun import StageRunPhase
 
 
 def allowed(name: Name, ctx: Ctx, user: CurrentUser) -> User:
@@ -118,11 +117,7 @@ def resume(
         problem = run_from_problem(_known_stage(ctx, name, stage, "from", snap), runs, stage)
         if problem:
             raise HTTPException(422, f"from: cannot rerun from {stage!r} now: {problem}")
-    stopped = bool(runs) and runs[-1].phase in (
-        StageRunPhase.FAILED,
-        StageRunPhase.KILLED,
-        StageRunPhase.LOST,
-    )
+    stopped = ended_badly(runs)
 
     taken: list[str] = []
 

@@ -25,7 +25,7 @@ from winslow.api.names import Name
 from winslow.api.routes.actions import _known_stage
 from winslow.api.routes.manifests import project_status
 from winslow.api.users import User
-from winslow.reconcilers.project.plan import run_from_problem
+from winslow.reconcilers.project.plan import ended_badly, run_from_problem
 from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.project import TOKEN_BY, Project
 from winslow.resources.stagerun import StageRunPhase
@@ -262,11 +262,7 @@ def trigger(
     if stage is None and names and last and last.phase is StageRunPhase.SUCCEEDED and last.stage == names[-1]:
         stage = names[0]  # it is done: run it again
     status = project_status(ctx, name)
-    stopped = bool(runs) and runs[-1].phase in (
-        StageRunPhase.FAILED,
-        StageRunPhase.KILLED,
-        StageRunPhase.LOST,
-    )
+    stopped = ended_badly(runs)
     by = f"{TOKEN_BY}{token.id}"
     requested = False
 

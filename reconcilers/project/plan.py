@@ -127,6 +127,11 @@ def _source(stages: list[StageSpec], index: int, line: dict[int, RunRecord]) -> 
     return previous.name, None
 
 
+def ended_badly(runs: list[RunRecord]) -> bool:
+    """The project's last run failed, was killed or lost: a plain resume reruns it."""
+    return bool(runs) and runs[-1].phase in (StageRunPhase.FAILED, StageRunPhase.KILLED, StageRunPhase.LOST)
+
+
 def _describe_end(run: RunRecord) -> str:
     detail = f": {run.message}" if run.message else ""
     if run.phase is StageRunPhase.FAILED:
