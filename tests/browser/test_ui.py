@@ -123,6 +123,7 @@ def test_a_project_from_a_pipeline_to_the_gate_confirm_pause_kill_resume_from(
     # confirm: the gated stage runs
     row.get_by_role("link", name="ulm-junction").click()
     page.locator(".notice.human .waiting-since").filter(has_text="waiting since").wait_for()
+    shot(page, "03-project-gate")
     page.get_by_role("button", name="Confirm review").click()
     wait_for(lambda: runs(cluster, "ulm-junction")[-1]["status"]["phase"] == "Running", 30, "review to run")
     assert runs(cluster, "ulm-junction")[-1]["spec"]["stage"] == "review"
