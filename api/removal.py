@@ -66,7 +66,7 @@ def leftovers(ctx: ApiContext, name: str) -> list[Path]:
 
 def _refuse_while_running(ctx: ApiContext, name: str) -> None:
     ctx.events.poll()
-    active = [r.name for r in ctx.events.state.runs.of(name) if r.phase.active]
+    active = [r.name for r in ctx.events.view().runs.of(name) if r.phase.active]
     if active:
         raise ConflictError(
             f"project {name!r} still runs {', '.join(active)}; purging would pull the workspace from "

@@ -87,7 +87,7 @@ def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[str]:
         retry_error_callback=lambda _: False,
     )
     if not retrying(ctx.leases.acquire, subject(kind, name), LOCK_SECONDS, issuer=issuer):
-        holder = ctx.events.state.locks.holder(subject(kind, name))
+        holder = ctx.events.view().locks.holder(subject(kind, name))
         raise ConflictError(f"{kind} {name!r} is busy (held by {holder}); try again in a moment")
     try:
         yield issuer
@@ -135,7 +135,7 @@ def _read_logged(ctx: ApiContext, kind: str, name: str) -> tuple[str | None, Spe
     network share's client may show a file another node wrote a moment ago as missing or old, and
     a decision under the lock must not rest on that. Past the wait (the file was removed or
     rewritten by hand) the file counts as it is, as the reconcilers do."""
-    logged = ctx.events.state.version(subject(kind, name), "spec")
+    logged = ctx.events.view().version(subject(kind, name), "spec")
 
     def stale(found: tuple[str | None, Spec | None]) -> bool:
         old = found[1]
@@ -222,7 +222,7 @@ def pipeline_exists(ctx: ApiContext, name: str) -> bool:
     """Asked by exact name and of the log, never of a listing: a pipeline applied through another
     node a moment ago is known to the log before this node's share client lists it."""
     return (
-        ctx.events.state.version(subject("Pipeline", name), "spec") > 0
+        ctx.events.view().version(subject("Pipeline", name), "spec") > 0
         or ctx.layout.store.spec_path("Pipeline", name).exists()
     )
 

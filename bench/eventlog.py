@@ -97,8 +97,8 @@ def _explain(log: EventLog, command: Command, subject: str) -> None:
         snapshot = repr(exc)
     numbers = sorted(int(n) for n in os.listdir(log.folder) if n.isdigit())
     print(
-        f"[{log.node}: {command} {subject} refused at {log.state.seq + 1}; its lease there: "
-        f"{log.state.locks.lease(subject)}; published: {log.state.published}; snapshot: {snapshot}; "
+        f"[{log.node}: {command} {subject} refused at {log.view().seq + 1}; its lease there: "
+        f"{log.view().locks.lease(subject)}; published: {log.view().published}; snapshot: {snapshot}; "
         f"events on the share: {numbers[:1]}..{numbers[-1:]} ({len(numbers)})]",
         file=sys.stderr,
     )

@@ -51,7 +51,7 @@ def follow_lag(kind: str, sshd: Sshd | None, events: int) -> list[float]:
             for i in range(events):
                 published = a.publish(Command.LOCK, f"s{i}", duration=1).seq
                 start = time.perf_counter()
-                while b.state.seq < published:
+                while b.view().seq < published:
                     time.sleep(0.05)
                     b.poll()
                 lags.append(time.perf_counter() - start)

@@ -134,7 +134,7 @@ class Daemon:
 
     def _elect(self) -> None:
         ctx = self.ctx
-        if not ctx.events.state.elections.open:
+        if not ctx.events.view().elections.open:
             return
         live = self.nodes.live(ctx.clock(), ctx.config.lease_seconds + ctx.config.grace_seconds)
         perform(

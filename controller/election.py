@@ -9,7 +9,7 @@ the smallest node name. Aversion keeps a CPU-only stage off the GPU node while a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from winslow.controller.events import Ballot, Command, Event
 from winslow.resources.amount import CATEGORIES, Amount, Weights
@@ -35,7 +35,7 @@ def winner(ballots: dict[str, Ballot]) -> str | None:
     return min(fitting)[2] if fitting else None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Election:
     subject: str
     starter: str
@@ -114,11 +114,15 @@ class ElectionTable:
             )
         elif event.command is Command.ELECTION_PARTICIPATE:
             assert event.ballot is not None
-            self.open[event.subject].ballots[event.issuer] = event.ballot
+            election = self.open[event.subject]
+            self.open[event.subject] = replace(
+                election, ballots={**election.ballots, event.issuer: event.ballot}
+            )
         else:
-            election = self.open.pop(event.subject)
-            election.winner = event.winner
-            election.stopped = event.timestamp
-            election.stop_seq = event.seq
-            election.stop_observed = observed
-            self.results[event.subject] = election
+            self.results[event.subject] = replace(
+                self.open.pop(event.subject),
+                winner=event.winner,
+                stopped=event.timestamp,
+                stop_seq=event.seq,
+                stop_observed=observed,
+            )

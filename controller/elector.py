@@ -64,13 +64,13 @@ def perform(
     """Publish this node's duties; True when anything was published."""
     acted = False
     now = events.monotonic()
-    for duty in duties(events.state.elections, me, executes, free, multipliers, live, now, grace):
+    for duty in duties(events.view().elections, me, executes, free, multipliers, live, now, grace):
         try:
             if isinstance(duty, Vote):
                 events.publish(Command.ELECTION_PARTICIPATE, duty.subject, ballot=duty.ballot)
             else:
                 events.publish(Command.ELECTION_STOP, duty.subject, winner=duty.winner)
-                election = events.state.elections.results.get(duty.subject)
+                election = events.view().elections.results.get(duty.subject)
                 ballots = len(election.ballots) if election else 0
                 if duty.winner:
                     log.info("election for %s: %s won (%d ballot(s))", duty.subject, duty.winner, ballots)

@@ -36,6 +36,8 @@ reach into the others'.
 
 Thread use: any thread may poll and publish (the loop, the lease keeper, API requests, start
 and probe threads); one lock orders them, and listeners run on the thread that applied an event.
+The implied state is this class's alone: only it changes the state, under that lock, and every
+other reader takes `view()`, one snapshot that no later event changes.
 """
 
 from __future__ import annotations
@@ -109,7 +111,8 @@ class EventLog:
         self.fallback_interval = fallback_interval
         self.discover_interval = discover_interval
         self.skew = skew or SkewTracker()
-        self.state = LogState()
+        self._state = LogState()
+        self._view: LogState | None = None  # the last snapshot handed out, while still current
         self.listeners: list[Callable[[Event], None]] = []
         self._lock = threading.RLock()
         self._peers: set[str] = {node}
@@ -134,6 +137,14 @@ class EventLog:
             with suppress(OSError):
                 create_head(path)
 
+    def view(self) -> LogState:
+        """The state the log implies, as one snapshot: taken under the lock, never changed after.
+        Everything outside this class reads the state this way; only this class changes it."""
+        with self._lock:
+            if self._view is None:
+                self._view = self._state.copy()
+            return self._view
+
     def path(self, seq: int) -> Path:
         return self.folder / f"{seq:0{DIGITS}d}"
 
@@ -145,8 +156,8 @@ class EventLog:
             self._last_poll = time.monotonic()
             applied: list[Event] = []
             target, source = self._target()
-            while self.state.seq < target:
-                seq = self.state.seq + 1
+            while self._state.seq < target:
+                seq = self._state.seq + 1
                 if target - seq >= PREFETCH_FROM and seq not in self._prefetched:
                     self._prefetch(range(seq, min(target, seq + PREFETCH_BATCH - 1) + 1))
                 got = self._next(seq, known=True)
@@ -184,8 +195,9 @@ class EventLog:
                 self.skew.sample(event.node, event.timestamp, self.clock())
         self._last_progress = time.monotonic()
         self._last = (event.seq, event.nonce)  # valid or not, what this node read at its number
-        if not self.state.apply(event, observed):
-            log.debug("skipped invalid event %s: %s", event.seq, self.state.check(event))
+        self._view = None
+        if not self._state.apply(event, observed):
+            log.debug("skipped invalid event %s: %s", event.seq, self._state.check(event))
             return False
         for listener in self.listeners:
             listener(event)
@@ -210,7 +222,7 @@ class EventLog:
                 self._peers |= {n for n in os.listdir(self.heads) if not n.startswith(".")}
             except OSError as exc:
                 log.debug("cannot list %s: %s", self.heads, exc)
-        best, source = self.state.seq, ""
+        best, source = self._state.seq, ""
         for peer in [*sorted(self._peers), ""]:
             hint = read_head(self.heads / peer if peer else self.shared_head)
             if hint is not None and not peer:
@@ -218,7 +230,7 @@ class EventLog:
             if hint is not None and hint > best and self._wrong_hints.get(peer) != hint:
                 best, source = hint, peer
         if (
-            best == self.state.seq
+            best == self._state.seq
             and now - max(self._last_progress, self._last_fallback) >= self.fallback_interval
         ):
             self._last_fallback = now
@@ -359,7 +371,8 @@ class EventLog:
             return None
         log.error("%s is unreadable: %s; every node skips it", self.path(seq), why)
         self._unreadable_since.pop(seq, None)
-        self.state.seq = max(self.state.seq, seq)
+        self._state.seq = max(self._state.seq, seq)
+        self._view = None
         return _SKIPPED
 
     def _load_snapshot(self, wanted: int) -> bool:
@@ -375,7 +388,7 @@ class EventLog:
             log.warning("cannot use the log snapshot %s: %s", self.snapshot_path, exc)
             return False
         self._keep_observed(state)
-        self.state = state
+        self._state, self._view = state, None
         # The snapshot's own number holds its compactor's event, which it names among the last
         # each node published: the witness for what this node reads or links next.
         self._last = next(((q, c) for q, c in state.published.values() if q == state.seq), None)
@@ -389,7 +402,7 @@ class EventLog:
         from the load, the holder would act on its lease long after others may take it over."""
         now = self.monotonic()
         for subject, lease in state.locks.leases.items():
-            known = self.state.locks.lease(subject)
+            known = self._state.locks.lease(subject)
             if known is not None and known.seq == lease.seq:
                 observed = known.observed
             elif lease.holder.partition("/")[0] == self.node:
@@ -441,9 +454,9 @@ class EventLog:
                 # No poll first: a link at a number already taken fails and shows what took it,
                 # which costs no more than reading every head, and a node publishing several
                 # events in a row is at the head already. Only a refusal is checked on a fresh view.
-                seq = self.state.seq + 1
+                seq = self._state.seq + 1
                 event = replace(template, timestamp=self.clock(), seq=seq, nonce=secrets.token_hex(8))
-                reason = self.state.check(event)
+                reason = self._state.check(event)
                 if reason is not None:
                     if polled:
                         raise Rejected(reason)
@@ -463,7 +476,7 @@ class EventLog:
                     got = self._past_compaction(seq)
                 else:
                     got = self._next(seq, known=True)
-                if got is _SKIPPED and (mine := linked.get(self.state.published.get(self.node, (-1, "")))):
+                if got is _SKIPPED and (mine := linked.get(self._state.published.get(self.node, (-1, "")))):
                     return self._taken(mine[0])
                 if (
                     isinstance(got, Event)
@@ -534,15 +547,16 @@ class EventLog:
         behind load it. Deletion goes upwards, so a file that exists proves all above it exist.
         """
         with self._lock:
-            self.state.compact()
-            data = json.dumps(self.state.to_snapshot()).encode()
+            self._state.compact()
+            self._view = None
+            data = json.dumps(self._state.to_snapshot()).encode()
             tmp = self.snapshot_path.with_name(f".events.snapshot.{secrets.token_hex(4)}")
             tmp.write_bytes(data)
-            if self._snapshot_seq() > self.state.seq:
+            if self._snapshot_seq() > self._state.seq:
                 tmp.unlink(missing_ok=True)  # we were slow: a later compaction's is there already
             else:
                 os.replace(tmp, self.snapshot_path)
-            upto = self.state.seq - self.compact_every
+            upto = self._state.seq - self.compact_every
         start = self._oldest()
         for seq in range(start, max(upto, start)):
             try:

@@ -19,6 +19,7 @@ import logging
 from winslow.controller.eventlog import EventLog, Rejected
 from winslow.controller.events import Command
 from winslow.controller.locks import Lease
+from winslow.controller.logstate import LogState
 
 log = logging.getLogger(__name__)
 RENEW_EVERY = 30.0
@@ -56,7 +57,7 @@ class Leases:
         """Take `subject` if it is free, ours, or held by a lease that has expired here."""
         me = issuer or self.node
         self.events.poll()
-        lease = self.events.state.locks.lease(subject)
+        lease = self.events.view().locks.lease(subject)
         supersedes = None
         if lease is not None and lease.holder != me:
             if not self.expired(lease):
@@ -80,22 +81,21 @@ class Leases:
         except Rejected as exc:
             log.info("release of %s refused: %s", subject, exc)
 
-    def held(self, subject: str, *, issuer: str | None = None) -> bool:
-        """True while we hold the lock with a safety margin left to act in."""
-        lease = self.events.state.locks.lease(subject)
+    def held(self, subject: str, *, issuer: str | None = None, view: LogState | None = None) -> bool:
+        """True while we hold the lock with a safety margin left to act in; in `view`, the
+        snapshot a caller decides on, when it has one."""
+        lease = (view or self.events.view()).locks.lease(subject)
         return (
-            lease is not None
-            and lease.holder == (issuer or self.node)
-            and self._now() < self.deadline(lease)
+            lease is not None and lease.holder == (issuer or self.node) and self._now() < self.deadline(lease)
         )
 
     def deadline(self, lease: Lease) -> float:
         """The monotonic time until which the holder may act on `lease` (its fence)."""
         return lease.observed + lease.duration - margin(lease.duration)
 
-    def holder(self, subject: str) -> str | None:
+    def holder(self, subject: str, view: LogState | None = None) -> str | None:
         """Who holds `subject`, as far as this node may act on it: nobody once it expired here."""
-        lease = self.events.state.locks.lease(subject)
+        lease = (view or self.events.view()).locks.lease(subject)
         if lease is None or self.expired(lease):
             return None
         return lease.holder
@@ -104,7 +104,7 @@ class Leases:
         now = self._now()
         return [
             s
-            for s, lease in list(self.events.state.locks.leases.items())
+            for s, lease in self.events.view().locks.leases.items()
             if lease.holder == self.node and now <= lease.observed + lease.duration
         ]
 
@@ -115,7 +115,7 @@ class Leases:
         lost = []
         at = self._now()
         for subject in subjects:
-            lease = self.events.state.locks.lease(subject)
+            lease = self.events.view().locks.lease(subject)
             if lease is None or lease.holder != self.node or at > lease.observed + lease.duration:
                 lost.append(subject)
                 continue

@@ -69,6 +69,20 @@ class LogState:
             self.kills[event.subject] = event
         return True
 
+    def copy(self) -> LogState:
+        """A snapshot for readers: the tables are copied, and what they hold (leases, elections,
+        records, events, tuples) is never changed in place, only replaced, so that a later event
+        applied here leaves the copy as it was."""
+        return LogState(
+            seq=self.seq,
+            locks=LockTable(dict(self.locks.leases)),
+            elections=ElectionTable(dict(self.elections.open), dict(self.elections.results)),
+            runs=RunTable(dict(self.runs.runs), dict(self.runs.by_project)),
+            versions=dict(self.versions),
+            kills=dict(self.kills),
+            published=dict(self.published),
+        )
+
     def version(self, subject: str, file: str) -> int:
         return self.versions.get(version_key(subject, file), 0)
 

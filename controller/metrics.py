@@ -171,7 +171,7 @@ class RunCounters:
             for period in ("working", "off"):
                 self.seconds.labels(self.node, trigger.value, period)
         self._stages: set[str] = set()
-        for run in list(events.state.runs.runs.values()):
+        for run in events.view().runs.runs.values():
             self._known(run.stage)
 
     def _known(self, stage: str) -> None:
@@ -197,7 +197,7 @@ class RunCounters:
         phase = (event.payload or {}).get("phase")
         if phase not in {p.value for p in ENDED}:
             return
-        record = self.events.state.runs.get(event.subject.partition("/")[2])
+        record = self.events.view().runs.get(event.subject.partition("/")[2])
         if record is not None and record.seq == event.seq:
             self.count(record)
 
@@ -322,7 +322,7 @@ class ShareCollector(Collector):
     def _work(self) -> Iterator[GaugeMetricFamily]:
         store = self.ctx.layout.store
         phases: Tally[str] = Tally()
-        state = self.ctx.events.state
+        state = self.ctx.events.view()
         for name in store.names("Project"):
             # read once the log says it exists (a name asked for too early stays "absent" on NFS)
             written = state.version(f"project/{name}", "status") > 0

@@ -149,14 +149,15 @@ def _allowed(old: StageRunPhase, new: StageRunPhase) -> bool:
 @dataclass
 class RunTable:
     runs: dict[str, RunRecord] = field(default_factory=dict)
-    by_project: dict[str, list[str]] = field(default_factory=dict)
+    by_project: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Tuples, replaced rather than changed, so that a copy of the table shares them safely."""
 
     def of(self, project: str, uid: str | None = None) -> list[RunRecord]:
         """In creation order, which is the project's history order. With the project's uid, only
         the runs of that project: not those of an earlier project of the same name. Runs recorded
         without one (before uids) belong to any; a spec without one (a hand-written file, a copy
         from git) sees every run of the name, so that losing the uid never loses history."""
-        runs = [self.runs[name] for name in self.by_project.get(project, [])]
+        runs = [self.runs[name] for name in self.by_project.get(project, ())]
         return runs if uid is None else [r for r in runs if r.project_uid in (None, uid)]
 
     def get(self, name: str) -> RunRecord | None:
@@ -200,7 +201,7 @@ class RunTable:
         current = self.runs.get(name)
         if current is None:
             record = RunRecord.created_by(name, data)
-            self.by_project.setdefault(record.project, []).append(name)
+            self.by_project[record.project] = (*self.by_project.get(record.project, ()), name)
         else:
             record = current.updated_by(data)
         self.runs[name] = replace(
@@ -235,7 +236,7 @@ class RunTable:
                 observed=observed,
             )
             table.runs[name] = record
-            table.by_project.setdefault(record.project, []).append(name)
+            table.by_project[record.project] = (*table.by_project.get(record.project, ()), name)
         return table
 
 

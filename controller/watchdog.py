@@ -86,7 +86,7 @@ class Fence:
         with self._lock:
             deadlines = {}
             for subject in self.leases.mine():
-                lease = self.leases.events.state.locks.lease(subject)
+                lease = self.leases.events.view().locks.lease(subject)
                 if lease is not None and self.kept(subject):
                     deadlines[subject] = self.leases.deadline(lease)
             try:
@@ -158,9 +158,7 @@ def spawn(path: Path, share_uid: str, node: str) -> None:
     command = [sys.executable, "-m", "winslow.controller.watchdog", str(path), share_uid, node]
     log_file = path.with_suffix(".log")
     with log_file.open("ab") as out:
-        subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
-        )
+        subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
 
 
 def watch(path: Path, share_uid: str, node: str, *, poll: float = POLL) -> int:

@@ -66,7 +66,7 @@ def check_recent(ctx: NodeContext, within: float = RECENT) -> None:
     """At start: files of runs this node recorded last, lately, may lag their record (it died
     between the two writes); anything found lagging is rewritten by `reproject`."""
     now = ctx.clock()
-    for run in list(ctx.events.state.runs.runs.values()):
+    for run in ctx.events.view().runs.runs.values():
         if run.recorder != ctx.name or now - run.recorded_at > within:
             continue
         try:
@@ -81,7 +81,7 @@ def check_recent(ctx: NodeContext, within: float = RECENT) -> None:
 def reproject(ctx: NodeContext) -> None:
     """Files left behind their records; one whose record changed since is someone else's."""
     for name, seq in list(ctx.unprojected.items()):
-        current = ctx.events.state.runs.get(name)
+        current = ctx.events.view().runs.get(name)
         if current is None or current.seq != seq:
             ctx.unprojected.pop(name, None)
         else:

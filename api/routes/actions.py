@@ -111,7 +111,7 @@ def resume(
     stage = body.from_stage if body else None
     keep = body.keep_snapshot if body else False
     ctx.events.poll()
-    runs = ctx.events.state.runs.of(name, ctx.layout.store.project(name).metadata.uid)
+    runs = ctx.events.view().runs.of(name, ctx.layout.store.project(name).metadata.uid)
     snap, changes = _snapshot(ctx, name, resume=not keep)
     if stage is not None:
         problem = run_from_problem(_known_stage(ctx, name, stage, "from", snap), runs, stage)
@@ -181,7 +181,7 @@ def kill(name: Name, ctx: Ctx, user: Allowed) -> dict[str, Any]:
     spec_changes.update_project(ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/kill")
     killed: list[str] = []
     ctx.events.poll()
-    for record in ctx.events.state.runs.of(name):
+    for record in ctx.events.view().runs.of(name):
         if record.phase.active:
             killed += kill_stagerun(ctx, ctx.layout.store.stagerun(record.name), user.name)["killed"]
     return {"killed": killed}

@@ -61,7 +61,7 @@ def read_status(ctx: ApiContext, name: str) -> ProjectStatus | InvalidFileError 
     exists makes its client answer "absent" for seconds after it does, to this node's
     reconcilers too. A file that cannot be read counts in its last good version
     (resources.reading); one this node never read whole is its error."""
-    if ctx.events.state.version(f"project/{name}", "status") <= 0:
+    if ctx.events.view().version(f"project/{name}", "status") <= 0:
         return None
     try:
         return ctx.layout.store.project_status(name)

@@ -53,6 +53,6 @@ def utilisation_report(
         raise HTTPException(422, f"to ({end}) must come after from ({start})")
     visible = Visibility(ctx, user)
     ctx.events.poll()
-    runs = [r for r in list(ctx.events.state.runs.runs.values()) if visible(r.project)]
+    runs = [r for r in ctx.events.view().runs.runs.values() if visible(r.project)]
     now = datetime.fromtimestamp(ctx.clock(), UTC)
     return utilisation.report(runs, now=now, start=since, end=until, hours=hours, weight=weight).wire()

@@ -33,7 +33,7 @@ Entry = StageRun | InvalidFileError
 
 def current(ctx: ApiContext, run: StageRun) -> StageRun:
     """The file with the state the event log records, which a file on a network share may lag."""
-    record = ctx.events.state.runs.get(run.metadata.name)
+    record = ctx.events.view().runs.get(run.metadata.name)
     return run if record is None else run.model_copy(update={"status": status_of(record)})
 
 
@@ -148,7 +148,7 @@ async def log(
     path = ctx.layout.log_file(run.spec.project, name)
 
     def finished() -> bool:
-        record = ctx.events.state.runs.get(name)
+        record = ctx.events.view().runs.get(name)
         if record is not None:
             return not record.phase.active
         try:

@@ -252,7 +252,7 @@ def trigger(
     body = body or TriggerBody()
     stage = body.from_stage
     ctx.events.poll()
-    runs = ctx.events.state.runs.of(name, project.metadata.uid)
+    runs = ctx.events.view().runs.of(name, project.metadata.uid)
     if stage is not None:
         problem = run_from_problem(_known_stage(ctx, name, stage, "from"), runs, stage)
         if problem:

@@ -107,7 +107,7 @@ class ProjectReconciler:
     def _quiet_stamps(self, name: str) -> tuple[object, ...]:
         """What a finished project's next move could come from: its spec (a hand edit shows in
         its stamp, an API write on the log) and the log's versions and records of it."""
-        state = self.ctx.events.state
+        state = self.ctx.events.view()
         subject = lock_subject(name)
         runs = state.runs.of(name)
         logged = (

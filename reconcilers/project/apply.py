@@ -97,7 +97,7 @@ def _apply_locked(ctx: NodeContext, name: str, action: Action) -> bool:
 def _outbox(ctx: NodeContext, name: str, action: Notify) -> None:
     """Named by the status version about to be written: a decision taken again after a crash
     before that write writes the same entries again, and after it there is no change to tell."""
-    version = ctx.events.state.version(lock_subject(name), "status") + 1
+    version = ctx.events.view().version(lock_subject(name), "status") + 1
     created = datetime.fromtimestamp(ctx.clock(), UTC)
     for index, target in enumerate(action.targets):
         entry = notify.Notification(
@@ -117,7 +117,7 @@ def _outbox(ctx: NodeContext, name: str, action: Notify) -> None:
 
 def _start_election(ctx: NodeContext, name: str, request: Amount) -> None:
     subject = lock_subject(name)
-    current = ctx.events.state.elections.open.get(subject)
+    current = ctx.events.view().elections.open.get(subject)
     supersedes = current.seq if current is not None and expired(ctx, current) else None
     with suppress(Rejected):
         ctx.events.publish(
@@ -139,7 +139,7 @@ def _write_status(ctx: NodeContext, status: ProjectStatus) -> None:
     """The file first, then its version on the log: a reader never waits for a version that was
     not written; a crash in between leaves a newer file than the log says, which is fine."""
     subject = lock_subject(status.project)
-    version = ctx.events.state.version(subject, "status") + 1
+    version = ctx.events.view().version(subject, "status") + 1
     updated = datetime.fromtimestamp(ctx.clock(), UTC)
     ctx.layout.store.write_project_status(status.model_copy(update={"updated": updated, "version": version}))
     ctx.events.publish(Command.VERSION, subject, payload={"file": "status", "version": version})

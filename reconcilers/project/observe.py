@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from winslow.controller.context import NodeContext
 from winslow.controller.election import Election
 from winslow.controller.records import RunRecord
-from winslow.reconcilers.subjects import lease_subject, lock_subject
+from winslow.reconcilers.subjects import lease_subject, lock_subject, subject_parts
 from winslow.resources.amount import Amount
 from winslow.resources.errors import InvalidFileError, ManifestError, NotFoundError
 from winslow.resources.pipeline import Pipeline
@@ -79,7 +79,7 @@ def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Obser
     """`stale_since`: when each file was first seen older than the log says (the caller's)."""
     store = ctx.layout.store
     ctx.events.poll()
-    state = ctx.events.state
+    state = ctx.events.view()
     subject = lock_subject(name)
     spec_error = None
     project: Project | None
@@ -113,7 +113,7 @@ def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Obser
         raise NotVisibleYet(f"the status of project {name} does not read whole yet ({exc})") from None
     _check_version(ctx, stale_since, name, "status", status.version if status else 0, logged)
     runs = state.runs.of(name, project.metadata.uid if project is not None else None)
-    lock_mine = ctx.leases.held(subject)
+    lock_mine = ctx.leases.held(subject, view=state)
     election = state.elections.open.get(subject)
     return Observation(
         name=name,
@@ -126,7 +126,7 @@ def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Obser
         node=ctx.name,
         executes=ctx.config.executes,
         lock_mine=lock_mine,
-        run_holders={r.name: ctx.leases.holder(lease_subject(r.name)) for r in runs if r.phase.active},
+        run_holders={r.name: ctx.leases.holder(lease_subject(r.name), state) for r in runs if r.phase.active},
         election_open=election is not None and not expired(ctx, election),
         result=state.elections.results.get(subject),
         free=ctx.free(),
@@ -135,7 +135,7 @@ def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Obser
         lease_seconds=ctx.config.lease_seconds,
         spec_error=spec_error,
         pipeline_problem=pipeline_problem,
-        killed=frozenset(s.removeprefix("stagerun/") for s in list(state.kills)),
+        killed=frozenset(subject_parts(s)[1] for s in state.kills),
         # a listing only ever raises the number: it skips names an older version left behind
         next_number=max(state.runs.last_number(name) + 1, store.next_run_number(name)) if lock_mine else 0,
         new_uid=secrets.token_hex(8) if lock_mine else "",

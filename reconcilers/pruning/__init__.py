@@ -39,7 +39,7 @@ class ContainerPruner:
         return None
 
     def reconcile(self, key: Key) -> Result:
-        runtime, runs = self.ctx.runtime, self.ctx.events.state.runs
+        runtime, runs = self.ctx.runtime, self.ctx.events.view().runs
         if runtime is None:
             return Result.done()
         mine = runtime.find({"winslow.share": self.ctx.layout.uid, "winslow.node": self.ctx.name})

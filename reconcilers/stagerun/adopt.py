@@ -23,7 +23,7 @@ def adopt_all(ctx: NodeContext) -> list[Key]:
         for c in ctx.runtime.find({"winslow.share": ctx.layout.uid, "winslow.node": ctx.name})
         if c.state is not ContainerState.EXITED and "winslow.stagerun" in c.labels
     ]
-    for record in list(ctx.events.state.runs.runs.values()):
+    for record in ctx.events.view().runs.runs.values():
         if record.node == ctx.name and record.phase.active:
             ctx.reservations.grant(record.name, record.request, list(record.gpus))
             names.append(record.name)
@@ -37,7 +37,7 @@ def _forget_unrecorded(ctx: NodeContext) -> None:
     released and its file, which nothing refers to, removed, instead of kept for good."""
     for subject in ctx.leases.mine():
         kind, name = subject_parts(subject)
-        if kind == STAGERUN and ctx.events.state.runs.get(name) is None:
+        if kind == STAGERUN and ctx.events.view().runs.get(name) is None:
             log.warning("StageRun %s was never recorded (this node stopped while creating it); removed", name)
             ctx.layout.store.stagerun_path(name).unlink(missing_ok=True)
             ctx.leases.release(subject)

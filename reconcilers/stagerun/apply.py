@@ -186,7 +186,7 @@ def forget(ctx: NodeContext, state: RunState, name: str) -> None:
 def _record(ctx: NodeContext, name: str, **changes: Any) -> None:
     """Only while this node still holds the lease: after it, another node may have marked it Lost,
     and the log refuses a change to a run that has ended."""
-    current = ctx.events.state.runs.get(name)
+    current = ctx.events.view().runs.get(name)
     if current is None or not ctx.leases.held(lease_subject(name)):
         raise RuntimeError(f"lost the lease of {name} before recording its state")
     new = replace(current, **changes)

@@ -57,7 +57,8 @@ def observe(
     """`fresh`: a run this process has not started nor found at its start, so no container of
     it can exist yet while its record says it is Pending: the engine is not asked."""
     ctx.events.poll()
-    record = ctx.events.state.runs.get(name)
+    view = ctx.events.view()
+    record = view.runs.get(name)
     run: StageRun | None = None
     if record is not None and record.node == ctx.name and record.phase.active:
         try:
@@ -75,9 +76,9 @@ def observe(
         node=ctx.name,
         now=ctx.clock(),
         container=container,
-        lease_mine=ctx.leases.held(lease_subject(name)),
+        lease_mine=ctx.leases.held(lease_subject(name), view=view),
         # run names are never reused, and nodes' clocks may differ: no time check
-        kill=ctx.events.state.kills.get(lease_subject(name)),
+        kill=view.kills.get(lease_subject(name)),
         watching=watching,
         starting=starting,
         outcome=outcome,

@@ -36,8 +36,8 @@ def test_a_spec_lock_is_asked_for_again_until_it_is_free(tmp_path):
     threading.Timer(0.3, lambda: other.publish(Command.RELEASE, "project/p")).start()
     with spec_changes.locked(ctx, "Project", "p") as issuer:  # type: ignore[arg-type]
         assert issuer.startswith("node-a/api/"), "the request's own name"
-        assert ctx.events.state.locks.holder("project/p") == issuer
-    assert ctx.events.state.locks.holder("project/p") is None, "released"
+        assert ctx.events.view().locks.holder("project/p") == issuer
+    assert ctx.events.view().locks.holder("project/p") is None, "released"
 
 
 def test_a_spec_lock_that_stays_busy_is_a_conflict_after_the_wait(tmp_path, monkeypatch):

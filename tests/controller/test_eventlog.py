@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 
 from winslow.controller import eventlog
 from winslow.controller.eventlog import EventLog, Rejected
-from winslow.controller.events import Command, Event
+from winslow.controller.events import Ballot, Command, Event
 from winslow.controller.logstate import LogState
+from winslow.resources.amount import Amount
 
 
 class Clock:
@@ -29,11 +30,28 @@ def make(folder: Path, node: str, clock=None, **kw) -> EventLog:
     return EventLog(folder / "events", node, clock, monotonic=clock, **kw)
 
 
+def test_a_view_is_one_snapshot_that_later_events_leave_as_it_was(tmp_path):
+    """Readers decide on a view while other threads publish: what they read must not move."""
+    a = make(tmp_path, "a")
+    a.publish(Command.LOCK, "project/p", duration=10)
+    a.publish(Command.ELECTION_START, "project/p", duration=5, request=Amount(cpu=1))
+    before = a.view()
+    assert a.view() is before, "nothing changed: the same snapshot, no copy"
+    a.publish(Command.ELECTION_PARTICIPATE, "project/p", ballot=Ballot(True, 1.0, 0.0, ""))
+    a.publish(Command.ELECTION_STOP, "project/p", winner="a")
+    a.publish(Command.RELEASE, "project/p")
+    after = a.view()
+    assert before.locks.holder("project/p") == "a" and after.locks.holder("project/p") is None
+    assert before.elections.open["project/p"].ballots == {} and "project/p" not in after.elections.open
+    assert after.elections.results["project/p"].winner == "a" and before.elections.results == {}
+    assert before.seq == 1 and after.seq == 4
+
+
 def test_publish_is_seen_by_followers(tmp_path):
     a, b = make(tmp_path, "a"), make(tmp_path, "b")
     a.publish(Command.LOCK, "s", duration=10)
     assert [e.command for e in b.poll()] == [Command.LOCK]
-    assert b.state.locks.holder("s") == "a"
+    assert b.view().locks.holder("s") == "a"
     with pytest.raises(Rejected, match="held by a"):
         b.publish(Command.LOCK, "s", duration=10)
 
@@ -79,8 +97,8 @@ def test_compaction_keeps_late_readers_correct(tmp_path):
     fresh = make(tmp_path, "fresh", clock, compact_every=10)
     fresh.poll()
     for reader in (late, fresh):
-        assert reader.state.seq == a.state.seq
-        assert reader.state.locks.leases == a.state.locks.leases
+        assert reader.view().seq == a.view().seq
+        assert reader.view().locks.leases == a.view().locks.leases
     # a reader that was behind publishes at the head, not into the compacted range
     event = late.publish(Command.LOCK, "new", duration=10)
     assert event.seq == 35
@@ -94,10 +112,10 @@ def test_corrupt_event_is_skipped_after_a_bounded_wait(tmp_path):
     b = make(tmp_path, "b", clock, corrupt_wait=2.0, fallback_interval=0)
     b.poll()
     b.poll()
-    assert b.state.seq == 0, "waits: the file may still be being written"
+    assert b.view().seq == 0, "waits: the file may still be being written"
     clock.t += 3
     b.poll()
-    assert b.state.seq == 1
+    assert b.view().seq == 1
     assert b.publish(Command.LOCK, "t", duration=10).seq == 2
 
 
@@ -105,7 +123,7 @@ def test_snapshot_round_trip(tmp_path):
     a = make(tmp_path, "a")
     a.publish(Command.LOCK, "s", duration=10)
     a.publish(Command.KILL, "stagerun/p.1.x", message="alice")
-    data = a.state.to_snapshot()
+    data = a.view().to_snapshot()
     copy = LogState.from_snapshot(data, observed=1.0)
     assert copy.to_snapshot() == data
 
@@ -167,7 +185,7 @@ def test_a_lost_reply_to_our_own_link_is_not_a_lost_race(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "link", link_then_lose_the_reply)
     event = a.publish(Command.LOCK, "s", duration=10)
-    assert event.seq == 0 and a.state.locks.holder("s") == "a", "recognised by its nonce"
+    assert event.seq == 0 and a.view().locks.holder("s") == "a", "recognised by its nonce"
     assert a.publish(Command.EXTEND, "s", duration=10).seq == 1
 
 
@@ -177,7 +195,7 @@ def test_a_directory_at_the_next_number_is_skipped_by_everyone(tmp_path):
     a.publish(Command.LOCK, "s", duration=10)
     (tmp_path / "events" / f"{1:012d}").mkdir()
     a.poll()  # a listing shows it; like garbage, it may still be on its way: wait
-    assert a.state.seq == 0
+    assert a.view().seq == 0
     clock.t += 3  # then every node skips it
     event = a.publish(Command.LOCK, "t", duration=10)
     assert event.seq >= 2
@@ -185,7 +203,7 @@ def test_a_directory_at_the_next_number_is_skipped_by_everyone(tmp_path):
     b.poll()
     clock.t += 3
     b.poll()
-    assert b.state.seq == a.state.seq and b.state.locks.holder("t") == "a"
+    assert b.view().seq == a.view().seq and b.view().locks.holder("t") == "a"
 
 
 def test_a_number_a_head_names_but_this_client_still_thinks_absent_is_looked_up_again(tmp_path, monkeypatch):
@@ -212,7 +230,7 @@ def test_a_number_a_head_names_but_this_client_still_thinks_absent_is_looked_up_
     monkeypatch.setattr(eventlog, "read_file", cached_read)
     monkeypatch.setattr(os, "link", link)
     assert [e.command for e in b.poll()] == [Command.LOCK]
-    assert b.state.seq == 0 and sorted(n for n in os.listdir(tmp_path / "events") if n.isdigit()) == [
+    assert b.view().seq == 0 and sorted(n for n in os.listdir(tmp_path / "events") if n.isdigit()) == [
         f"{0:012d}"
     ], "no NOOP was needed"
 
@@ -226,7 +244,7 @@ def test_a_head_that_names_a_number_nobody_wrote_costs_one_noop(tmp_path):
         b.poll()
     numbers = sorted(int(n) for n in os.listdir(tmp_path / "events") if n.isdigit())
     assert numbers == [0, 1], "one NOOP fills the number the hint named, then the hint is ignored"
-    assert b.state.seq == 1
+    assert b.view().seq == 1
 
 
 def test_followers_see_a_new_nodes_first_event_through_the_shared_head(tmp_path):
@@ -260,15 +278,15 @@ def test_a_publisher_left_behind_by_compaction_publishes_at_the_head_not_into_fr
     lock = b.publish(Command.LOCK, "x", duration=30)
     assert lock.seq == 21, "at the head, not at the number compaction freed"
     a.poll()
-    assert a.state.locks.holder("x") == "b", "everyone sees the lock its holder believes in"
+    assert a.view().locks.holder("x") == "b", "everyone sees the lock its holder believes in"
     with pytest.raises(Rejected, match="held by b"):
         a.publish(Command.LOCK, "x", duration=30)
     b.publish(Command.RELEASE, "x")  # was: Rejected("b does not hold x")
     a.poll()
-    assert (a.state.seq, a.state.locks.leases) == (b.state.seq, b.state.locks.leases)
+    assert (a.view().seq, a.view().locks.leases) == (b.view().seq, b.view().locks.leases)
     fresh = make(tmp_path, "fresh", clock, compact_every=5)
     fresh.poll()  # what b left at 1 (its link there looked won) is read by nobody
-    assert (fresh.state.seq, fresh.state.locks.leases) == (a.state.seq, a.state.locks.leases)
+    assert (fresh.view().seq, fresh.view().locks.leases) == (a.view().seq, a.view().locks.leases)
 
 
 def test_a_publisher_whose_peers_compact_right_after_its_link_keeps_its_event(tmp_path, monkeypatch):
@@ -293,11 +311,11 @@ def test_a_publisher_whose_peers_compact_right_after_its_link_keeps_its_event(tm
 
     monkeypatch.setattr(b, "_link", link_then_pause)
     lock = b.publish(Command.LOCK, "x", duration=30)
-    assert lock.seq == 1 and a.state.locks.holder("x") == "b" and b.state.locks.holder("x") == "b"
+    assert lock.seq == 1 and a.view().locks.holder("x") == "b" and b.view().locks.holder("x") == "b"
     assert b.path(1).exists() is False, "compacted: b caught up from the snapshot"
     b.publish(Command.RELEASE, "x")
     a.poll()
-    assert (a.state.seq, a.state.locks.leases) == (b.state.seq, b.state.locks.leases)
+    assert (a.view().seq, a.view().locks.leases) == (b.view().seq, b.view().locks.leases)
 
 
 def test_a_follower_left_behind_never_applies_an_event_linked_into_a_compacted_number(tmp_path):
@@ -316,8 +334,8 @@ def test_a_follower_left_behind_never_applies_an_event_linked_into_a_compacted_n
     )
     a.path(1).write_bytes(stale.encode())  # what a node left behind linked at the freed number 1
     r.poll()
-    assert r.state.locks.holder("y") is None
-    assert (r.state.seq, r.state.locks.leases) == (a.state.seq, a.state.locks.leases)
+    assert r.view().locks.holder("y") is None
+    assert (r.view().seq, r.view().locks.leases) == (a.view().seq, a.view().locks.leases)
 
 
 def test_a_node_that_caught_up_from_a_late_snapshot_recognises_the_event_there_not_its_name(
@@ -352,7 +370,7 @@ def test_a_node_that_caught_up_from_a_late_snapshot_recognises_the_event_there_n
     lock = b.publish(Command.LOCK, "x", duration=30)
     assert lock.seq == 31 and waits, "not at 11, above the stale event"
     a.poll()
-    assert a.state.locks.holder("x") == "b" and b.state.locks.holder("y") is None
+    assert a.view().locks.holder("x") == "b" and b.view().locks.holder("y") is None
 
 
 def test_a_slow_compactor_does_not_put_back_an_older_snapshot(tmp_path):
@@ -385,10 +403,10 @@ def test_catching_up_from_a_snapshot_keeps_when_this_node_learnt_of_its_own_leas
     for i in range(20):
         a.publish(Command.LOCK, f"a{i}", duration=30)
     b.poll()
-    assert b.state.seq == a.state.seq == 20, "b caught up from the snapshot"
-    lease = b.state.locks.lease("x")
+    assert b.view().seq == a.view().seq == 20, "b caught up from the snapshot"
+    lease = b.view().locks.lease("x")
     assert lease is not None and lease.observed == 1000.0, "counted from before b published it"
-    assert a.state.locks.lease("x").observed == 1000.0
+    assert a.view().locks.lease("x").observed == 1000.0
 
 
 def test_a_directory_below_the_compaction_window_fails_no_publish(tmp_path):
@@ -399,7 +417,7 @@ def test_a_directory_below_the_compaction_window_fails_no_publish(tmp_path):
     a.path(1).mkdir()
     for i in range(15):
         a.publish(Command.LOCK, f"a{i}", duration=30)
-    assert a.state.seq == 16 and a.path(1).is_dir() and not a.path(2).exists()
+    assert a.view().seq == 16 and a.path(1).is_dir() and not a.path(2).exists()
 
 
 @settings(max_examples=80, deadline=None)
@@ -428,10 +446,10 @@ def test_any_interleaving_leaves_every_node_holding_exactly_what_the_log_says(st
                     node.poll()
                 else:
                     name = f"{node.node}-{k % 2}"
-                    held = node.state.locks.holder(name) == node.node
+                    held = node.view().locks.holder(name) == node.node
                     node.publish(Command.RELEASE if held else Command.LOCK, name, duration=30)
                 oracle.poll()
                 for n in nodes:
-                    own = {s: le.seq for s, le in n.state.locks.leases.items() if le.holder == n.node}
-                    truth = {s: le.seq for s, le in oracle.state.locks.leases.items() if le.holder == n.node}
+                    own = {s: le.seq for s, le in n.view().locks.leases.items() if le.holder == n.node}
+                    truth = {s: le.seq for s, le in oracle.view().locks.leases.items() if le.holder == n.node}
                     assert own == truth, f"{n.node} believes {own}, the log says {truth}"

@@ -70,11 +70,11 @@ def test_a_long_lease_is_renewed_often_by_its_own_duration_and_outlives_a_full_s
     a = node(tmp_path, "a", Clock(0), mono)
     assert a.acquire("stagerun/p.1.x", 300)
     mono.t = 20
-    published = a.events.state.locks.lease("stagerun/p.1.x")
-    assert a.renew(["stagerun/p.1.x"]) == [] and a.events.state.locks.lease("stagerun/p.1.x") == published
+    published = a.events.view().locks.lease("stagerun/p.1.x")
+    assert a.renew(["stagerun/p.1.x"]) == [] and a.events.view().locks.lease("stagerun/p.1.x") == published
     mono.t = 31
     assert a.renew(["stagerun/p.1.x"]) == []
-    lease = a.events.state.locks.lease("stagerun/p.1.x")
+    lease = a.events.view().locks.lease("stagerun/p.1.x")
     assert lease is not None and lease.duration == 300 and lease.observed == 31, "extended by its own 300 s"
 
     def full(*_: object, **__: object) -> None:
@@ -99,4 +99,4 @@ def test_a_stop_extends_at_once_when_asked(tmp_path):
     assert a.acquire("stagerun/p.1.x", 300)
     mono.t = 1
     assert a.renew(["stagerun/p.1.x"], now=True) == []
-    assert a.events.state.locks.lease("stagerun/p.1.x").observed == 1
+    assert a.events.view().locks.lease("stagerun/p.1.x").observed == 1

@@ -251,10 +251,7 @@ def test_runs_of_an_earlier_project_of_the_same_name_are_not_history():
         make_run(2, "a", 0, "Succeeded"),
         replace(make_run(3, "b", 1, "Running"), project_uid="new"),
     )
-    table = RunTable()
-    for run in (old, legacy, mine):
-        table.runs[run.name] = run
-        table.by_project.setdefault("proj", []).append(run.name)
+    table = RunTable({r.name: r for r in (old, legacy, mine)}, {"proj": (old.name, legacy.name, mine.name)})
     assert [r.number for r in table.of("proj", "new")] == [2, 3]
     assert [r.number for r in table.of("proj")] == [1, 2, 3], "a spec without a uid loses no history"
 

@@ -63,7 +63,7 @@ def test_a_lock_left_by_this_nodes_killed_process_is_released_at_start_and_the_p
     assert ctx.leases.holder(lease_subject("proj.1.a")) == "ws-01", "a run's lease goes with its container"
     project.reconcile(Key(PROJECT, "proj"))
     ctx.events.poll()
-    assert ctx.events.state.elections.open, "the project goes on: an election for its first stage"
+    assert ctx.events.view().elections.open, "the project goes on: an election for its first stage"
 
 
 def test_only_leases_a_reconciler_keeps_are_extended(tmp_path):

@@ -77,7 +77,7 @@ def pending(ctx: NodeContext) -> StageRun:
 
 def phase(ctx: NodeContext) -> StageRunPhase:
     ctx.events.poll()
-    record = ctx.events.state.runs.get(NAME)
+    record = ctx.events.view().runs.get(NAME)
     assert record is not None
     return record.phase
 
