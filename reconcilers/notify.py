@@ -22,7 +22,7 @@ from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait
 from winslow.controller import notify
 from winslow.controller.context import NodeContext
 from winslow.controller.notify import Notification, NotSent, Smtp
-from winslow.reconcilers.subjects import notify_subject
+from winslow.controller.subjects import notify_subject
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import logging
 from winslow.controller.context import NodeContext
 from winslow.controller.events import Command
 from winslow.controller.records import RunRecord
-from winslow.reconcilers.subjects import lease_subject
+from winslow.controller.subjects import lease_subject
 from winslow.resources.errors import ManifestError, NotFoundError
 from winslow.resources.stagerun import StageRunStatus
 

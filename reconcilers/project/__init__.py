@@ -17,10 +17,10 @@ from collections.abc import Iterable
 from winslow.controller.context import NodeContext
 from winslow.controller.events import Command, Event
 from winslow.controller.reconciler import Key, Result
+from winslow.controller.subjects import PROJECT, STAGERUN, lock_subject, subject_parts
 from winslow.reconcilers.project.apply import apply
 from winslow.reconcilers.project.decide import decide
 from winslow.reconcilers.project.observe import NotVisibleYet, observe
-from winslow.reconcilers.subjects import PROJECT, STAGERUN, lock_subject, subject_parts
 from winslow.resources.project import ProjectPhase
 from winslow.resources.store import FileStamp
 

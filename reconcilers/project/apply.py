@@ -18,6 +18,7 @@ from winslow.controller.eventlog import Rejected
 from winslow.controller.events import Command
 from winslow.controller.reconciler import Result
 from winslow.controller.stagelogs import append_system_line
+from winslow.controller.subjects import lease_subject, lock_subject, stagerun_key
 from winslow.reconcilers import runfiles
 from winslow.reconcilers.project.actions import (
     AcquireLock,
@@ -31,7 +32,6 @@ from winslow.reconcilers.project.actions import (
     WriteStatus,
 )
 from winslow.reconcilers.project.observe import NotVisibleYet, expired
-from winslow.reconcilers.subjects import lease_subject, lock_subject, stagerun_key
 from winslow.resources.amount import Amount
 from winslow.resources.project import ProjectStatus
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from winslow.controller.context import NodeContext
 from winslow.controller.election import Election
 from winslow.controller.records import RunRecord
-from winslow.reconcilers.subjects import lease_subject, lock_subject, subject_parts
+from winslow.controller.subjects import lease_subject, lock_subject, subject_parts
 from winslow.resources.amount import Amount
 from winslow.resources.errors import InvalidFileError, ManifestError, NotFoundError
 from winslow.resources.pipeline import Pipeline

@@ -17,11 +17,11 @@ from collections.abc import Iterable
 from winslow.controller.context import NodeContext
 from winslow.controller.events import Command, Event
 from winslow.controller.reconciler import Key, Result
+from winslow.controller.subjects import STAGERUN, stagerun_key, subject_parts
 from winslow.reconcilers.stagerun.apply import RunState, apply
 from winslow.reconcilers.stagerun.decide import decide
 from winslow.reconcilers.stagerun.observe import observe
 from winslow.reconcilers.stagerun.start import Starts
-from winslow.reconcilers.subjects import STAGERUN, stagerun_key, subject_parts
 
 KIND = STAGERUN
 

@@ -7,7 +7,7 @@ import logging
 from winslow.controller.context import NodeContext
 from winslow.controller.reconciler import Key
 from winslow.controller.runtime import ContainerState
-from winslow.reconcilers.subjects import STAGERUN, stagerun_key, subject_parts
+from winslow.controller.subjects import STAGERUN, stagerun_key, subject_parts
 
 log = logging.getLogger(__name__)
 

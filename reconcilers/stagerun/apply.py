@@ -17,6 +17,7 @@ from winslow.controller.context import NodeContext
 from winslow.controller.reconciler import Result
 from winslow.controller.runtime import ContainerState, RuntimeFailure
 from winslow.controller.stagelogs import Streamer, append_system_line, tail
+from winslow.controller.subjects import lease_subject, project_key, stagerun_key
 from winslow.reconcilers import runfiles
 from winslow.reconcilers.stagerun.actions import (
     Action,
@@ -32,7 +33,6 @@ from winslow.reconcilers.stagerun.actions import (
 )
 from winslow.reconcilers.stagerun.observe import Observation
 from winslow.reconcilers.stagerun.start import Starts
-from winslow.reconcilers.subjects import lease_subject, project_key, stagerun_key
 from winslow.resources.errors import SHARE_UNWRITABLE
 from winslow.resources.stagerun import StageRunPhase
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from winslow.controller.context import NodeContext
 from winslow.controller.runtime import ContainerInfo
+from winslow.controller.subjects import lease_subject
 from winslow.controller.watchdog import LEASE_LABEL
-from winslow.reconcilers.subjects import lease_subject
 from winslow.resources.stagerun import StageRun
 
 

@@ -13,9 +13,9 @@ from winslow.controller.events import Event
 from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerState
 from winslow.controller.stagelogs import DrainState, drain_state
+from winslow.controller.subjects import lease_subject
 from winslow.reconcilers.stagerun.containers import find_container
 from winslow.reconcilers.stagerun.start import Outcome
-from winslow.reconcilers.subjects import lease_subject
 from winslow.resources.errors import ManifestError, NotFoundError
 from winslow.resources.stagerun import StageRun, StageRunPhase
 

@@ -13,8 +13,8 @@ from winslow.controller.daemon import Daemon
 from winslow.controller.events import Event
 from winslow.controller.layout import ShareLayout
 from winslow.controller.reconciler import Key, Result
+from winslow.controller.subjects import PROJECT, STAGERUN, lease_subject, lock_subject
 from winslow.reconcilers.project import ProjectReconciler
-from winslow.reconcilers.subjects import PROJECT, STAGERUN, lease_subject, lock_subject
 
 
 def _node(layout: ShareLayout) -> NodeContext:

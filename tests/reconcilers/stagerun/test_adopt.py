@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 from tests.contexts import node_context
 from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo
+from winslow.controller.subjects import lease_subject
 from winslow.reconcilers import runfiles
 from winslow.reconcilers.stagerun.adopt import adopt_all
-from winslow.reconcilers.subjects import lease_subject
 from winslow.resources.stagerun import StageRun
 
 

@@ -13,9 +13,9 @@ from tests.controller.test_capacity import FakeNvml
 from winslow.controller.capacity import detect
 from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState, LogEntry, RuntimeFailure
+from winslow.controller.subjects import lease_subject
 from winslow.reconcilers import runfiles
 from winslow.reconcilers.stagerun.start import run_container
-from winslow.reconcilers.subjects import lease_subject
 from winslow.resources.amount import Amount
 from winslow.resources.stagerun import StageRun
 

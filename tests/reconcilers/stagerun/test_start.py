@@ -20,9 +20,9 @@ from tests.harness import wait_for
 from winslow.controller.context import NodeContext
 from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerSpec, ContainerState, LogEntry
+from winslow.controller.subjects import lease_subject, stagerun_key
 from winslow.reconcilers import runfiles
 from winslow.reconcilers.stagerun import StageRunReconciler, start
-from winslow.reconcilers.subjects import lease_subject, stagerun_key
 from winslow.resources.stagerun import StageRun, StageRunPhase
 
 pytestmark = pytest.mark.timeout(30)
