@@ -27,6 +27,7 @@ from winslow.api import yamlfile
 from winslow.api.deps import ApiContext
 from winslow.controller.eventlog import Rejected
 from winslow.controller.events import Command
+from winslow.controller.subjects import manifest_subject
 from winslow.resources.errors import ConflictError, InvalidFileError, ManifestError, NotFoundError
 from winslow.resources.manifest import USER_KINDS, dump, parse
 from winslow.resources.pipeline import Pipeline
@@ -69,10 +70,6 @@ class Outcome:
         }
 
 
-def subject(kind: str, name: str) -> str:
-    return f"{kind.lower()}/{name}"
-
-
 @contextmanager
 def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[str]:
     """The request holds the lock under its own name (yielded), never the node's: the node's
@@ -86,21 +83,24 @@ def locked(ctx: ApiContext, kind: str, name: str) -> Iterator[str]:
         wait=wait_random_exponential(multiplier=0.01, max=0.2),
         retry_error_callback=lambda _: False,
     )
-    if not retrying(ctx.leases.acquire, subject(kind, name), LOCK_SECONDS, issuer=issuer):
-        holder = ctx.events.view().locks.holder(subject(kind, name))
+    if not retrying(ctx.leases.acquire, manifest_subject(kind, name), LOCK_SECONDS, issuer=issuer):
+        holder = ctx.events.view().locks.holder(manifest_subject(kind, name))
         raise ConflictError(f"{kind} {name!r} is busy (held by {holder}); try again in a moment")
     try:
         yield issuer
     finally:
         with suppress(Rejected):
-            ctx.events.publish(Command.RELEASE, subject(kind, name), issuer=issuer)
+            ctx.events.publish(Command.RELEASE, manifest_subject(kind, name), issuer=issuer)
 
 
 def announce(ctx: ApiContext, kind: str, name: str, issuer: str, generation: int) -> None:
     """The log names the spec version just written (-1: deleted), so that every node waits for
     that version instead of deciding on an older copy its share client still shows."""
     ctx.events.publish(
-        Command.VERSION, subject(kind, name), issuer=issuer, payload={"file": "spec", "version": generation}
+        Command.VERSION,
+        manifest_subject(kind, name),
+        issuer=issuer,
+        payload={"file": "spec", "version": generation},
     )
 
 
@@ -135,7 +135,7 @@ def _read_logged(ctx: ApiContext, kind: str, name: str) -> tuple[str | None, Spe
     network share's client may show a file another node wrote a moment ago as missing or old, and
     a decision under the lock must not rest on that. Past the wait (the file was removed or
     rewritten by hand) the file counts as it is, as the reconcilers do."""
-    logged = ctx.events.view().version(subject(kind, name), "spec")
+    logged = ctx.events.view().version(manifest_subject(kind, name), "spec")
 
     def stale(found: tuple[str | None, Spec | None]) -> bool:
         old = found[1]
@@ -222,7 +222,7 @@ def pipeline_exists(ctx: ApiContext, name: str) -> bool:
     """Asked by exact name and of the log, never of a listing: a pipeline applied through another
     node a moment ago is known to the log before this node's share client lists it."""
     return (
-        ctx.events.view().version(subject("Pipeline", name), "spec") > 0
+        ctx.events.view().version(manifest_subject("Pipeline", name), "spec") > 0
         or ctx.layout.store.spec_path("Pipeline", name).exists()
     )
 

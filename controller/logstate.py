@@ -16,6 +16,7 @@ from winslow.controller.election import Election, ElectionTable
 from winslow.controller.events import Ballot, Command, Event
 from winslow.controller.locks import Lease, LockTable
 from winslow.controller.records import RunTable
+from winslow.controller.subjects import subject_parts
 from winslow.resources.amount import Amount
 
 LOCK_COMMANDS = (Command.LOCK, Command.EXTEND, Command.RELEASE)
@@ -90,7 +91,7 @@ class LogState:
         """Forget what no later event can depend on: kills of runs that have ended. Only rules of
         the fold decide it, so that a node that compacted and one that did not still agree."""
         for subject in list(self.kills):
-            run = self.runs.get(subject.removeprefix("stagerun/"))
+            run = self.runs.get(subject_parts(subject)[1])
             if run is not None and not run.phase.active:
                 del self.kills[subject]
 

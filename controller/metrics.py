@@ -38,6 +38,7 @@ from winslow.controller.events import Command, Event
 from winslow.controller.loop import ERROR, REQUEUE_AFTER, SUCCESS, LoopObserver
 from winslow.controller.monitor import NodeDirectory, readiness
 from winslow.controller.records import RunRecord
+from winslow.controller.subjects import lock_subject, subject_parts
 from winslow.controller.utilisation import WorkingHours
 from winslow.resources.errors import InvalidFileError
 from winslow.resources.stagerun import StageRunPhase, Trigger
@@ -197,7 +198,7 @@ class RunCounters:
         phase = (event.payload or {}).get("phase")
         if phase not in {p.value for p in ENDED}:
             return
-        record = self.events.view().runs.get(event.subject.partition("/")[2])
+        record = self.events.view().runs.get(subject_parts(event.subject)[1])
         if record is not None and record.seq == event.seq:
             self.count(record)
 
@@ -325,7 +326,7 @@ class ShareCollector(Collector):
         state = self.ctx.events.view()
         for name in store.names("Project"):
             # read once the log says it exists (a name asked for too early stays "absent" on NFS)
-            written = state.version(f"project/{name}", "status") > 0
+            written = state.version(lock_subject(name), "status") > 0
             try:
                 status = store.project_status(name) if written else None
             except InvalidFileError:  # never readable on this node; logged once by the reader

@@ -16,6 +16,7 @@ from typing import Any
 
 from winslow.controller.events import Event
 from winslow.controller.locks import LockTable
+from winslow.controller.subjects import STAGERUN, lease_subject, lock_subject, subject_parts
 from winslow.resources.amount import Amount
 from winslow.resources.stagerun import StageRunPhase, Trigger, project_of
 
@@ -178,7 +179,7 @@ class RunTable:
                     return f"{name} does not belong to project {record.project}"
                 if record.phase is not StageRunPhase.PENDING:
                     return "a StageRun starts Pending"
-                if locks.holder(f"project/{record.project}") != event.issuer:
+                if locks.holder(lock_subject(record.project)) != event.issuer:
                     return f"{event.issuer} does not hold the lock of project {record.project}"
                 if record.number <= self.last_number(record.project):
                     return f"run number {record.number} is not after the project's last one"
@@ -187,8 +188,8 @@ class RunTable:
         except (KeyError, TypeError, ValueError) as exc:
             return f"not a valid StageRun record ({exc})"
         if event.issuer not in (
-            locks.holder(f"stagerun/{name}"),
-            locks.holder(f"project/{current.project}"),
+            locks.holder(lease_subject(name)),
+            locks.holder(lock_subject(current.project)),
         ):
             return f"{event.issuer} holds neither the lease of {name} nor its project's lock"
         if not _allowed(current.phase, new.phase):
@@ -241,7 +242,7 @@ class RunTable:
 
 
 def _run_subject(subject: str) -> tuple[str, str]:
-    kind, _, name = subject.partition("/")
-    if kind != "stagerun" or not name:
+    kind, name = subject_parts(subject)
+    if kind != STAGERUN or not name:
         raise ValueError(f"{subject!r} is not a StageRun subject")
     return kind, name

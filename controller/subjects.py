@@ -1,7 +1,9 @@
-"""The names reconcilers share: their kinds, and the log subjects of their locks and leases.
+"""The names the log and the reconcilers share: the reconcilers' kinds, and the log subjects of
+locks and leases.
 
-Keys and subjects are built here and nowhere else, so that one reconciler can wake another's key
-and the API can kill a run without spelling their strings again.
+Keys and subjects are built here and nowhere else, so that one reconciler can wake another's key,
+the log's rules can check who holds what, and the API can lock a manifest or kill a run without
+spelling their strings again.
 """
 
 from winslow.controller.reconciler import Key
@@ -11,8 +13,13 @@ STAGERUN = "stagerun"
 NOTIFY = "notify"
 
 
+def manifest_subject(kind: str, name: str) -> str:
+    """The lock a writer of a user's manifest (`Project`, `Pipeline`) holds while it writes."""
+    return f"{kind.lower()}/{name}"
+
+
 def lock_subject(project: str) -> str:
-    return f"{PROJECT}/{project}"
+    return manifest_subject(PROJECT, project)
 
 
 def lease_subject(run: str) -> str:

@@ -19,6 +19,7 @@ from winslow.api.deps import ApiContext, Ctx
 from winslow.api.names import Name
 from winslow.api.users import User
 from winslow.controller import notify
+from winslow.controller.subjects import lock_subject
 from winslow.resources.errors import InvalidFileError, ManifestError, NotFoundError
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import PipelineSnapshot, Project, ProjectStatus
@@ -61,7 +62,7 @@ def read_status(ctx: ApiContext, name: str) -> ProjectStatus | InvalidFileError 
     exists makes its client answer "absent" for seconds after it does, to this node's
     reconcilers too. A file that cannot be read counts in its last good version
     (resources.reading); one this node never read whole is its error."""
-    if ctx.events.view().version(f"project/{name}", "status") <= 0:
+    if ctx.events.view().version(lock_subject(name), "status") <= 0:
         return None
     try:
         return ctx.layout.store.project_status(name)

@@ -19,6 +19,7 @@ from winslow.api.names import DNS_LABEL, RunName
 from winslow.api.routes.manifests import INVALID, as_list
 from winslow.api.users import User
 from winslow.controller.events import Command
+from winslow.controller.subjects import lease_subject
 from winslow.reconcilers.runfiles import status_of
 from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.stagerun import StageRun, project_of
@@ -84,7 +85,7 @@ def kill_stagerun(ctx: ApiContext, run: StageRun, who: str) -> dict[str, Any]:
     name = run.metadata.name
     if not run.status.phase.active:
         return {"killed": [], "detail": f"{name} is {run.status.phase.value}, not running"}
-    ctx.events.publish(Command.KILL, f"stagerun/{name}", message=f"{who} (via {ctx.node})")
+    ctx.events.publish(Command.KILL, lease_subject(name), message=f"{who} (via {ctx.node})")
     return {"killed": [name]}
 
 
