@@ -281,6 +281,8 @@ class DockerRuntime:
             self.client.api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
             return
+        except docker.errors.APIError as exc:  # removal already in progress, the engine busy
+            raise RuntimeFailure(f"docker could not remove the container: {_why(exc)}") from None
 
     def logs(self, container_id: str, tail: int | None = None) -> Iterator[LogEntry]:
         """With `timestamps`, Docker sends each entry of its log as one frame, its time first

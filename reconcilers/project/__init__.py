@@ -5,13 +5,12 @@ the project stands and what to do; every phase and reason is set there), `apply`
 This module wires them for the loop and says what wakes a project: events of its lock, records
 of its runs, a changed spec file, and a resync timer.
 
-Thread use: `reconcile` and `due` on the loop thread only, which owns `quiet` and
-`stale_since`; `wakes` on any thread.
+Thread use: `reconcile` and `due` on the loop thread only, which owns `quiet` and the
+context's `stale_since`; `wakes` on any thread.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from winslow.controller.context import NodeContext
@@ -20,11 +19,9 @@ from winslow.controller.reconciler import Key, Result
 from winslow.controller.subjects import PROJECT, STAGERUN, lock_subject, subject_parts
 from winslow.reconcilers.project.apply import apply
 from winslow.reconcilers.project.decide import decide
-from winslow.reconcilers.project.observe import NotVisibleYet, observe
+from winslow.reconcilers.project.observe import ProjectContext, observe
 from winslow.resources.project import ProjectPhase
 from winslow.resources.store import FileStamp
-
-log = logging.getLogger(__name__)
 
 KIND = PROJECT
 QUIET = (ProjectPhase.SUCCEEDED, ProjectPhase.PAUSED, ProjectPhase.FAILED)
@@ -37,10 +34,10 @@ class ProjectReconciler:
         self, ctx: NodeContext, *, scan_interval: float = 1.0, resync_interval: float = 10.0
     ) -> None:
         self.ctx = ctx
+        self.own = ProjectContext(ctx)
         self.scan_interval = scan_interval
         self.resync_interval = resync_interval
         self.quiet: dict[str, tuple[object, ...]] = {}
-        self.stale_since: dict[str, float] = {}
         self._stamps: dict[str, dict[str, FileStamp]] = {"Pipeline": {}, "Project": {}}
         self._last_scan = self._last_resync = float("-inf")
 
@@ -92,17 +89,13 @@ class ProjectReconciler:
         stamps = self._quiet_stamps(name)
         if self.quiet.get(name) == stamps:
             return Result.done()
-        try:
-            obs = observe(self.ctx, name, self.stale_since)
-        except NotVisibleYet as exc:
-            log.debug("waiting: %s", exc)
-            return Result.requeue(0.2)
+        obs = observe(self.own, key)
         actions = decide(obs)
         if not actions and obs.status is not None and obs.status.phase in QUIET:
             self.quiet[name] = stamps
         else:
             self.quiet.pop(name, None)
-        return apply(self.ctx, name, actions, lambda: decide(observe(self.ctx, name, self.stale_since)))
+        return apply(self.own, obs, actions)
 
     def _quiet_stamps(self, name: str) -> tuple[object, ...]:
         """What a finished project's next move could come from: its spec (a hand edit shows in

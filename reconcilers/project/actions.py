@@ -12,12 +12,14 @@ from winslow.resources.stagerun import StageRun
 
 @dataclass(frozen=True)
 class AcquireLock:
-    """Everything that changes the share is decided again on a fresh observation under the lock."""
+    """Everything that changes the share is decided again, in the next pass, on a fresh
+    observation under the lock."""
 
 
 @dataclass(frozen=True)
 class WriteStatus:
     status: ProjectStatus
+    """With its version (the log's next) and the time of the decision set."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class CreateRun:
 @dataclass(frozen=True)
 class StartElection:
     request: Amount
+    supersedes: int | None = None
+    """The open election this one replaces, because its starter went silent."""
 
 
 @dataclass(frozen=True)

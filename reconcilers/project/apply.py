@@ -1,15 +1,14 @@
 """Carrying out what the Project reconciler decided; every path ends in a Result.
 
-Without the lock only an election, a kill or a requeue is applied; anything that writes the
-share is decided again on a fresh observation under the project's lock (`under_lock`).
+Without the lock only an election, a kill or a requeue is applied, or the lock taken: the next
+pass then observes and decides under it, and its apply writes what that decision says and
+releases the lock, whatever happens. A write the log or the share refuses is a failed Result.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
-from contextlib import suppress
 from datetime import UTC, datetime
 
 from winslow.controller import notify
@@ -31,51 +30,51 @@ from winslow.reconcilers.project.actions import (
     StartElection,
     WriteStatus,
 )
-from winslow.reconcilers.project.observe import NotVisibleYet, expired
-from winslow.resources.amount import Amount
+from winslow.reconcilers.project.observe import Observation, ProjectContext
 from winslow.resources.project import ProjectStatus
 
 log = logging.getLogger(__name__)
 
 
-def apply(
-    ctx: NodeContext, name: str, actions: list[Action], decide_locked: Callable[[], list[Action]]
-) -> Result:
-    """`decide_locked` observes and decides again; it is called once the lock is held."""
-    for action in actions:
-        if isinstance(action, AcquireLock):
-            return under_lock(ctx, name, decide_locked)
-        if isinstance(action, StartElection):
-            _start_election(ctx, name, action.request)
-            return Result.requeue(0.2)
-        if isinstance(action, Requeue):
-            return Result.requeue(action.after)
-        if isinstance(action, Kill):
-            ctx.events.publish(
-                Command.KILL, lease_subject(action.run), message=f"{ctx.name}: its project was deleted"
-            )
+def apply(ctx: ProjectContext, obs: Observation, actions: list[Action]) -> Result:
+    node = ctx.node
+    if obs.lock_mine:
+        try:
+            return _under_lock(node, obs, actions)
+        finally:
+            node.leases.release(lock_subject(obs.name))
+    try:
+        for action in actions:
+            if isinstance(action, AcquireLock):
+                if node.leases.acquire(lock_subject(obs.name)):
+                    return Result.requeue(0.0)  # decided again, under the lock, in the next pass
+                return Result.requeue(0.1 + secrets.randbelow(200) / 1000)
+            if isinstance(action, StartElection):
+                _start_election(node, obs.name, action)
+                return Result.requeue(0.2)
+            if isinstance(action, Requeue):
+                return Result.requeue(action.after)
+            if isinstance(action, Kill):
+                _kill(node, action)
+    except Rejected as exc:
+        return Result.failed(f"project {obs.name}: the log refused {type(action).__name__}: {exc}")
     return Result.done()
 
 
-def under_lock(ctx: NodeContext, name: str, decide_locked: Callable[[], list[Action]]) -> Result:
-    subject = lock_subject(name)
-    if not ctx.leases.acquire(subject):
-        return Result.requeue(0.1 + secrets.randbelow(200) / 1000)
-    try:
+def _under_lock(node: NodeContext, obs: Observation, actions: list[Action]) -> Result:
+    for action in actions:
+        if isinstance(action, Requeue):
+            return Result.requeue(action.after)
         try:
-            actions = decide_locked()
-        except NotVisibleYet as exc:
-            log.debug("waiting under the lock: %s", exc)
-            return Result.requeue(0.2)
-        for action in actions:
-            if not _apply_locked(ctx, name, action):
-                break  # the run was not created: its status (and the request it consumes) must not be written
-    finally:
-        ctx.leases.release(subject)
+            created = _apply_locked(node, obs, action)
+        except (Rejected, OSError) as exc:
+            return Result.failed(f"project {obs.name}: {type(action).__name__} failed: {exc}")
+        if not created:
+            break  # the run was not created: its status (and the request it consumes) must not be written
     return Result.requeue(0.0)
 
 
-def _apply_locked(ctx: NodeContext, name: str, action: Action) -> bool:
+def _apply_locked(ctx: NodeContext, obs: Observation, action: Action) -> bool:
     """False when a StageRun could not be created after all."""
     if isinstance(action, WriteStatus):
         _write_status(ctx, action.status)
@@ -90,14 +89,22 @@ def _apply_locked(ctx: NodeContext, name: str, action: Action) -> bool:
     elif isinstance(action, CreateRun):
         return _create(ctx, action)
     elif isinstance(action, Notify):
-        _outbox(ctx, name, action)
+        _outbox(ctx, obs, action)
+    elif isinstance(action, Kill):
+        _kill(ctx, action)
     return True
 
 
-def _outbox(ctx: NodeContext, name: str, action: Notify) -> None:
+def _kill(ctx: NodeContext, action: Kill) -> None:
+    ctx.events.publish(
+        Command.KILL, lease_subject(action.run), message=f"{ctx.name}: its project was deleted"
+    )
+
+
+def _outbox(ctx: NodeContext, obs: Observation, action: Notify) -> None:
     """Named by the status version about to be written: a decision taken again after a crash
     before that write writes the same entries again, and after it there is no change to tell."""
-    version = ctx.events.view().version(lock_subject(name), "status") + 1
+    name, version = obs.name, obs.status_version + 1
     created = datetime.fromtimestamp(ctx.clock(), UTC)
     for index, target in enumerate(action.targets):
         entry = notify.Notification(
@@ -115,34 +122,35 @@ def _outbox(ctx: NodeContext, name: str, action: Notify) -> None:
     log.info("project %s: %s, %d notification(s) queued", name, action.event.value, len(action.targets))
 
 
-def _start_election(ctx: NodeContext, name: str, request: Amount) -> None:
-    subject = lock_subject(name)
-    current = ctx.events.view().elections.open.get(subject)
-    supersedes = current.seq if current is not None and expired(ctx, current) else None
-    with suppress(Rejected):
+def _start_election(ctx: NodeContext, name: str, action: StartElection) -> None:
+    """Another node may have started one a moment ago: the log refuses ours, and the next pass
+    finds theirs open."""
+    try:
         ctx.events.publish(
             Command.ELECTION_START,
-            subject,
+            lock_subject(name),
             duration=ctx.config.election_seconds,
-            request=request,
-            supersedes=supersedes,
+            request=action.request,
+            supersedes=action.supersedes,
         )
-        log.info(
-            "started an election for project %s (%s)%s",
-            name,
-            request,
-            " replacing one whose starter went silent" if supersedes is not None else "",
-        )
+    except Rejected as exc:
+        log.debug("election for project %s not started: %s", name, exc)
+        return
+    log.info(
+        "started an election for project %s (%s)%s",
+        name,
+        action.request,
+        " replacing one whose starter went silent" if action.supersedes is not None else "",
+    )
 
 
 def _write_status(ctx: NodeContext, status: ProjectStatus) -> None:
     """The file first, then its version on the log: a reader never waits for a version that was
     not written; a crash in between leaves a newer file than the log says, which is fine."""
-    subject = lock_subject(status.project)
-    version = ctx.events.view().version(subject, "status") + 1
-    updated = datetime.fromtimestamp(ctx.clock(), UTC)
-    ctx.layout.store.write_project_status(status.model_copy(update={"updated": updated, "version": version}))
-    ctx.events.publish(Command.VERSION, subject, payload={"file": "status", "version": version})
+    ctx.layout.store.write_project_status(status)
+    ctx.events.publish(
+        Command.VERSION, lock_subject(status.project), payload={"file": "status", "version": status.version}
+    )
 
 
 def _create(ctx: NodeContext, action: CreateRun) -> bool:

@@ -1,7 +1,8 @@
 """The Project reconciler's decision: a pure function of an Observation.
 
-It is taken twice: without the project's lock, where it may only ask for the lock or start an
-election, and again on a fresh observation under the lock, where its actions are applied. Where
+Without the project's lock it may only take the lock, start an election or kill; a pass that
+took the lock is followed at once by one that observes and decides again under it, and only
+that pass's decision writes the share (its apply releases the lock). Where
 the project stands comes from its history (plan.py); what its next stage waits for is a Step;
 the phase and reason the project shows are set in one place, `status`, from both.
 """
@@ -33,6 +34,7 @@ from winslow.resources.project import ProjectPhase, ProjectStatus
 from winslow.resources.stagerun import StageRunPhase
 
 NO_FIT_RETRY = 5.0
+WAIT_VISIBLE = 0.2  # a file the log names, not visible here yet, is looked for again after this
 
 
 class StepKind(StrEnum):
@@ -55,6 +57,8 @@ class Step:
 
 
 def decide(obs: Observation) -> list[Action]:
+    if obs.waiting is not None:
+        return [Requeue(WAIT_VISIBLE)]
     if obs.project is None:
         return _orphaned(obs)
     if obs.spec_error:
@@ -226,7 +230,7 @@ def _write_or_lock(
         if lost or step.create:
             return [AcquireLock()]
         if step.kind is StepKind.ELECT and step.request is not None:
-            return [StartElection(step.request)]
+            return [StartElection(step.request, supersedes=obs.stale_election)]
         if changed and _status_is_mine(obs):
             return [AcquireLock()]
         if changed:
@@ -239,5 +243,8 @@ def _write_or_lock(
         own = obs.project.spec.notify if obs.project is not None and not obs.spec_error else []
         targets = [*own, *obs.subscribed]
         actions += notifications(targets, _own_status(obs), status, lost)
-        actions.append(WriteStatus(status))
+        updated = datetime.fromtimestamp(obs.now, UTC)
+        actions.append(
+            WriteStatus(status.model_copy(update={"updated": updated, "version": obs.status_version + 1}))
+        )
     return actions

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from winslow.controller.context import NodeContext
 from winslow.controller.election import Election
+from winslow.controller.logstate import LogState
+from winslow.controller.reconciler import Key
 from winslow.controller.records import RunRecord
 from winslow.controller.subjects import lease_subject, lock_subject, subject_parts
 from winslow.resources.amount import Amount
@@ -59,6 +61,12 @@ class Observation:
     """Seconds a gate waits before its `spec.notify` targets are reminded, and between reminders."""
     subscribed: tuple[NotifyTarget, ...] = ()
     """The targets its owner and members subscribed to all their projects with (read under the lock)."""
+    status_version: int = 0
+    """The status file's version the log names: a status written now is the next one."""
+    stale_election: int | None = None
+    """The number of an open election whose starter went silent: a new one supersedes it."""
+    waiting: str | None = None
+    """A file the log names is not visible here yet (NotVisibleYet): nothing is decided on it."""
 
 
 def _subscribed(ctx: NodeContext, project: Project) -> tuple[NotifyTarget, ...]:
@@ -75,12 +83,84 @@ class NotVisibleYet(Exception):
     """The log names a version of a file that this node's view of the share does not show yet."""
 
 
-def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Observation:
-    """`stale_since`: when each file was first seen older than the log says (the caller's)."""
-    store = ctx.layout.store
-    ctx.events.poll()
-    state = ctx.events.view()
+@dataclass
+class ProjectContext:
+    """What the Project reconciler works with: the node's services, and what it remembers
+    between passes (on the loop thread only)."""
+
+    node: NodeContext
+    stale_since: dict[str, float] = field(default_factory=dict)
+    """When each file was first seen older than the log says."""
+
+
+@dataclass(frozen=True)
+class Files:
+    """The project's files, each read once the log says which version to expect."""
+
+    project: Project | None
+    pipeline: Pipeline | None
+    status: ProjectStatus | None
+    spec_error: str | None
+    pipeline_problem: str | None
+
+
+def observe(ctx: ProjectContext, key: Key) -> Observation:
+    """One snapshot of the log, then the files it names; `waiting` says which file is not
+    visible yet, in which case nothing else of the files is to be decided on."""
+    node, name = ctx.node, key.name
+    node.events.poll()
+    state = node.events.view()
     subject = lock_subject(name)
+    waiting = None
+    try:
+        files = _files(ctx, name, state)
+    except NotVisibleYet as exc:
+        waiting, files = str(exc), Files(None, None, None, None, None)
+    project, status = files.project, files.status
+    runs = state.runs.of(name, project.metadata.uid if project is not None else None)
+    lock_mine = node.leases.held(subject, view=state)
+    election = state.elections.open.get(subject)
+    stale = election is not None and expired(node, election)
+    return Observation(
+        name=name,
+        project=project,
+        pipeline=files.pipeline,
+        status=status,
+        status_version=state.version(subject, "status"),
+        runs=runs,
+        now=node.clock(),
+        mono=node.events.monotonic(),
+        node=node.name,
+        executes=node.config.executes,
+        lock_mine=lock_mine,
+        run_holders={
+            r.name: node.leases.holder(lease_subject(r.name), state) for r in runs if r.phase.active
+        },
+        election_open=election is not None and not stale,
+        stale_election=election.seq if election is not None and stale else None,
+        result=state.elections.results.get(subject),
+        free=node.free(),
+        free_gpus=_free_gpus(node),
+        global_env=node.layout.global_env(),
+        lease_seconds=node.config.lease_seconds,
+        spec_error=files.spec_error,
+        pipeline_problem=files.pipeline_problem,
+        killed=frozenset(subject_parts(s)[1] for s in state.kills),
+        # a listing only ever raises the number: it skips names an older version left behind
+        next_number=max(state.runs.last_number(name) + 1, node.layout.store.next_run_number(name))
+        if lock_mine
+        else 0,
+        new_uid=secrets.token_hex(8) if lock_mine else "",
+        remind_after=node.config.remind_after,
+        subscribed=_subscribed(node, project)
+        if lock_mine and project is not None and not files.spec_error
+        else (),
+        waiting=waiting,
+    )
+
+
+def _files(ctx: ProjectContext, name: str, state: LogState) -> Files:
+    node, store, subject = ctx.node, ctx.node.layout.store, lock_subject(name)
     spec_error = None
     project: Project | None
     logged = state.version(subject, "spec")
@@ -91,11 +171,11 @@ def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Obser
         # that once looked for this name may still say "no such file". Waited for, a while.
         project = None
         if logged > 0:
-            _check_version(ctx, stale_since, name, "spec", 0, logged)
+            _check_version(node, ctx.stale_since, name, "spec", 0, logged)
     except ManifestError as exc:
         project, spec_error = _placeholder(name), f"{exc}; fix the file, nothing runs until then"
     if project is not None and spec_error is None:
-        _check_version(ctx, stale_since, name, "spec", project.metadata.generation or 0, logged)
+        _check_version(node, ctx.stale_since, name, "spec", project.metadata.generation or 0, logged)
     pipeline, pipeline_problem = None, None
     if project is not None and project.spec.pipeline:
         try:
@@ -111,37 +191,8 @@ def observe(ctx: NodeContext, name: str, stale_since: dict[str, float]) -> Obser
         status = store.project_status(name) if logged > 0 else None
     except ManifestError as exc:  # half a file, as a network share may show one being replaced
         raise NotVisibleYet(f"the status of project {name} does not read whole yet ({exc})") from None
-    _check_version(ctx, stale_since, name, "status", status.version if status else 0, logged)
-    runs = state.runs.of(name, project.metadata.uid if project is not None else None)
-    lock_mine = ctx.leases.held(subject, view=state)
-    election = state.elections.open.get(subject)
-    return Observation(
-        name=name,
-        project=project,
-        pipeline=pipeline,
-        status=status,
-        runs=runs,
-        now=ctx.clock(),
-        mono=ctx.events.monotonic(),
-        node=ctx.name,
-        executes=ctx.config.executes,
-        lock_mine=lock_mine,
-        run_holders={r.name: ctx.leases.holder(lease_subject(r.name), state) for r in runs if r.phase.active},
-        election_open=election is not None and not expired(ctx, election),
-        result=state.elections.results.get(subject),
-        free=ctx.free(),
-        free_gpus=_free_gpus(ctx),
-        global_env=ctx.layout.global_env(),
-        lease_seconds=ctx.config.lease_seconds,
-        spec_error=spec_error,
-        pipeline_problem=pipeline_problem,
-        killed=frozenset(subject_parts(s)[1] for s in state.kills),
-        # a listing only ever raises the number: it skips names an older version left behind
-        next_number=max(state.runs.last_number(name) + 1, store.next_run_number(name)) if lock_mine else 0,
-        new_uid=secrets.token_hex(8) if lock_mine else "",
-        remind_after=ctx.config.remind_after,
-        subscribed=_subscribed(ctx, project) if lock_mine and project is not None and not spec_error else (),
-    )
+    _check_version(node, ctx.stale_since, name, "status", status.version if status else 0, logged)
+    return Files(project, pipeline, status, spec_error, pipeline_problem)
 
 
 def _check_version(

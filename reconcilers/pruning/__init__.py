@@ -2,19 +2,49 @@
 
 Exited containers are kept for a while (users inspect them, and they are the ground truth of
 what ran), but a busy workstation would otherwise pile up thousands of them. One key, this
-node's containers, looked at on a timer; `decide` is pure, and removing is all `reconcile` does.
+node's containers, looked at on a timer; the same shape as every reconciler: `observe` reads
+the engine and one snapshot of the log, `decide` is pure, `apply` removes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from winslow.controller.context import NodeContext
 from winslow.controller.events import Event
 from winslow.controller.reconciler import Key, Result
-from winslow.reconcilers.pruning.decide import decide
+from winslow.controller.runtime import RuntimeFailure
+from winslow.reconcilers.pruning.decide import Observation, Remove, decide
 
 KIND = "containers"
+
+
+@dataclass(frozen=True)
+class PruneContext:
+    node: NodeContext
+    keep_seconds: float
+
+
+def observe(ctx: PruneContext, key: Key) -> Observation:
+    node = ctx.node
+    assert node.runtime is not None
+    mine = node.runtime.find({"winslow.share": node.layout.uid, "winslow.node": node.name})
+    runs = node.events.view().runs
+    named = {c.labels.get("winslow.stagerun", "") for c in mine}
+    ended = frozenset(n for n in named if (r := runs.get(n)) is None or not r.phase.active)
+    return Observation(tuple(mine), ended, node.clock(), ctx.keep_seconds)
+
+
+def apply(ctx: PruneContext, obs: Observation, actions: list[Remove]) -> Result:
+    assert ctx.node.runtime is not None
+    failed = []
+    for action in actions:
+        try:
+            ctx.node.runtime.remove(action.container_id)
+        except RuntimeFailure as exc:  # removed by hand meanwhile, or the engine is busy: next round
+            failed.append(f"{action.container_id[:12]}: {exc}")
+    return Result.failed("could not remove " + "; ".join(failed)) if failed else Result.done()
 
 
 class ContainerPruner:
@@ -22,7 +52,7 @@ class ContainerPruner:
 
     def __init__(self, ctx: NodeContext, keep_seconds: float) -> None:
         self.ctx = ctx
-        self.keep_seconds = keep_seconds
+        self.own = PruneContext(ctx, keep_seconds)
         self.interval = min(600.0, keep_seconds / 4)
         self._last = float("-inf")
 
@@ -39,15 +69,7 @@ class ContainerPruner:
         return None
 
     def reconcile(self, key: Key) -> Result:
-        runtime, runs = self.ctx.runtime, self.ctx.events.view().runs
-        if runtime is None:
+        if self.ctx.runtime is None:
             return Result.done()
-        mine = runtime.find({"winslow.share": self.ctx.layout.uid, "winslow.node": self.ctx.name})
-
-        def finished(run: str) -> bool:
-            record = runs.get(run)
-            return record is None or not record.phase.active
-
-        for container_id in decide(mine, self.ctx.clock(), self.keep_seconds, finished):
-            runtime.remove(container_id)
-        return Result.done()
+        obs = observe(self.own, key)
+        return apply(self.own, obs, decide(obs))

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 from winslow.controller.runtime import ContainerInfo, ContainerState
 
 
-def decide(
-    containers: list[ContainerInfo], now: float, keep_seconds: float, finished: Callable[[str], bool]
-) -> list[str]:
-    """Ids of exited containers older than `keep_seconds` whose StageRun has its result recorded."""
+@dataclass(frozen=True)
+class Observation:
+    containers: tuple[ContainerInfo, ...]
+    """This node's containers on this share, found by label."""
+    ended: frozenset[str]
+    """Of the StageRuns they belong to, those whose result is recorded (or that the log does not
+    know): only their containers may go, since a live run's container is its ground truth."""
+    now: float
+    keep_seconds: float
+
+
+@dataclass(frozen=True)
+class Remove:
+    container_id: str
+
+
+def decide(obs: Observation) -> list[Remove]:
+    """Exited containers older than `keep_seconds` whose StageRun has its result recorded."""
     return [
-        c.id
-        for c in containers
+        Remove(c.id)
+        for c in obs.containers
         if c.state is ContainerState.EXITED
         and c.finished_at is not None
-        and now - c.finished_at > keep_seconds
-        and finished(c.labels.get("winslow.stagerun", ""))
+        and obs.now - c.finished_at > obs.keep_seconds
+        and c.labels.get("winslow.stagerun", "") in obs.ended
     ]

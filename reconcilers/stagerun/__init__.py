@@ -6,7 +6,7 @@ its file supplies the frozen spec (image, command, env) and is rewritten from th
 every change (`reconcilers.runfiles`). Its parts: `observe`, `decide` (pure), `apply`, and
 `start` (the slow work, on threads that hand their outcome to the loop).
 
-Thread use: `reconcile` and `due` on the loop thread only, which owns `state`; `wakes` and
+Thread use: `reconcile` and `due` on the loop thread only, which owns the context `own`; `wakes` and
 `lease_key` on any thread.
 """
 
@@ -18,9 +18,9 @@ from winslow.controller.context import NodeContext
 from winslow.controller.events import Command, Event
 from winslow.controller.reconciler import Key, Result
 from winslow.controller.subjects import STAGERUN, stagerun_key, subject_parts
-from winslow.reconcilers.stagerun.apply import RunState, apply
+from winslow.reconcilers.stagerun.apply import apply
 from winslow.reconcilers.stagerun.decide import decide
-from winslow.reconcilers.stagerun.observe import observe
+from winslow.reconcilers.stagerun.observe import StageRunContext, observe
 from winslow.reconcilers.stagerun.start import Starts
 
 KIND = STAGERUN
@@ -35,7 +35,7 @@ class StageRunReconciler:
         """`adopted`: the keys found at the node's start (adopt.adopt_all)."""
         self.ctx = ctx
         self.resync_interval = resync_interval
-        self.state = RunState(Starts(ctx, stagerun_key), known={key.name for key in adopted})
+        self.own = StageRunContext(ctx, Starts(ctx, stagerun_key), known={key.name for key in adopted})
         self._last_resync = float("-inf")
 
     def wakes(self, event: Event) -> Iterable[Key]:
@@ -57,14 +57,5 @@ class StageRunReconciler:
     def reconcile(self, key: Key) -> Result:
         if self.ctx.runtime is None:
             return Result.done()
-        name, starts = key.name, self.state.starts
-        watcher = self.state.watchers.get(name)
-        obs = observe(
-            self.ctx,
-            name,
-            watching=watcher is not None and watcher.is_alive(),
-            starting=starts.busy(name),
-            outcome=starts.peek(name),
-            fresh=name not in self.state.known,
-        )
-        return apply(self.ctx, self.state, obs, decide(obs))
+        obs = observe(self.own, key)
+        return apply(self.own, obs, decide(obs))

@@ -73,7 +73,7 @@ def decide(obs: Observation) -> list[Action]:
     timeout = obs.run.spec.timeout_seconds if obs.run is not None else None
     started = record.start_time.timestamp() if record.start_time else obs.now
     if container.state is ContainerState.EXITED and record.phase is not StageRunPhase.PENDING:
-        return _once_drained(obs, container, _result(container, timeout, started, obs.now))
+        return _once_drained(obs, container, _result(container, timeout, started, obs))
     actions = []
     if timeout is not None and obs.now - started > timeout and _running(container):
         overdue = Stop(container.id, f"it ran past its timeout of {timeout:g}s")
@@ -91,16 +91,19 @@ def decide(obs: Observation) -> list[Action]:
     return actions
 
 
-def _result(container: ContainerInfo, timeout: float | None, started: float, now: float) -> Finish:
-    """A failure after the timeout is the timeout's: this node stopped it (or was about to)."""
+def _result(container: ContainerInfo, timeout: float | None, started: float, obs: Observation) -> Finish:
+    """A failure after the timeout is the timeout's: this node stopped it (or was about to). A
+    failure's message quotes the end of its log, which is where people look first."""
     code = container.exit_code if container.exit_code is not None else -1
-    ended = container.finished_at if container.finished_at is not None else now
+    ended = container.finished_at if container.finished_at is not None else obs.now
     if code != 0 and timeout is not None and ended - started > timeout:
         return Finish(StageRunPhase.FAILED, None, f"timed out after {timeout:g}s")
     if code == 0:
         return Finish(StageRunPhase.SUCCEEDED, 0, "")
-    message = "out of memory (killed by the kernel)" if container.oom_killed else ""
-    return Finish(StageRunPhase.FAILED, code, message)
+    parts = ["out of memory (killed by the kernel)"] if container.oom_killed else []
+    if obs.last_lines:
+        parts.append("last log lines: " + " | ".join(obs.last_lines))
+    return Finish(StageRunPhase.FAILED, code, "; ".join(parts))
 
 
 def _once_drained(obs: Observation, container: ContainerInfo, finish: Finish) -> list[Action]:

@@ -1,25 +1,44 @@
 """What the StageRun reconciler reads: the run's record on the log (its state), its file (its
 frozen spec), its container (found by label), its lease, a kill, what a start thread found, and
 whether the log of an ended container is complete (from the position file its streamer keeps
-beside it, so that a restarted node knows it too)."""
+beside it, so that a restarted node knows it too), with its last lines for the run's message."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from winslow.controller.context import NodeContext
 from winslow.controller.events import Event
+from winslow.controller.reconciler import Key
 from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerState
-from winslow.controller.stagelogs import DrainState, drain_state
+from winslow.controller.stagelogs import DrainState, Streamer, drain_state, tail
 from winslow.controller.subjects import lease_subject
 from winslow.reconcilers.stagerun.containers import find_container
-from winslow.reconcilers.stagerun.start import Outcome
+from winslow.reconcilers.stagerun.start import Outcome, Starts
 from winslow.resources.errors import ManifestError, NotFoundError
 from winslow.resources.stagerun import StageRun, StageRunPhase
 
 log = logging.getLogger(__name__)
+
+
+LAST_LINES = 3  # lines of a failed run's log its message quotes
+
+
+@dataclass
+class StageRunContext:
+    """What the StageRun reconciler works with: the node's services, and what it keeps between
+    passes (the loop thread's alone)."""
+
+    node: NodeContext
+    starts: Starts
+    watchers: dict[str, Streamer] = field(default_factory=dict)
+    deferred: set[str] = field(default_factory=set)
+    refused: set[str] = field(default_factory=set)
+    """Runs a write of which the share refused, said once until one goes through."""
+    known: set[str] = field(default_factory=set)
+    """Runs whose container may exist: found at the node's start, or started since."""
 
 
 @dataclass(frozen=True)
@@ -43,47 +62,49 @@ class Observation:
     """The run's log is complete: its container ended and the streamer copied every byte."""
     drain_since: float | None = None
     """When the streamer now at work on the log began (wall clock), if it said so."""
+    last_lines: tuple[str, ...] = ()
+    """The end of the log of a container that failed, once the log is complete."""
 
 
-def observe(
-    ctx: NodeContext,
-    name: str,
-    *,
-    watching: bool,
-    starting: bool,
-    outcome: Outcome | None,
-    fresh: bool = False,
-) -> Observation:
-    """`fresh`: a run this process has not started nor found at its start, so no container of
-    it can exist yet while its record says it is Pending: the engine is not asked."""
-    ctx.events.poll()
-    view = ctx.events.view()
+def observe(ctx: StageRunContext, key: Key) -> Observation:
+    """A run this process has not started nor found at its start (not `known`) has no container
+    yet while its record says it is Pending: the engine is not asked."""
+    node, name = ctx.node, key.name
+    node.events.poll()
+    view = node.events.view()
     record = view.runs.get(name)
     run: StageRun | None = None
-    if record is not None and record.node == ctx.name and record.phase.active:
+    if record is not None and record.node == node.name and record.phase.active:
         try:
-            run = ctx.layout.store.stagerun(name)
+            run = node.layout.store.stagerun(name)
         except (NotFoundError, ManifestError, ValueError) as exc:
             log.info("cannot read the file of StageRun %s yet: %s", name, exc)
-    container = _container(ctx, name, record, outcome, fresh)
+    outcome = ctx.starts.peek(name)
+    container = _container(node, name, record, outcome, fresh=name not in ctx.known)
     drain = DrainState(False, None)
+    last: tuple[str, ...] = ()
     if container is not None and container.state is ContainerState.EXITED and record is not None:
-        drain = drain_state(ctx.layout.log_file(record.project, name))  # only where it can matter
+        logfile = node.layout.log_file(record.project, name)
+        drain = drain_state(logfile)  # only where it can matter
+        if drain.drained and container.exit_code:
+            last = tuple(tail(logfile, LAST_LINES))
+    watcher = ctx.watchers.get(name)
     return Observation(
         name=name,
         record=record,
         run=run,
-        node=ctx.name,
-        now=ctx.clock(),
+        node=node.name,
+        now=node.clock(),
         container=container,
-        lease_mine=ctx.leases.held(lease_subject(name), view=view),
+        lease_mine=node.leases.held(lease_subject(name), view=view),
         # run names are never reused, and nodes' clocks may differ: no time check
         kill=view.kills.get(lease_subject(name)),
-        watching=watching,
-        starting=starting,
+        watching=watcher is not None and watcher.is_alive(),
+        starting=ctx.starts.busy(name),
         outcome=outcome,
         drained=drain.drained,
         drain_since=drain.since,
+        last_lines=last,
     )
 
 

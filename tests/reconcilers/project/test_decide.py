@@ -1,3 +1,4 @@
+from dataclasses import replace
 from types import SimpleNamespace
 
 from tests.reconcilers.builders import MONO, T0, make_pipeline, make_project, make_run, observation, ts, won
@@ -162,3 +163,21 @@ def test_an_expired_election_does_not_block_the_project():
     started = won("dead", stopped_ago=0.5)
     assert not expired(ctx, started)
     assert expired(ctx, won("dead", stopped_ago=10)), "a new election may start, superseding it"
+
+
+def test_a_file_not_visible_yet_is_looked_for_again_and_nothing_else_is_decided():
+    waiting = replace(
+        observation(make_project(), PIPE, lock_mine=True), waiting="status is at version 1, the log says 2"
+    )
+    assert decide(waiting) == [pa.Requeue(0.2)]
+
+
+def test_an_election_whose_starter_went_silent_is_superseded_by_number():
+    silent = replace(observation(make_project(), PIPE), stale_election=41)
+    assert decide(silent) == [pa.StartElection(Amount(cpu=1, memory=256 << 20), supersedes=41)]
+
+
+def test_a_status_written_under_the_lock_carries_the_next_version_and_the_decision_time():
+    obs = replace(observation(make_project(), PIPE, lock_mine=True), status_version=6)
+    (write,) = [a for a in decide(obs) if isinstance(a, pa.WriteStatus)]
+    assert write.status.version == 7 and write.status.updated == ts(obs.now)

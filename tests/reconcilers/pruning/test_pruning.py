@@ -1,7 +1,7 @@
 from tests.reconcilers.purity import pure
 from winslow.controller.docker_runtime import _timestamp
 from winslow.controller.runtime import ContainerInfo, ContainerState
-from winslow.reconcilers.pruning.decide import decide
+from winslow.reconcilers.pruning.decide import Observation, Remove, decide
 
 expired = pure(decide)
 
@@ -17,7 +17,8 @@ def test_only_old_exited_containers_of_recorded_runs_go():
         box("running", ContainerState.RUNNING, finished=None),
         box("unrecorded", finished=100.0, run="p.2.b"),
     ]
-    assert expired(containers, 1000.0, 500.0, lambda run: run != "p.2.b") == ["old"]
+    obs = Observation(tuple(containers), frozenset({"p.1.a"}), now=1000.0, keep_seconds=500.0)
+    assert expired(obs) == [Remove("old")]
 
 
 def test_docker_times_parse_with_nanoseconds():

@@ -127,9 +127,7 @@ def test_a_full_share_before_the_container_starts_leaves_the_run_pending(
     monkeypatch.setattr(start, "prepare", prepare)
     pending(ctx)
     reconciler = StageRunReconciler(ctx)
-    drive(
-        reconciler, lambda: len(calls) >= 1 and not reconciler.state.starts.busy(NAME), "the attempt to end"
-    )
+    drive(reconciler, lambda: len(calls) >= 1 and not reconciler.own.starts.busy(NAME), "the attempt to end")
     reconciler.reconcile(stagerun_key(NAME))
     assert phase(ctx) is StageRunPhase.PENDING
     assert ctx.leases.held(lease_subject(NAME)), "the run keeps its lease: it starts when the share can"
