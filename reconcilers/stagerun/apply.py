@@ -9,6 +9,7 @@ a run whose container started is never failed for a status it could not write.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +39,8 @@ from winslow.resources.stagerun import StageRunPhase
 log = logging.getLogger(__name__)
 
 SHARE_RETRY_SECONDS = 5.0  # a write the share refused (full, read-only) is tried again after this
+STOP_TIMEOUT = 5.0  # seconds a stopped container has to end before it is killed
+_STOPPERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="stop")
 
 
 def apply(ctx: StageRunContext, obs: Observation, actions: list[Action]) -> Result:
@@ -82,12 +85,7 @@ def _apply(ctx: StageRunContext, obs: Observation, action: Action) -> Result | N
     assert ctx.node.runtime is not None
     record = obs.record
     if isinstance(action, Stop):
-        log.info("stopping container %s of %s: %s", action.container_id[:12], obs.name, action.why)
-        if record is not None:
-            append_system_line(
-                ctx.node.layout.log_file(record.project, obs.name), f"stopping the container: {action.why}"
-            )
-        ctx.node.runtime.stop(action.container_id, timeout=5)
+        stop(ctx, obs, action)
         return None
     if isinstance(action, Forget):
         forget(ctx, obs.name)
@@ -156,6 +154,32 @@ def _finish(ctx: StageRunContext, obs: Observation, action: Finish) -> Result:
     forget(ctx, obs.name)
     ctx.node.queue.add(project_key(project))
     return Result.done()
+
+
+def stop(ctx: StageRunContext, obs: Observation, action: Stop) -> None:
+    """On a thread of its own: a stop waits up to its timeout for the container to end, and the
+    loop thread waits for nothing. The run is woken when the container has ended."""
+    if action.container_id in ctx.stopping:
+        return
+    log.info("stopping container %s of %s: %s", action.container_id[:12], obs.name, action.why)
+    if obs.record is not None:
+        append_system_line(
+            ctx.node.layout.log_file(obs.record.project, obs.name), f"stopping the container: {action.why}"
+        )
+    ctx.stopping.add(action.container_id)
+    runtime = ctx.node.runtime
+    assert runtime is not None
+
+    def work() -> None:
+        try:
+            runtime.stop(action.container_id, timeout=STOP_TIMEOUT)
+        except Exception as exc:  # the next pass sees it still running and stops it again
+            log.warning("could not stop container %s of %s: %s", action.container_id[:12], obs.name, exc)
+        finally:
+            ctx.stopping.discard(action.container_id)
+            ctx.node.queue.add(stagerun_key(obs.name))
+
+    _STOPPERS.submit(work)
 
 
 def forget(ctx: StageRunContext, name: str) -> None:

@@ -29,7 +29,7 @@ LAST_LINES = 3  # lines of a failed run's log its message quotes
 @dataclass
 class StageRunContext:
     """What the StageRun reconciler works with: the node's services, and what it keeps between
-    passes (the loop thread's alone)."""
+    passes: the loop thread's alone, except `stopping`, which a stop thread clears when done."""
 
     node: NodeContext
     starts: Starts
@@ -39,6 +39,8 @@ class StageRunContext:
     """Runs a write of which the share refused, said once until one goes through."""
     known: set[str] = field(default_factory=set)
     """Runs whose container may exist: found at the node's start, or started since."""
+    stopping: set[str] = field(default_factory=set)
+    """Containers a stop thread is at work on (a stop waits for the container to end)."""
 
 
 @dataclass(frozen=True)
