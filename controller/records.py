@@ -18,7 +18,7 @@ from winslow.controller.events import Event
 from winslow.controller.locks import LockTable
 from winslow.controller.subjects import STAGERUN, lease_subject, lock_subject, subject_parts
 from winslow.resources.amount import Amount
-from winslow.resources.stagerun import StageRunPhase, Trigger, project_of
+from winslow.resources.stagerun import StageRunPhase, StageRunStatus, Trigger, project_of
 
 MESSAGE_LIMIT = 2000
 _UPDATABLE = ("phase", "exitCode", "message", "startTime", "finishTime", "containerId")
@@ -58,6 +58,22 @@ class RunRecord:
     """That event's timestamp, on the recorder's own clock."""
     observed: float = field(default=0.0, compare=False)
     """This node's monotonic time when it learnt of that change: local only."""
+
+    def status(self) -> StageRunStatus:
+        """The run's status as its file shows it: the record is the run's one model of state,
+        and the file's status is only ever this projection of it."""
+        return StageRunStatus(
+            phase=self.phase,
+            node=self.node,
+            container_id=self.container_id,
+            exit_code=self.exit_code,
+            start_time=self.start_time,
+            finish_time=self.finish_time,
+            message=self.message,
+            trigger=self.trigger,
+            triggered_by=self.triggered_by,
+            gpus=list(self.gpus),
+        )
 
     def creation(self) -> dict[str, Any]:
         return {

@@ -17,7 +17,6 @@ from winslow.controller.events import Command
 from winslow.controller.records import RunRecord
 from winslow.controller.subjects import lease_subject
 from winslow.resources.errors import ManifestError, NotFoundError
-from winslow.resources.stagerun import StageRunStatus
 
 log = logging.getLogger(__name__)
 RECENT = 600.0  # seconds back that a restarted node checks the files of runs it recorded
@@ -32,21 +31,6 @@ def record(ctx: NodeContext, run: RunRecord, *, create: bool = False) -> None:
     )
 
 
-def status_of(run: RunRecord) -> StageRunStatus:
-    return StageRunStatus(
-        phase=run.phase,
-        node=run.node,
-        container_id=run.container_id,
-        exit_code=run.exit_code,
-        start_time=run.start_time,
-        finish_time=run.finish_time,
-        message=run.message,
-        trigger=run.trigger,
-        triggered_by=run.triggered_by,
-        gpus=list(run.gpus),
-    )
-
-
 def write_file(ctx: NodeContext, run: RunRecord) -> None:
     """Write the file's status from the record. A file this node cannot read yet (a network
     share's client may not show it for a while) is tried again later by `reproject`."""
@@ -54,7 +38,7 @@ def write_file(ctx: NodeContext, run: RunRecord) -> None:
     try:
         spec = store.stagerun(run.name)
         # not synced: the log holds the state, and the spec in the file was synced at creation
-        store.write_stagerun(spec.model_copy(update={"status": status_of(run)}), durable=False)
+        store.write_stagerun(spec.model_copy(update={"status": run.status()}), durable=False)
     except (NotFoundError, ManifestError, ValueError, OSError) as exc:
         log.debug("the file of StageRun %s lags its record for now: %s", run.name, exc)
         ctx.unprojected[run.name] = run.seq

@@ -20,7 +20,6 @@ from winslow.api.routes.manifests import INVALID, as_list
 from winslow.api.users import User
 from winslow.controller.events import Command
 from winslow.controller.subjects import lease_subject
-from winslow.reconcilers.runfiles import status_of
 from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.stagerun import StageRun, project_of
 
@@ -35,7 +34,7 @@ Entry = StageRun | InvalidFileError
 def current(ctx: ApiContext, run: StageRun) -> StageRun:
     """The file with the state the event log records, which a file on a network share may lag."""
     record = ctx.events.view().runs.get(run.metadata.name)
-    return run if record is None else run.model_copy(update={"status": status_of(record)})
+    return run if record is None else run.model_copy(update={"status": record.status()})
 
 
 def runs(ctx: ApiContext, project: str | None) -> list[Entry]:

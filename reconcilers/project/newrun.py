@@ -1,4 +1,9 @@
-"""A new StageRun, as the node that won its election creates it: its frozen spec and its record."""
+"""A new StageRun, as the node that won its election creates it: its record and its frozen spec.
+
+A run has one model of its state, the record on the log (controller.records.RunRecord). The
+StageRun file holds what the stage was started with (image, command, env, resources) and, as
+its status, the record's projection (`RunRecord.status`); what both name (project, stage,
+attempt, requests) is taken from the record."""
 
 from __future__ import annotations
 
@@ -12,9 +17,7 @@ from winslow.resources.project import PipelineSnapshot
 from winslow.resources.stagerun import (
     RunMetadata,
     StageRun,
-    StageRunPhase,
     StageRunSpec,
-    StageRunStatus,
     WorkspaceSource,
     stagerun_name,
 )
@@ -70,28 +73,22 @@ def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> Cr
     run = StageRun(
         metadata=RunMetadata(name=name, uid=obs.new_uid, creation_timestamp=created),
         spec=StageRunSpec(
-            project=obs.name,
+            project=record.project,
             project_uid=record.project_uid,
-            stage=stage.name,
-            index=next_run.index,
+            stage=record.stage,
+            index=record.index,
             image=stage.image,
             command=stage.command,
             args=stage.args,
             env=merged_env(obs, snap, next_run, name, gpus),
             resources=stage.resources,
             workspace=WorkspaceSource(mode=stage.workspace.mode, copy_of=next_run.source),
-            attempt=next_run.attempt,
+            attempt=record.attempt,
             timeout_seconds=stage.timeout_seconds,
-            run_from=next_run.run_from,
-            confirmed=next_run.confirm,
+            run_from=record.run_from,
+            confirmed=record.confirmed,
             pipeline_changes=list(next_run.pipeline_changes),
         ),
-        status=StageRunStatus(
-            phase=StageRunPhase.PENDING,
-            node=obs.node,
-            trigger=next_run.trigger,
-            triggered_by=next_run.requested_by,
-            gpus=gpus,
-        ),
+        status=record.status(),  # one model: the file's status is the record's projection
     )
     return CreateRun(run, record)
