@@ -322,8 +322,5 @@ class UserDirectory:
             return None
         return entry[0]
 
-    def empty(self) -> bool:
-        return not self._load()
-
     def all(self) -> list[User]:
         return [user for user, _ in sorted(self._load().values(), key=lambda u: u[0].name)]

@@ -8,8 +8,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-LABEL_PREFIX = "winslow."
-
 
 class ImageNotFound(Exception):
     """The stage's image is not on this node and cannot be pulled."""

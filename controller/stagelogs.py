@@ -195,10 +195,6 @@ class Cutter:
         self.counts = counts if counts is not None else Counts()
         self.ring = Ring(budget.tail, ring)
 
-    @property
-    def cutting(self) -> bool:
-        return self.counts.written >= self.budget.head
-
     def take(self, data: bytes) -> bytes:
         c = self.counts
         newlines = data.count(b"\n")
