@@ -347,6 +347,17 @@ class ShareCollector(Collector):
         for phase in StageRunPhase:
             stageruns.add_metric([phase.value], by_phase[phase.value])
         yield stageruns
+        progress = GaugeMetricFamily(
+            "winslow_stage_progress_percent",
+            "The progress a running stage reported (`WINSLOW_PROGRESS: N` lines), 0 to 100; "
+            "from the node that runs it",
+            labels=["node", "project", "stage"],
+        )
+        for name in self.ctx.reservations.names():
+            run = state.runs.get(name)
+            if run is not None and run.phase is StageRunPhase.RUNNING and run.progress is not None:
+                progress.add_metric([self.ctx.name, run.project, run.stage], run.progress)
+        yield progress
 
 
 def _free(path: os.PathLike[str] | str) -> int:

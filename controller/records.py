@@ -18,10 +18,11 @@ from winslow.controller.events import Event
 from winslow.controller.locks import LockTable
 from winslow.controller.subjects import STAGERUN, lease_subject, lock_subject, subject_parts
 from winslow.resources.amount import Amount
+from winslow.resources.stageoutput import RESULT_KEYS, RESULT_VALUE
 from winslow.resources.stagerun import StageRunPhase, StageRunStatus, Trigger, project_of
 
 MESSAGE_LIMIT = 2000
-_UPDATABLE = ("phase", "exitCode", "message", "startTime", "finishTime", "containerId")
+_UPDATABLE = ("phase", "exitCode", "message", "startTime", "finishTime", "containerId", "results", "progress")
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,10 @@ class RunRecord:
     project_uid: str | None = None
     """The uid of the project that made the run: a project deleted and applied again under the
     same name is a new project, with no history of the old one's runs."""
+    results: dict[str, str] = field(default_factory=dict)
+    """What the stage reported with `WINSLOW_RESULT: key=value` lines; never changed in place."""
+    progress: float | None = None
+    """The last percentage it reported (`WINSLOW_PROGRESS: N`), 0 to 100."""
     seq: int = -1
     """The RECORD event that last changed the run: decisions compare these, never clocks."""
     recorder: str = ""
@@ -73,6 +78,8 @@ class RunRecord:
             trigger=self.trigger,
             triggered_by=self.triggered_by,
             gpus=list(self.gpus),
+            results=dict(self.results),
+            progress=self.progress,
         )
 
     def creation(self) -> dict[str, Any]:
@@ -103,6 +110,8 @@ class RunRecord:
             "startTime": _iso(self.start_time),
             "finishTime": _iso(self.finish_time),
             "containerId": self.container_id,
+            **({"results": dict(self.results)} if self.results else {}),
+            **({"progress": self.progress} if self.progress is not None else {}),
         }
 
     @classmethod
@@ -140,7 +149,21 @@ class RunRecord:
             start_time=_time(data["startTime"]) if "startTime" in data else self.start_time,
             finish_time=_time(data["finishTime"]) if "finishTime" in data else self.finish_time,
             container_id=_optional_str(data.get("containerId", self.container_id)),
+            results=_results(data["results"]) if "results" in data else self.results,
+            progress=_progress(data["progress"]) if "progress" in data else self.progress,
         )
+
+
+def _results(value: Any) -> dict[str, str]:
+    """Bounded as the log's rules bound everything: an event is read by every node."""
+    if not isinstance(value, dict):
+        raise ValueError("results are a mapping of names to values")
+    items = list(value.items())[:RESULT_KEYS]
+    return {str(k)[:RESULT_VALUE]: str(v)[:RESULT_VALUE] for k, v in items}
+
+
+def _progress(value: Any) -> float | None:
+    return None if value is None else min(100.0, max(0.0, float(value)))
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -341,10 +341,13 @@ class Streamer(threading.Thread):
         clock: Callable[[], float] = time.time,
         poll: float = POLL_SECONDS,
         exited: Callable[[], object] | None = None,
+        on_output: Callable[[bytes], None] | None = None,
     ) -> None:
         """`source(n)`: the last n entries the runtime holds (all for None), not following.
         `exited`: returns when the container has ended (Docker's wait), so that the last poll
-        comes at once and not up to POLL_SECONDS later, on every stage-to-stage transition."""
+        comes at once and not up to POLL_SECONDS later, on every stage-to-stage transition.
+        `on_output`: given each piece of output once, in order, before any of it is cut, on this
+        thread (the results and progress a stage reports are read from it)."""
         super().__init__(daemon=True, name=f"log:{path.name}")
         self.path = path
         self.source = source
@@ -354,6 +357,7 @@ class Streamer(threading.Thread):
         self.since = clock()
         self.poll = poll
         self.exited = exited
+        self.on_output = on_output
         self.stopped = threading.Event()
         self.drained = threading.Event()
         self._wake = threading.Event()
@@ -615,6 +619,8 @@ class _Session:
             fh.write(system_line(text, _stamp_now(), _ends_partial(fh)))
 
     def _take(self, data: bytes) -> None:
+        if self.s.on_output is not None:
+            self.s.on_output(data)
         keep = self.cutter.take(data)
         assert self.run_stamp is not None
         self.mark = (self.run_stamp, self.run_index)

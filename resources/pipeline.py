@@ -101,6 +101,14 @@ class RetryPolicy(Model):
     )
 
 
+class ProgressForm(StrEnum):
+    """How a stage's output reports progress. Only the marker by default: a percentage that a
+    tool prints for its own reasons (a download, a copy) is not the stage's progress."""
+
+    MARKER = "marker"  # lines `WINSLOW_PROGRESS: 42`
+    PERCENT_LINES = "percent-lines"  # also any `42 %` or `42%` in a line, as the original Winslow read it
+
+
 class StageSpec(Model):
     """One step of the pipeline: a container that runs to completion in the stage's workspace, with
     `/input` (read-only), `/output`, `/resources` (read-only) and `/workspace` mounted."""
@@ -152,6 +160,12 @@ class StageSpec(Model):
         description="stop the container and fail the run after this many seconds of running (time "
         "spent pulling the image does not count); default: no limit",
         examples=[3600],
+    )
+    progress: ProgressForm = Field(
+        default=ProgressForm.MARKER,
+        description="how the stage reports progress: `marker` reads only lines `WINSLOW_PROGRESS: N`; "
+        "`percent-lines` also takes any `N %` in a line. Results always come from lines "
+        "`WINSLOW_RESULT: key=value`",
     )
 
     @field_validator("image")

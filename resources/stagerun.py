@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from winslow.resources.base import Env, Metadata, Model
-from winslow.resources.pipeline import Resources, WorkspaceMode
+from winslow.resources.pipeline import ProgressForm, Resources, WorkspaceMode
 
 
 class StageRunPhase(StrEnum):
@@ -57,6 +57,9 @@ class StageRunSpec(Model):
     timeout_seconds: float | None = Field(default=None, description="the stage's timeoutSeconds")
     run_from: datetime | None = Field(default=None, description="the resume request that started it, if any")
     confirmed: datetime | None = Field(default=None, description="the confirmation that let it start, if any")
+    progress: ProgressForm = Field(
+        default=ProgressForm.MARKER, description="how its output reports progress (the stage's `progress`)"
+    )
     pipeline_changes: list[str] = Field(
         default_factory=list,
         description="set on a run that a resume started with the pipeline as it was then: "
@@ -79,6 +82,15 @@ class StageRunStatus(Model):
     """The user whose resume or confirmation started the run."""
     gpus: list[int] = Field(default_factory=list)
     """The GPU indices granted to the run: chosen once, when it was created."""
+    results: dict[str, str] = Field(
+        default_factory=dict,
+        description="what the stage reported with `WINSLOW_RESULT: key=value` lines of its output "
+        "(the value is everything after the first `=`; a later line with the same key wins)",
+    )
+    progress: float | None = Field(
+        default=None,
+        description="the last percentage the stage reported (`WINSLOW_PROGRESS: N` lines, 0 to 100)",
+    )
 
 
 _RUN_NAME = re.compile(r"^[a-z0-9-]+\.[0-9]+\.[a-z0-9-]+$")

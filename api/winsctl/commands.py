@@ -272,6 +272,7 @@ def cmd_describe(client: Client, args: argparse.Namespace) -> int:
             lines.append("Notifications not sent:")
             lines += [f"  {failure}" for failure in failures]
     elif args.kind == "stageruns":
+        lines += mapping("Results", pick(obj, "status.results"))
         lines += mapping("Resources", pick(obj, "spec.resources")) + mapping("Env", pick(obj, "spec.env"))
     elif args.kind == "nodes":
         for gpu in pick(obj, "status.gpus") or []:

@@ -147,6 +147,17 @@ def node_condition(node: Any) -> str:
     return f"NotReady {age(since)}" if since else "NotReady"
 
 
+def progress(value: Any) -> str:
+    return "-" if value is None else f"{value:g}%"
+
+
+def results(values: Any) -> str:
+    """`key=value` pairs, each value cut to what fits a table cell: `describe` shows them whole."""
+    if not values:
+        return "-"
+    return " ".join(f"{k}={v if len(str(v)) <= 24 else str(v)[:23] + '…'}" for k, v in values.items())
+
+
 def trigger(run: Any) -> str:
     """`user (alice)`: who resumed or confirmed, where the API recorded it; `+ new pipeline` when
     that resume took the pipeline as it was then (`winsctl get stagerun NAME -o yaml` says how)."""
@@ -199,6 +210,8 @@ WIDE: dict[str, list[tuple[str, Getter]]] = {
     "stageruns": [
         ("IMAGE", at("spec.image")),
         ("ATTEMPT", at("spec.attempt")),
+        ("PROGRESS", at("status.progress", progress)),
+        ("RESULTS", at("status.results", results)),
         ("MESSAGE", at("status.message")),
     ],
     "nodes": [
@@ -264,6 +277,7 @@ DESCRIBE: dict[str, list[tuple[str, Getter]]] = {
         ("Started", at("status.startTime", local_time)),
         ("Finished", at("status.finishTime", local_time)),
         ("Duration", lambda o: duration(o.get("status", {}))),
+        ("Progress", at("status.progress", progress)),
         ("Message", at("status.message")),
     ],
     "nodes": [

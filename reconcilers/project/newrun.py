@@ -7,6 +7,7 @@ attempt, requests) is taken from the record."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from winslow.controller.records import RunRecord
@@ -17,6 +18,7 @@ from winslow.resources.project import PipelineSnapshot
 from winslow.resources.stagerun import (
     RunMetadata,
     StageRun,
+    StageRunPhase,
     StageRunSpec,
     WorkspaceSource,
     stagerun_name,
@@ -41,7 +43,18 @@ def merged_env(
         "WINSLOW_CPUS": f"{res.cpu:g}",
         "WINSLOW_MEMORY": str(res.memory_bytes),
         "WINSLOW_GPUS": ",".join(str(g) for g in gpus),
+        "WINSLOW_NEEDS_RESULTS": json.dumps(needs_results(obs, snap, next_run.index), sort_keys=True),
     }
+
+
+def needs_results(obs: Observation, snap: PipelineSnapshot, index: int) -> dict[str, dict[str, str]]:
+    """The results of the stages this one needs, by stage name: the stage before it, as its
+    last run that succeeded reported them (a rerun's results replace an earlier run's)."""
+    if index <= 0 or index > len(snap.stages):
+        return {}
+    need = snap.stages[index - 1].name
+    done = [r for r in obs.runs if r.stage == need and r.phase is StageRunPhase.SUCCEEDED]
+    return {need: dict(done[-1].results)} if done else {}
 
 
 def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> CreateRun:
@@ -85,6 +98,7 @@ def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> Cr
             workspace=WorkspaceSource(mode=stage.workspace.mode, copy_of=next_run.source),
             attempt=record.attempt,
             timeout_seconds=stage.timeout_seconds,
+            progress=stage.progress,
             run_from=record.run_from,
             confirmed=record.confirmed,
             pipeline_changes=list(next_run.pipeline_changes),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from winslow.resources.pipeline import ProgressForm
 from winslow.resources.stagerun import StageRunPhase
 
 
@@ -23,6 +24,16 @@ class StartCreated:
 @dataclass(frozen=True)
 class Watch:
     container_id: str
+    progress: ProgressForm = ProgressForm.MARKER
+    """How the output it copies reports progress (the stage's `progress`)."""
+
+
+@dataclass(frozen=True)
+class Report:
+    """Record what the stage reported in its output: results and progress, all of them."""
+
+    results: dict[str, str]
+    progress: float | None
 
 
 @dataclass(frozen=True)
@@ -45,6 +56,9 @@ class Finish:
     message: str
     note: str = ""
     """A line for the run's log before its result (why its log may be incomplete)."""
+    results: dict[str, str] | None = None
+    progress: float | None = None
+    """What the stage reported, recorded with its end (None: nothing new to record)."""
 
 
 @dataclass(frozen=True)
@@ -64,4 +78,4 @@ class Requeue:
     after: float
 
 
-Action = Start | StartCreated | Watch | MarkRunning | Stop | Finish | Forget | Defer | Requeue
+Action = Start | StartCreated | Watch | MarkRunning | Stop | Finish | Forget | Defer | Requeue | Report

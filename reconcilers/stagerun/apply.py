@@ -26,13 +26,14 @@ from winslow.reconcilers.stagerun.actions import (
     Finish,
     Forget,
     MarkRunning,
+    Report,
     Requeue,
     Start,
     StartCreated,
     Stop,
     Watch,
 )
-from winslow.reconcilers.stagerun.observe import Observation, StageRunContext
+from winslow.reconcilers.stagerun.observe import Observation, Reported, StageRunContext
 from winslow.resources.errors import SHARE_UNWRITABLE
 from winslow.resources.stagerun import StageRunPhase
 
@@ -126,7 +127,9 @@ def _apply(ctx: StageRunContext, obs: Observation, action: Action) -> Result | N
         ctx.starts.take(obs.name)
         ctx.node.queue.add(project_key(record.project))
     elif isinstance(action, Watch):
-        watch(ctx, record.project, obs.name, action.container_id)
+        watch(ctx, record.project, obs.name, action)
+    elif isinstance(action, Report):
+        _record(ctx, obs.name, results=action.results, progress=action.progress)
     elif isinstance(action, Finish):
         return _finish(ctx, obs, action)
     return None
@@ -140,8 +143,15 @@ def _finish(ctx: StageRunContext, obs: Observation, action: Finish) -> Result:
     if action.note:
         log.warning("StageRun %s: %s", obs.name, action.note)
         append_system_line(logfile, action.note)
+    reported = {} if action.results is None else {"results": action.results, "progress": action.progress}
     _record(
-        ctx, obs.name, phase=action.phase, exit_code=action.exit_code, finish_time=now, message=action.message
+        ctx,
+        obs.name,
+        phase=action.phase,
+        exit_code=action.exit_code,
+        finish_time=now,
+        message=action.message,
+        **reported,
     )
     ctx.starts.take(obs.name)
     ctx.deferred.discard(obs.name)
@@ -185,6 +195,7 @@ def stop(ctx: StageRunContext, obs: Observation, action: Stop) -> None:
 def forget(ctx: StageRunContext, name: str) -> None:
     ctx.node.reservations.drop(name)
     ctx.refused.discard(name)
+    ctx.reported.pop(name, None)
     watcher = ctx.watchers.pop(name, None)
     if watcher is not None:
         watcher.stopped.set()
@@ -210,9 +221,12 @@ def _record(ctx: StageRunContext, name: str, **changes: Any) -> None:
         log.info("StageRun %s runs in container %s", name, (new.container_id or "?")[:12])
 
 
-def watch(ctx: StageRunContext, project: str, name: str, container_id: str) -> None:
+def watch(ctx: StageRunContext, project: str, name: str, action: Watch) -> None:
     """Copy the container's output into the run's log on a thread of its own, which only writes
-    the log (and its position file) and wakes the run once the log is complete."""
+    the log (and its position file), reads what the stage reports, and wakes the run once the
+    log is complete."""
+    container_id = action.container_id
+    reported = ctx.reported[name] = Reported(action.progress)
     runtime = ctx.node.runtime
     assert runtime is not None
 
@@ -228,6 +242,7 @@ def watch(ctx: StageRunContext, project: str, name: str, container_id: str) -> N
         limit=ctx.node.config.max_log_bytes,
         clock=ctx.node.clock,
         exited=lambda: runtime.wait(container_id),
+        on_output=reported.feed,
     )
     ctx.watchers[name] = streamer
     streamer.start()

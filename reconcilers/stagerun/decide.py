@@ -12,6 +12,7 @@ from winslow.reconcilers.stagerun.actions import (
     Finish,
     Forget,
     MarkRunning,
+    Report,
     Requeue,
     Start,
     StartCreated,
@@ -26,6 +27,7 @@ STARTING_CHECK = 0.5
 STOP_CHECK = 0.5  # after a stop: the container ends within seconds, then its log drains
 DRAIN_CHECK = 1.0  # the streamer wakes the run when the log is complete; this is the fallback
 DRAIN_LIMIT = 300.0
+REPORT_EVERY = 5.0  # seconds between records of what a running stage reports (its end records the rest)
 
 
 def _running(container: ContainerInfo | None) -> TypeGuard[ContainerInfo]:
@@ -86,9 +88,38 @@ def decide(obs: Observation) -> list[Action]:
         started_at = outcome.started if outcome is not None and outcome.container_id == container.id else None
         actions.append(MarkRunning(container.id, started_at))
     if not obs.watching:
-        actions.append(Watch(container.id))
+        actions.append(_watch(obs, container))
+    report = _reported(obs)
+    if (
+        report is not None
+        and record.phase is StageRunPhase.RUNNING
+        and obs.now - record.recorded_at >= REPORT_EVERY
+    ):
+        actions.append(report)
     actions.append(Requeue(0.0 if container.state is ContainerState.EXITED else CHECK_EVERY))
     return actions
+
+
+def _watch(obs: Observation, container: ContainerInfo) -> Watch:
+    return Watch(container.id, obs.run.spec.progress) if obs.run is not None else Watch(container.id)
+
+
+def _reported(obs: Observation) -> Report | None:
+    """What the stage reported beyond what its record holds; None when the record has it all.
+    Results a restarted node's streamer did not read again are kept from the record."""
+    record, seen = obs.record, obs.seen
+    if record is None or seen is None:
+        return None
+    results = {**record.results, **seen.results}
+    progress = seen.progress if seen.progress is not None else record.progress
+    if results == record.results and progress == record.progress:
+        return None
+    return Report(results, progress)
+
+
+def _with_report(obs: Observation, finish: Finish) -> Finish:
+    report = _reported(obs)
+    return finish if report is None else replace(finish, results=report.results, progress=report.progress)
 
 
 def _result(container: ContainerInfo, timeout: float | None, started: float, obs: Observation) -> Finish:
@@ -112,14 +143,14 @@ def _once_drained(obs: Observation, container: ContainerInfo, finish: Finish) ->
     of its own and wakes the run when done; this only waits, and never longer than DRAIN_LIMIT
     after the container ended or the streamer began, whichever was later."""
     if obs.drained:
-        return [finish]
+        return [_with_report(obs, finish)]
     if not obs.watching:  # none at work in this process (it restarted): one must finish the copy
-        return [Watch(container.id), Requeue(DRAIN_CHECK)]
+        return [_watch(obs, container), Requeue(DRAIN_CHECK)]
     began = max((t for t in (container.finished_at, obs.drain_since) if t is not None), default=None)
     if began is not None and obs.now - began > DRAIN_LIMIT:
         note = (
             f"the log was still being copied {DRAIN_LIMIT:g}s after the container ended; "
             "what it had not copied by then is missing"
         )
-        return [replace(finish, note=note)]
+        return [replace(_with_report(obs, finish), note=note)]
     return [Requeue(DRAIN_CHECK)]

@@ -6,6 +6,7 @@ beside it, so that a restarted node knows it too), with its last lines for the r
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 
 from winslow.controller.context import NodeContext
@@ -18,12 +19,37 @@ from winslow.controller.subjects import lease_subject
 from winslow.reconcilers.stagerun.containers import find_container
 from winslow.reconcilers.stagerun.start import Outcome, Starts
 from winslow.resources.errors import ManifestError, NotFoundError
+from winslow.resources.pipeline import ProgressForm
+from winslow.resources.stageoutput import StageOutput
 from winslow.resources.stagerun import StageRun, StageRunPhase
 
 log = logging.getLogger(__name__)
 
 
 LAST_LINES = 3  # lines of a failed run's log its message quotes
+
+
+class Reported:
+    """What a stage reported in its output so far: fed on its log's streamer thread, read on
+    the loop thread."""
+
+    def __init__(self, form: ProgressForm) -> None:
+        self._output = StageOutput(form)
+        self._lock = threading.Lock()
+
+    def feed(self, data: bytes) -> None:
+        with self._lock:
+            self._output.feed(data)
+
+    def seen(self) -> Seen:
+        with self._lock:
+            return Seen(dict(self._output.results), self._output.progress)
+
+
+@dataclass(frozen=True)
+class Seen:
+    results: dict[str, str]
+    progress: float | None
 
 
 @dataclass
@@ -41,6 +67,8 @@ class StageRunContext:
     """Runs whose container may exist: found at the node's start, or started since."""
     stopping: set[str] = field(default_factory=set)
     """Containers a stop thread is at work on (a stop waits for the container to end)."""
+    reported: dict[str, Reported] = field(default_factory=dict)
+    """What each run's output reported, as its streamer read it."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +94,8 @@ class Observation:
     """When the streamer now at work on the log began (wall clock), if it said so."""
     last_lines: tuple[str, ...] = ()
     """The end of the log of a container that failed, once the log is complete."""
+    seen: Seen | None = None
+    """What its output reported, as far as this process's streamer read it (None: none read)."""
 
 
 def observe(ctx: StageRunContext, key: Key) -> Observation:
@@ -90,7 +120,7 @@ def observe(ctx: StageRunContext, key: Key) -> Observation:
         drain = drain_state(logfile)  # only where it can matter
         if drain.drained and container.exit_code:
             last = tuple(tail(logfile, LAST_LINES))
-    watcher = ctx.watchers.get(name)
+    watcher, reported = ctx.watchers.get(name), ctx.reported.get(name)
     return Observation(
         name=name,
         record=record,
@@ -107,6 +137,7 @@ def observe(ctx: StageRunContext, key: Key) -> Observation:
         drained=drain.drained,
         drain_since=drain.since,
         last_lines=last,
+        seen=reported.seen() if reported is not None else None,
     )
 
 

@@ -1,10 +1,13 @@
+from dataclasses import replace
+
 from tests.reconcilers.builders import T0, make_run
 from tests.reconcilers.purity import pure
 from winslow.controller.events import Command, Event
 from winslow.controller.runtime import ContainerInfo, ContainerState
-from winslow.reconcilers.stagerun.decide import DRAIN_LIMIT
+from winslow.reconcilers.stagerun.actions import Report
+from winslow.reconcilers.stagerun.decide import DRAIN_LIMIT, REPORT_EVERY
 from winslow.reconcilers.stagerun.decide import decide as decision
-from winslow.reconcilers.stagerun.observe import Observation
+from winslow.reconcilers.stagerun.observe import Observation, Seen
 from winslow.resources.stagerun import StageRun, StageRunPhase
 
 decide = pure(decision)
@@ -163,3 +166,33 @@ def test_a_start_in_progress_is_waited_for_and_its_outcome_recorded():
 def test_a_container_that_ended_before_its_start_was_recorded_is_marked_running_first():
     actions = decide(obs(make_run(1, "a", 0, "Pending"), box(ContainerState.EXITED, 0)))
     assert kinds(actions) == ["MarkRunning", "Watch", "Requeue"] and actions[-1].after == 0.0
+
+
+def test_what_a_running_stage_reports_is_recorded_at_most_every_few_seconds():
+    running = replace(make_run(1, "a", 0, "Running"), results={"loss": "0.5"}, recorded_at=T0 + 8)
+    seen = Seen({"loss": "0.4", "epoch": "3"}, 40.0)
+    assert kinds(decide(obs(running, box(), watching=True, seen=seen))) == ["Requeue"], "recorded 2 s ago"
+    later = replace(running, recorded_at=T0 + 10 - REPORT_EVERY)
+    report = decide(obs(later, box(), watching=True, seen=seen))[0]
+    assert report == Report({"loss": "0.4", "epoch": "3"}, 40.0)
+    nothing_new = Seen({"loss": "0.5"}, None)
+    assert kinds(decide(obs(later, box(), watching=True, seen=nothing_new))) == ["Requeue"]
+
+
+def test_the_end_records_everything_reported_and_keeps_what_a_restart_did_not_read_again():
+    recorded = replace(make_run(1, "a", 0, "Running"), results={"before": "restart"}, progress=10.0)
+    ended = box(ContainerState.EXITED, 0, finished=T0 + 9)
+    (done,) = decide(obs(recorded, ended, watching=True, drained=True, seen=Seen({"after": "1"}, 100.0)))
+    assert done.phase is StageRunPhase.SUCCEEDED
+    assert (done.results, done.progress) == ({"before": "restart", "after": "1"}, 100.0)
+    (plain,) = decide(obs(recorded, ended, watching=True, drained=True))
+    assert plain.results is None, "nothing read in this process: the record keeps what it has"
+
+
+def test_a_failed_run_says_the_end_of_its_log():
+    failed = box(ContainerState.EXITED, 2, finished=T0 + 9)
+    lines = ("reading input", "Traceback: KeyError 'x'")
+    (done,) = decide(
+        obs(make_run(1, "a", 0, "Running"), failed, watching=True, drained=True, last_lines=lines)
+    )
+    assert done.message == "last log lines: reading input | Traceback: KeyError 'x'"

@@ -4,7 +4,7 @@ import { add, duration, fill, h, phaseBadge, when } from "../dom.js";
 import { link } from "../router.js";
 import { runNumber, runSeconds } from "./runs.js";
 
-const COLUMNS = ["Run", "Stage", "Node", "Phase", "Trigger", "Started", "Duration", "Exit", "Log"];
+const COLUMNS = ["Run", "Stage", "Node", "Phase", "Progress", "Trigger", "Started", "Duration", "Exit", "Results", "Log"];
 
 export function history({ name, body, state }) {
   const tbody = h("tbody");
@@ -37,6 +37,7 @@ function row(name, run) {
     h("td", {}, run.spec.stage),
     h("td", {}, s.node || "–"),
     h("td", {}, phaseBadge(s.phase)),
+    h("td", {}, progress(run)),
     h("td", {},
       s.trigger === "user" ? (s.triggeredBy ? `user (${s.triggeredBy})` : "user") : "⚙ auto",
       (run.spec.pipelineChanges || []).length
@@ -45,6 +46,26 @@ function row(name, run) {
     h("td", {}, when(s.startTime)),
     h("td", { class: "num" }, duration(runSeconds(run))),
     h("td", { class: "num" }, s.exitCode ?? "–"),
+    h("td", {}, results(s.results || {})),
     h("td", {}, h("a", { href: link(["projects", name, "logs"], { run: run.metadata.name }) }, "log")),
+  );
+}
+
+// A bar and its number: the number is what a screen reader and a phone read first.
+function progress(run) {
+  const value = run.status.progress;
+  if (value === null || value === undefined) return "–";
+  const label = `${run.spec.stage} ${Math.round(value)}%`;
+  return h("span", { class: "meter" }, h("progress", { max: 100, value, "aria-label": label }), ` ${Math.round(value)}%`);
+}
+
+// What the stage reported (WINSLOW_RESULT lines), as a small table of its own.
+function results(values) {
+  const entries = Object.entries(values);
+  if (!entries.length) return "–";
+  return h(
+    "table",
+    { class: "results" },
+    h("tbody", {}, entries.map(([k, v]) => h("tr", {}, h("th", { scope: "row" }, k), h("td", {}, v)))),
   );
 }
