@@ -52,7 +52,11 @@ def sha256(path: Path) -> str:
 
 TRAFFIC = pipeline(
     "traffic",
-    stage("detect", "for i in $(seq 1 12); do echo detect line $i; sleep 0.4; done"),
+    stage(
+        "detect",
+        "for i in $(seq 1 12); do echo detect line $i; echo WINSLOW_PROGRESS: $((i * 100 / 12));"
+        " sleep 0.4; done; echo 'WINSLOW_RESULT: tracks=42'",
+    ),
     stage(
         "review", "echo reviewing; for i in $(seq 1 600); do echo review $i; sleep 0.5; done", confirm=True
     ),
@@ -155,7 +159,11 @@ def test_a_project_from_a_pipeline_to_the_gate_confirm_pause_kill_resume_from(
     page.get_by_role("link", name="History").click()
     table = page.locator("table.history")
     table.filter(has_text="Killed").wait_for()
-    assert table.locator("tbody tr").count() == 3
+    rows = table.locator(":scope > tbody > tr")  # not the rows of a run's result table
+    assert rows.count() == 3
+    first = rows.last  # newest first: the first detect run
+    assert first.get_by_role("progressbar", name="detect 100%").count() == 1, "its progress, named"
+    assert first.locator("table.results").inner_text().split() == ["tracks", "42"], "what it reported"
     shot(page, "04-project-history")
     page.get_by_role("link", name="Pipeline", exact=True).click()
     page.locator("ol.stages li").nth(2).wait_for()
