@@ -20,7 +20,7 @@ RESULT_KEYS = 64  # results a stage may report; a new key beyond them is ignored
 RESULT_VALUE = 1024  # characters of a value that are kept
 
 _RESULT = re.compile(r"^\s*WINSLOW_RESULT:\s*([A-Za-z_][A-Za-z0-9_.\-]{0,63})\s*=(.*)$")
-_PROGRESS = re.compile(r"^\s*WINSLOW_PROGRESS:\s*([0-9]+(?:\.[0-9]+)?)\s*%?\s*$")
+_PROGRESS = re.compile(r"^\s*WINSLOW_PROGRESS:\s*(-?[0-9]+(?:\.[0-9]+)?)\s*%?\s*$")
 _PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s?%")
 
 

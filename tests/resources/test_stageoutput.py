@@ -44,8 +44,9 @@ def test_percent_lines_take_any_percentage_when_the_stage_opts_in():
 
 def test_progress_is_clamped_and_an_unfinished_line_waits_for_its_end():
     assert read(b"WINSLOW_PROGRESS: 250\n").progress == 100
+    assert read(b"WINSLOW_PROGRESS: -3\n").progress == 0
     assert read(b"WINSLOW_PROGRESS: 7").progress is None
-    assert read(b"WINSLOW_PROGRESS: -3\nWINSLOW_PROGRESS: ten\n").progress is None
+    assert read(b"WINSLOW_PROGRESS: ten\n").progress is None
 
 
 def test_an_endless_line_and_too_many_keys_are_bounded():
