@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from winslow.api import apidocs, errors
+from winslow.api import answers, apidocs, errors
 from winslow.api.deps import ApiContext
 from winslow.api.inert import Inert
 from winslow.api.routes import (
@@ -42,7 +42,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.state.ctx = ctx
     errors.install(app)
 
-    @app.get("/healthz", tags=["health"], summary="200 once the node is ready")
+    @app.get("/healthz", tags=["health"], summary="200 once the node is ready", response_model=answers.Health)
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "node": ctx.node}
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import BaseModel, Field
 
-from winslow.api import spec_changes
+from winslow.api import answers, spec_changes
 from winslow.api.access import check_project
 from winslow.api.auth import CurrentUser
 from winslow.api.deps import ApiContext, Ctx
@@ -35,7 +35,9 @@ def allowed(name: Name, ctx: Ctx, user: CurrentUser) -> User:
 Allowed = Annotated[User, Depends(allowed)]
 
 
-router = APIRouter(prefix="/api/v1/projects", tags=["actions"], dependencies=[Depends(allowed)])
+router = APIRouter(
+    prefix="/api/v1/projects", tags=["actions"], dependencies=[Depends(allowed)], responses=answers.ERRORS
+)
 
 
 class ResumeBody(BaseModel):
@@ -60,7 +62,12 @@ def _now(ctx: ApiContext) -> str:
     return datetime.fromtimestamp(ctx.clock(), UTC).isoformat()
 
 
-@router.post("/{name}/pause", summary="Let the running stage finish, then start nothing more")
+@router.post(
+    "/{name}/pause",
+    summary="Let the running stage finish, then start nothing more",
+    response_model=answers.ProjectView,
+    response_model_exclude_unset=True,
+)
 def pause(name: Name, ctx: Ctx) -> dict[str, Any]:
     project = spec_changes.update_project(
         ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/pause"
@@ -99,7 +106,12 @@ def _known_stage(
     return stages
 
 
-@router.post("/{name}/resume", summary="Continue; with `from`, rerun that stage and all after it")
+@router.post(
+    "/{name}/resume",
+    summary="Continue; with `from`, rerun that stage and all after it",
+    response_model=answers.Resumed,
+    response_model_exclude_unset=True,
+)
 def resume(
     name: Name,
     ctx: Ctx,
@@ -134,7 +146,12 @@ def resume(
     return {**project_view(ctx, project), "pipelineChanges": taken}
 
 
-@router.post("/{name}/confirm", summary="Let a stage waiting for confirmation start")
+@router.post(
+    "/{name}/confirm",
+    summary="Let a stage waiting for confirmation start",
+    response_model=answers.ProjectView,
+    response_model_exclude_unset=True,
+)
 def confirm(
     name: Name,
     ctx: Ctx,
@@ -163,7 +180,12 @@ def confirm(
     return project_view(ctx, project)
 
 
-@router.post("/{name}/env", summary="Set or unset project env; it applies from the next StageRun on")
+@router.post(
+    "/{name}/env",
+    summary="Set or unset project env; it applies from the next StageRun on",
+    response_model=answers.ProjectView,
+    response_model_exclude_unset=True,
+)
 def set_env(name: Name, body: EnvBody, ctx: Ctx) -> dict[str, Any]:
     def edit(project: Any) -> dict[str, Any]:
         env = {**project.spec.env, **body.set}
@@ -175,7 +197,12 @@ def set_env(name: Name, body: EnvBody, ctx: Ctx) -> dict[str, Any]:
     return project_view(ctx, project)
 
 
-@router.post("/{name}/kill", summary="Stop the project's running stage; the project pauses")
+@router.post(
+    "/{name}/kill",
+    summary="Stop the project's running stage; the project pauses",
+    response_model=answers.Killed,
+    response_model_exclude_unset=True,
+)
 def kill(name: Name, ctx: Ctx, user: Allowed) -> dict[str, Any]:
     """Also pauses the project, so a stage about to start (a retry, an election) does not."""
     spec_changes.update_project(ctx, name, lambda _: {"paused": True}, f"POST /api/v1/projects/{name}/kill")

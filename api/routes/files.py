@@ -19,14 +19,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from winslow.api import fastpath, inert, ranges, sharepaths, uploads
+from winslow.api import answers, fastpath, inert, ranges, sharepaths, uploads
 from winslow.api.access import Visibility, check_project
 from winslow.api.auth import CurrentUser, current_user
 from winslow.api.deps import ApiContext, Ctx
 from winslow.api.sharepaths import Located, TreePath, translated
 from winslow.api.users import User
 
-router = APIRouter(prefix="/api/v1/files", tags=["files"], dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api/v1/files", tags=["files"], dependencies=[Depends(current_user)], responses=answers.ERRORS
+)
 CHUNK = 1 << 20
 TreePathParam = Annotated[str, Path(description="resources/... or workspaces/PROJECT/...")]
 BINARY_BODY = {
@@ -35,6 +37,8 @@ BINARY_BODY = {
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
+FILE_CONTENT = {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+"""A download: of the file's own type (api.inert)."""
 
 
 def checked(path: str, ctx: ApiContext, user: User) -> TreePath:
@@ -139,7 +143,12 @@ def download(fd: int, st: os.stat_result, tp: TreePath, range_header: str | None
 @router.get(
     "/{path:path}",
     summary="List a directory (JSON) or download a file (Range for a part)",
-    responses={206: {"description": "the requested range"}, 416: {"description": "range not satisfiable"}},
+    response_model=answers.Directory,
+    responses={
+        200: {"description": "the directory's entries, or the whole file", "content": FILE_CONTENT},
+        206: {"description": "the requested range", "content": FILE_CONTENT},
+        416: {"description": "range not satisfiable", "model": answers.ErrorAnswer},
+    },
 )
 def get_path(
     path: TreePathParam,
@@ -167,6 +176,8 @@ def get_path(
 @router.head(
     "/{path:path}",
     summary="What a path is (X-Winslow-Type, Content-Length); upload=true: Upload-Offset of a partial upload",
+    response_class=Response,
+    responses={200: {"description": "the headers; no body"}},
 )
 async def head_path(
     path: TreePathParam,
@@ -208,7 +219,10 @@ async def upload_offset(ctx: ApiContext, tp: TreePath) -> int:
     description="201 when the file is complete and in place, 202 when a Content-Range piece arrived and "
     "more is expected. Missing parent directories are created.",
     openapi_extra=BINARY_BODY,
-    responses={202: {"description": "piece stored; the upload continues at `offset`"}},
+    response_model=answers.Uploaded,
+    responses={
+        202: {"description": "piece stored; the upload continues at `offset`", "model": answers.Uploaded}
+    },
 )
 async def put_path(
     path: TreePathParam,
@@ -271,7 +285,12 @@ def refuse_non_file(parent: int, tp: TreePath) -> None:
         raise HTTPException(409, f"{tp.text} exists and is not a file; delete it first")
 
 
-@router.post("/{path:path}", status_code=201, summary="Create a directory, with any missing parents")
+@router.post(
+    "/{path:path}",
+    status_code=201,
+    summary="Create a directory, with any missing parents",
+    response_model=answers.Folder,
+)
 def make_dir(path: TreePathParam, ctx: Ctx, user: CurrentUser) -> dict[str, str]:
     tp = checked(path, ctx, user)
     with translated(tp):
@@ -280,7 +299,11 @@ def make_dir(path: TreePathParam, ctx: Ctx, user: CurrentUser) -> dict[str, str]
     return {"path": tp.text, "type": "directory"}
 
 
-@router.delete("/{path:path}", summary="Delete a file, or a directory with everything in it")
+@router.delete(
+    "/{path:path}",
+    summary="Delete a file, or a directory with everything in it",
+    response_model=answers.Deleted,
+)
 def delete_path(
     path: TreePathParam,
     ctx: Ctx,

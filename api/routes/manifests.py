@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from winslow.api import imagecheck, removal, spec_changes
+from winslow.api import answers, imagecheck, removal, spec_changes
 from winslow.api.access import Found, allows, check_project, find, may_access, recovered_members, refuse
 from winslow.api.auth import CurrentUser, current_user
 from winslow.api.deps import ApiContext, Ctx
@@ -24,9 +24,16 @@ from winslow.resources.errors import InvalidFileError, ManifestError, NotFoundEr
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import PipelineSnapshot, Project, ProjectStatus
 
-router = APIRouter(prefix="/api/v1", tags=["manifests"], dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api/v1", tags=["manifests"], dependencies=[Depends(current_user)], responses=answers.ERRORS
+)
 
 PLURAL = {"pipelines": "Pipeline", "projects": "Project"}
+ANSWERS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
+    "Pipeline": (Pipeline, answers.PipelineList),
+    "Project": (answers.ProjectView, answers.ProjectList),
+}
+"""What one of a kind and a list of them answer."""
 
 
 class ApplyBody(BaseModel):
@@ -200,7 +207,12 @@ def metadata_name(manifest: dict[str, Any]) -> Any:
     return meta.get("name") if isinstance(meta, dict) else None
 
 
-@router.post("/apply", summary="Validate a batch of manifests, then create or update them all")
+@router.post(
+    "/apply",
+    summary="Validate a batch of manifests, then create or update them all",
+    response_model=answers.Applied,
+    response_model_exclude_unset=True,
+)
 def apply_batch(body: ApplyBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     outcomes = spec_changes.apply(
         ctx,
@@ -219,6 +231,7 @@ def apply_batch(body: ApplyBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
 
 def _collection(plural: str) -> None:
     kind = PLURAL[plural]
+    one, many = ANSWERS[kind]
 
     def readable(ctx: ApiContext, user: User, name: str) -> Pipeline | Project:
         if kind == "Project":
@@ -230,6 +243,8 @@ def _collection(plural: str) -> None:
         summary=f"List the {plural} you may see, in creation order",
         description="A file on the share that does not parse or validate is listed with phase "
         "`Invalid` and the reason (file, line, field), and named in `warnings`.",
+        response_model=many,
+        response_model_exclude_unset=True,
     )
     def list_all(ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
         items, warnings = [], []
@@ -243,11 +258,22 @@ def _collection(plural: str) -> None:
                 items.append(view(ctx, spec))
         return as_list(items, warnings)
 
-    @router.get(f"/{plural}/{{name}}", summary=f"Get one {kind}")
+    @router.get(
+        f"/{plural}/{{name}}",
+        summary=f"Get one {kind}",
+        response_model=one,
+        response_model_exclude_unset=True,
+    )
     def get(name: Name, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
         return view(ctx, readable(ctx, user, name))
 
-    @router.post(f"/{plural}", status_code=201, summary=f"Create a {kind}")
+    @router.post(
+        f"/{plural}",
+        status_code=201,
+        summary=f"Create a {kind}",
+        response_model=one,
+        response_model_exclude_unset=True,
+    )
     def create(
         ctx: Ctx,
         user: CurrentUser,
@@ -262,7 +288,9 @@ def _collection(plural: str) -> None:
             raise ManifestError.single(source, "metadata.name", "a name is required")
         return view(ctx, get_one(ctx, kind, name))
 
-    @router.put(f"/{plural}/{{name}}", summary=f"Create or replace a {kind}")
+    @router.put(
+        f"/{plural}/{{name}}", summary=f"Create or replace a {kind}", response_model=answers.ApplyResult
+    )
     def replace(
         name: Name,
         ctx: Ctx,
@@ -285,6 +313,8 @@ def _collection(plural: str) -> None:
         "leaves its workspace, logs and StageRun files on the share (`left`) unless `purge=true` "
         "removes them too (`purged`); purging is refused while one of its stages runs, and an admin "
         "may purge what a deleted project left.",
+        response_model=answers.SpecDeleted,
+        response_model_exclude_unset=True,
     )
     def delete(
         name: Name,

@@ -7,12 +7,18 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from winslow.api import answers
 from winslow.api.auth import CurrentUser
 from winslow.api.deps import Ctx
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], responses=answers.ERRORS)
 
 
-@router.get("/metrics", summary="Node and cluster metrics for Prometheus")
+@router.get(
+    "/metrics",
+    summary="Node and cluster metrics for Prometheus",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def metrics(ctx: Ctx, _: CurrentUser) -> Response:
     return Response(generate_latest(ctx.registry), media_type=CONTENT_TYPE_LATEST)

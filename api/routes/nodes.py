@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 
+from winslow.api import answers
 from winslow.api.access import Visibility
 from winslow.api.auth import AdminUser, CurrentUser, current_user
 from winslow.api.deps import ApiContext, Ctx
@@ -25,7 +26,9 @@ from winslow.resources.errors import NotFoundError
 from winslow.resources.node import Node
 from winslow.resources.stagerun import project_of
 
-router = APIRouter(prefix="/api/v1/nodes", tags=["nodes"], dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api/v1/nodes", tags=["nodes"], dependencies=[Depends(current_user)], responses=answers.ERRORS
+)
 
 
 def _visible_run(visible: Visibility, run: str) -> bool:
@@ -62,7 +65,7 @@ def _offsets(ctx: ApiContext, nodes: list[Node]) -> dict[str, float]:
     return offsets(ctx.node, ctx.events.skew.estimates(), theirs)
 
 
-@router.get("", summary="List nodes")
+@router.get("", summary="List nodes", response_model=answers.NodeList, response_model_exclude_unset=True)
 def list_nodes(ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     directory = NodeDirectory(ctx.layout.nodes)
     nodes = sorted(directory.all(), key=lambda n: n.metadata.name)
@@ -75,7 +78,9 @@ def list_nodes(ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     return listing
 
 
-@router.get("/{name}", summary="Get one node")
+@router.get(
+    "/{name}", summary="Get one node", response_model=answers.NodeView, response_model_exclude_unset=True
+)
 def get(name: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     directory = NodeDirectory(ctx.layout.nodes)
     nodes = directory.all()
@@ -85,7 +90,11 @@ def get(name: str, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     raise NotFoundError(f"node {name!r} not found (it publishes run/nodes/{name}.yaml while it runs)")
 
 
-@router.delete("/{name}", summary="Forget a node that is gone for good (admins; not while it is Ready)")
+@router.delete(
+    "/{name}",
+    summary="Forget a node that is gone for good (admins; not while it is Ready)",
+    response_model=answers.Deleted,
+)
 def forget(name: str, ctx: Ctx, _: AdminUser) -> dict[str, Any]:
     directory = NodeDirectory(ctx.layout.nodes)
     for node in directory.all():

@@ -10,13 +10,16 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from winslow.api import answers
 from winslow.api.access import Visibility
 from winslow.api.auth import CurrentUser, current_user
 from winslow.api.deps import Ctx
 from winslow.controller import utilisation
 from winslow.controller.utilisation import Weight, WorkingHours
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"], dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api/v1/reports", tags=["reports"], dependencies=[Depends(current_user)], responses=answers.ERRORS
+)
 
 
 def working_hours(work_hours: str, work_days: str, tz: str | None) -> WorkingHours:
@@ -32,6 +35,7 @@ def working_hours(work_hours: str, work_days: str, tz: str | None) -> WorkingHou
     summary="Compute hours: total, started automatically or by a user, inside or outside working hours",
     description="Table 7.1 of the thesis and the weekday x hour maps of its figures 7.2-7.5, from the "
     "StageRuns on the share (running ones count until now). Dates are whole days in `tz`.",
+    response_model=answers.UtilisationReport,
 )
 def utilisation_report(
     ctx: Ctx,

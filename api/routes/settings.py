@@ -8,12 +8,14 @@ import yaml
 from fastapi import APIRouter, Body, Depends, HTTPException
 from pydantic import StringConstraints
 
-from winslow.api import spec_changes
+from winslow.api import answers, spec_changes
 from winslow.api.auth import AdminUser, admin_user
 from winslow.api.deps import Ctx
 from winslow.resources.store import atomic_write, dump_yaml
 
-router = APIRouter(prefix="/api/v1/settings", tags=["settings"], dependencies=[Depends(admin_user)])
+router = APIRouter(
+    prefix="/api/v1/settings", tags=["settings"], dependencies=[Depends(admin_user)], responses=answers.ERRORS
+)
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=255)]
 
@@ -41,6 +43,6 @@ def put_env(
     return dict(env)
 
 
-@router.get("/users", summary="Users and their groups (never their tokens)")
+@router.get("/users", summary="Users and their groups (never their tokens)", response_model=answers.UserList)
 def users(ctx: Ctx) -> dict[str, Any]:
     return {"items": [user.wire() for user in ctx.users.all()]}

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
+from winslow.api import answers
 from winslow.api.access import Visibility, check_project
 from winslow.api.auth import CurrentUser, current_user
 from winslow.api.deps import ApiContext, Ctx
@@ -23,7 +24,12 @@ from winslow.controller.subjects import lease_subject
 from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.stagerun import StageRun, project_of
 
-router = APIRouter(prefix="/api/v1/stageruns", tags=["stageruns"], dependencies=[Depends(current_user)])
+router = APIRouter(
+    prefix="/api/v1/stageruns",
+    tags=["stageruns"],
+    dependencies=[Depends(current_user)],
+    responses=answers.ERRORS,
+)
 CHUNK = 1 << 16
 FOLLOW_POLL = 0.2
 
@@ -88,7 +94,12 @@ def kill_stagerun(ctx: ApiContext, run: StageRun, who: str) -> dict[str, Any]:
     return {"killed": [name]}
 
 
-@router.get("", summary="List the StageRuns you may see in creation order, optionally of one project")
+@router.get(
+    "",
+    summary="List the StageRuns you may see in creation order, optionally of one project",
+    response_model=answers.RunList,
+    response_model_exclude_unset=True,
+)
 def list_runs(
     ctx: Ctx,
     user: CurrentUser,
@@ -119,12 +130,17 @@ def _project_uid(ctx: ApiContext, project: str) -> str | None:
         return None
 
 
-@router.get("/{name}", summary="Get one StageRun")
+@router.get("/{name}", summary="Get one StageRun", response_model=StageRun, response_model_exclude_unset=True)
 def get(name: RunName, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     return get_run(ctx, user, name).to_wire()
 
 
-@router.post("/{name}/kill", summary="Stop a running StageRun wherever it runs")
+@router.post(
+    "/{name}/kill",
+    summary="Stop a running StageRun wherever it runs",
+    response_model=answers.Killed,
+    response_model_exclude_unset=True,
+)
 def kill(name: RunName, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     return kill_stagerun(ctx, get_run(ctx, user, name), user.name)
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from winslow.api import spec_changes, triggers
 from winslow.api.access import check_project
+from winslow.api.answers import ERRORS, Revoked, TokenCreated, TokenList, TokenView, Triggered
 from winslow.api.auth import CurrentUser
 from winslow.api.deps import ApiContext, Ctx
 from winslow.api.names import Name
@@ -30,8 +31,8 @@ from winslow.resources.errors import InvalidFileError, NotFoundError
 from winslow.resources.project import TOKEN_BY, Project
 from winslow.resources.stagerun import StageRunPhase
 
-router = APIRouter(prefix="/api/v1/projects", tags=["trigger tokens"])
-trigger_router = APIRouter(prefix="/api/v1/projects", tags=["trigger tokens"])
+router = APIRouter(prefix="/api/v1/projects", tags=["trigger tokens"], responses=ERRORS)
+trigger_router = APIRouter(prefix="/api/v1/projects", tags=["trigger tokens"], responses=ERRORS)
 
 trigger_bearer = HTTPBearer(
     auto_error=False,
@@ -45,30 +46,6 @@ class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(default="", pattern=triggers.LABEL, description="a label: what the token is for")
-
-
-class TokenView(BaseModel):
-    """A token as it may be shown: never its secret, nor its hash."""
-
-    id: str
-    name: str
-    created: datetime
-    created_by: str = Field(serialization_alias="createdBy")
-    last_used: datetime | None = Field(default=None, serialization_alias="lastUsed")
-
-
-class TokenCreated(TokenView):
-    token: str = Field(description="the secret: shown this once, stored only as its sha256")
-
-
-class TokenList(BaseModel):
-    project: str
-    tokens: list[TokenView]
-
-
-class Revoked(BaseModel):
-    project: str
-    revoked: str
 
 
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
@@ -86,15 +63,6 @@ class TriggerBody(BaseModel):
     from_stage: str | None = Field(
         default=None, alias="from", max_length=63, description="rerun from this stage"
     )
-
-
-class Triggered(BaseModel):
-    project: str
-    token: str = Field(description="the id of the token that triggered")
-    from_stage: str | None = Field(default=None, serialization_alias="from")
-    env: list[str] = Field(description="the names of the env variables set")
-    requested: bool = Field(description="whether a run was requested (spec.runFrom)")
-    message: str
 
 
 def _view(info: triggers.TokenInfo) -> TokenView:

@@ -6,11 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from winslow.api import answers
 from winslow.api.auth import CurrentUser
 
-router = APIRouter(prefix="/api/v1", tags=["users"])
+router = APIRouter(prefix="/api/v1", tags=["users"], responses=answers.ERRORS)
 
 
-@router.get("/whoami", summary="The user this token or session belongs to, and which of the two it was")
+@router.get(
+    "/whoami",
+    summary="The user this token or session belongs to, and which of the two it was",
+    response_model=answers.WhoAmI,
+)
 def whoami(request: Request, user: CurrentUser) -> dict[str, Any]:
     return {**user.wire(), "authenticatedBy": getattr(request.state, "auth", "token")}

@@ -13,11 +13,12 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
+from winslow.api import answers
 from winslow.api.auth import CSRF_COOKIE, SESSION_COOKIE, identify
 from winslow.api.deps import Ctx
 from winslow.api.sessions import csrf_value
 
-router = APIRouter(prefix="/api/v1/session", tags=["session"])
+router = APIRouter(prefix="/api/v1/session", tags=["session"], responses=answers.ERRORS)
 log = logging.getLogger(__name__)
 
 
@@ -43,7 +44,11 @@ def _unwritable(exc: OSError, what: str) -> HTTPException:
     )
 
 
-@router.post("", summary="Sign in a browser: starts a session and sets its cookie and CSRF cookie")
+@router.post(
+    "",
+    summary="Sign in a browser: starts a session and sets its cookie and CSRF cookie",
+    response_model=answers.UserView,
+)
 def sign_in(body: SignIn, request: Request, response: Response, ctx: Ctx) -> dict[str, Any]:
     same_origin(request)
     user, token_id = identify(ctx, body.token.strip())
@@ -71,7 +76,11 @@ def sign_in(body: SignIn, request: Request, response: Response, ctx: Ctx) -> dic
     return user.wire()
 
 
-@router.delete("", summary="Sign out: ends the session on every node and removes the cookies")
+@router.delete(
+    "",
+    summary="Sign out: ends the session on every node and removes the cookies",
+    response_model=answers.SignedOut,
+)
 def sign_out(request: Request, response: Response, ctx: Ctx) -> dict[str, str]:
     """Cross-site pages cannot sign anyone out: the SameSite=Strict cookie is not sent with their
     requests. When the share cannot be written the cookies stay, so that signing out can be tried
