@@ -1,9 +1,10 @@
 """The FastAPI application every node serves.
 
-Every route under /api/v1 needs a token (api.auth.current_user); `/healthz`, the OpenAPI
-document with its reference page, and the web UI's files (`/`, `/ui/...`; api.ui) stay open, so
-load balancers and browsers can reach them. The UI's data comes from the same token-checked API.
-Every other response is inert in a browser (api.inert).
+It assembles the rooms of `api/`: the HTTP server's routes (api.server), the web UI and the API's
+reference page (api.ui). Every route under /api/v1 needs a token (api.server.auth.current_user);
+`/healthz`, the OpenAPI document with its reference page, and the web UI's files (`/`, `/ui/...`)
+stay open, so load balancers and browsers can reach them. The UI's data comes from the same
+token-checked API. Every other response is inert in a browser (api.server.inert).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from winslow.api import answers, apidocs, errors
-from winslow.api.deps import ApiContext
-from winslow.api.inert import Inert
-from winslow.api.routes import (
+from winslow.api.server import answers, errors
+from winslow.api.server.deps import ApiContext
+from winslow.api.server.inert import Inert
+from winslow.api.server.routes import (
     actions,
     files,
     manifests,
@@ -27,7 +28,7 @@ from winslow.api.routes import (
     triggers,
     whoami,
 )
-from winslow.api.ui import assets, session
+from winslow.api.ui import apidocs, assets, session
 
 
 def create_app(ctx: ApiContext) -> FastAPI:

@@ -106,7 +106,7 @@ class Cluster:
 
     def start(self) -> None:
         for i, name in enumerate(self.names):
-            cmd = [sys.executable, "-m", "winslow.api.node_cli", "node", "--share", str(self.share)]
+            cmd = [sys.executable, "-m", "winslow.api.node.cli", "node", "--share", str(self.share)]
             cmd += ["--name", name, "--port", str(self.ports[i]), *self.flags[i], *self.extra]
             with (self.tmp / f"node-{name}.log").open("ab") as out:
                 self.procs.append(

@@ -92,7 +92,7 @@ class NodeProcess:
             *self.wrap,
             sys.executable,
             "-m",
-            "winslow.api.node_cli",
+            "winslow.api.node.cli",
             "node",
             "--share",
             str(self.mount),

@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from winslow.api import answers
-from winslow.api.auth import CSRF_COOKIE, SESSION_COOKIE, identify
-from winslow.api.deps import Ctx
-from winslow.api.sessions import csrf_value
+from winslow.api.identity.sessions import csrf_value
+from winslow.api.server import answers
+from winslow.api.server.auth import CSRF_COOKIE, SESSION_COOKIE, identify
+from winslow.api.server.deps import Ctx
 
 router = APIRouter(prefix="/api/v1/session", tags=["session"], responses=answers.ERRORS)
 log = logging.getLogger(__name__)

@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from winslow.api import clientconfig
-from winslow.api.clientconfig import config_file
+from winslow.api.winsctl import clientconfig
 from winslow.api.winsctl.bulk import BulkTransport, proxied
+from winslow.api.winsctl.clientconfig import config_file
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 MAX_RECONNECTS = 30

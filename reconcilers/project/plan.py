@@ -217,7 +217,7 @@ def plan(
 
     if index is None:
         assert last is not None
-        # A kill pauses the project as well (api/routes/actions.kill): it then waits for a resume
+        # A kill pauses the project as well (api/server/routes/actions.kill): it then waits for a resume
         # as a paused project does, whereas a stage that failed or was lost fails the project.
         killed = spec.paused and last.phase is StageRunPhase.KILLED
         phase = ProjectPhase.PAUSED if killed else ProjectPhase.FAILED

@@ -22,9 +22,11 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.harness import free_port, pipeline, project, stage, wait_for
-from winslow.api import fastpath, users, winsctl
+from winslow.api import winsctl
 from winslow.api.app import create_app
-from winslow.api.deps import ApiContext
+from winslow.api.identity import users
+from winslow.api.server import fastpath
+from winslow.api.server.deps import ApiContext
 from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command
 from winslow.controller.layout import ShareLayout

@@ -117,7 +117,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[
     tokens = {"admin": admin}
     for name in ("alice", "carol"):
         out = subprocess.run(
-            [sys.executable, "-m", "winslow.api.node_cli", "user", "add", name, "--share", str(share)],
+            [sys.executable, "-m", "winslow.api.node.cli", "user", "add", name, "--share", str(share)],
             capture_output=True,
             text=True,
             check=True,

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from tests.harness import NodeProcess, wait_for
-from winslow.api import clientconfig, users
+from winslow.api.identity import users
+from winslow.api.winsctl import clientconfig
 from winslow.controller.layout import ShareLayout
 
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.harness import NodeProcess, pipeline, project, stage
-from winslow.api import users
+from winslow.api.identity import users
 from winslow.controller.layout import ShareLayout
 
 pytestmark = pytest.mark.timeout(240)

@@ -15,7 +15,7 @@ def doctor(share, *extra):
         [
             sys.executable,
             "-m",
-            "winslow.api.node_cli",
+            "winslow.api.node.cli",
             "doctor",
             "--share",
             str(share),

@@ -22,7 +22,7 @@ from tests.harness import (
     winsctl,
     write_yaml,
 )
-from winslow.api.clientconfig import config_file, load
+from winslow.api.winsctl.clientconfig import config_file, load
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(300)]
 
@@ -114,7 +114,7 @@ def test_a_new_user_is_accepted_by_every_node_at_once(
         [
             sys.executable,
             "-m",
-            "winslow.api.node_cli",
+            "winslow.api.node.cli",
             "user",
             "add",
             "dora",

@@ -16,7 +16,7 @@ import pytest
 
 from tests.harness import free_port, wait_for
 from tests.packaging.conftest import ROOT
-from winslow.api import node_cli
+from winslow.api.node import cli as node_cli
 
 UNIT = ROOT / "scripts" / "winslow-node.service"
 DEFAULTS = ROOT / "scripts" / "winslow.default"
@@ -90,7 +90,7 @@ def test_the_expanded_command_line_starts_a_node(tmp_path, monkeypatch):
     port = free_port()
     share = str(tmp_path / "share")
     env = _defaults(WINSLOW_SHARE=share, WINSLOW_PORT=str(port), WINSLOW_ARGS="--no-execute")
-    argv = [sys.executable, "-m", "winslow.api.node_cli", *_exec_start(env)[1:]]
+    argv = [sys.executable, "-m", "winslow.api.node.cli", *_exec_start(env)[1:]]
     monkeypatch.setenv("WINSLOW_CONFIG", str(tmp_path / "config.yaml"))
     node = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

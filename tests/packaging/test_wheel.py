@@ -35,7 +35,7 @@ def test_the_wheel_holds_the_layers_under_winslow_only(wheel):
         assert f"winslow/{layer}/__init__.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "winslow = winslow.api.node_cli:main" in text and "winsctl = winslow.api.winsctl:main" in text
+    assert "winslow = winslow.api.node.cli:main" in text and "winsctl = winslow.api.winsctl:main" in text
 
 
 def test_the_wheel_ships_every_file_of_the_ui(wheel):
@@ -86,7 +86,7 @@ def test_winslow_installs_beside_packages_named_api_and_resources(wheel, wheelho
     imports = run(
         python,
         "-c",
-        "import api, resources, winslow.api.node_cli, winslow.resources.manifest, winslow; "
+        "import api, resources, winslow.api.node.cli, winslow.resources.manifest, winslow; "
         "print(api.OWNER); print(resources.OWNER); print(winslow.__file__)",
         cwd=elsewhere,
         timeout=60,
