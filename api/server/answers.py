@@ -1,5 +1,5 @@
 """What the API answers, as types: its OpenAPI document describes every JSON body it sends, and a
-client (or tests/api/server/test_openapi_answers.py) can check what it receives against it.
+client (or tests/api/server/test_openapi.py) can check what it receives against it.
 
 The routes build most answers as dicts (a resource's `to_wire` and what a view adds to it); FastAPI
 validates them against these models and writes them again, so an answer that strays from its

@@ -1,4 +1,5 @@
-"""Every answer is what the OpenAPI document says it is (api.answers), so a client may rely on it.
+"""Every answer is what the OpenAPI document says it is (api.answers), so a client may rely on it,
+and no input makes the API fail with a 5xx: schemathesis fuzzes every operation as admin.
 
 Fuzzed requests mostly meet errors; the access matrix's cases (tests/api/server/test_access_matrix.py),
 one or more successful requests for every route, give each route its answers of success too.
@@ -25,10 +26,12 @@ def api_schema(seeded: Api) -> schemathesis.BaseSchema:
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 @schema.parametrize()
-@settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
-def test_every_answer_to_fuzzed_input_is_as_documented(case: schemathesis.Case, seeded: Api) -> None:
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_fuzzed_input_never_makes_a_5xx_and_every_answer_is_as_documented(
+    case: schemathesis.Case, seeded: Api
+) -> None:
     response = case.call(headers=seeded.headers("admin"))
     case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
 
