@@ -7,12 +7,18 @@ import os
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
 
 from tests.browser.conftest import PHONE, Cluster, shot, track
 from tests.harness import pipeline, project, stage, wait_for
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the browser fixture skips (or fails in CI) with the reason
+    expect = None
 
 pytestmark = [pytest.mark.docker, pytest.mark.browser, pytest.mark.timeout(150)]
 MiB = 1 << 20
@@ -118,20 +124,42 @@ def test_a_project_from_a_pipeline_to_the_gate_confirm_pause_kill_resume_from(
     row = page.locator("tr[data-name='ulm-junction']")
     row.filter(has_text="confirm").wait_for(timeout=30_000)
     assert "row-human" in (row.get_attribute("class") or "")
+    assert "waits for confirmation" in row.inner_text() and "winsctl" not in row.inner_text(), "no commands"
     assert "junction-4" in row.inner_text()
     shot(page, "02-projects")
     page.set_viewport_size(PHONE)
     shot(page, "02-projects-phone")
     page.set_viewport_size({"width": 1366, "height": 820})
 
-    # confirm: the gated stage runs
+    # the gate: its reason without commands, links to what to review, Confirm from the Log tab
     row.get_by_role("link", name="ulm-junction").click()
+    head = page.locator(".project-head")
     page.locator(".notice.human .waiting-since").filter(has_text="waiting since").wait_for()
+    assert "waits for confirmation" in head.inner_text() and "winsctl" not in head.inner_text()
+    controls = page.get_by_role("group", name="Project controls")
+    assert controls.get_by_role("button", name="Kill").is_disabled(), "nothing runs at a gate"
+    detect_run = runs(cluster, "ulm-junction")[-1]["metadata"]["name"]
+    output = controls.get_by_role("link", name="output/")
+    assert unquote(output.get_attribute("href") or "").endswith("files?path=workspaces/ulm-junction/output")
     shot(page, "03-project-gate")
+    page.set_viewport_size(PHONE)
+    shot(page, "03-project-gate-phone")
+    page.set_viewport_size({"width": 1366, "height": 820})
+    controls.get_by_role("link", name="detect workspace").click()
+    page.wait_for_url(re.compile(r"#/projects/ulm-junction/files\?"))
+    assert unquote(page.url).endswith(f"path=workspaces/ulm-junction/stages/{detect_run}")
+    page.locator("table.files").wait_for()  # the workspace the gated stage starts from
+    page.get_by_role("link", name="Log", exact=True).click()
+    page.locator("pre.log").filter(has_text="detect line 12").wait_for()
     page.get_by_role("button", name="Confirm review").click()
     wait_for(lambda: runs(cluster, "ulm-junction")[-1]["status"]["phase"] == "Running", 30, "review to run")
     assert runs(cluster, "ulm-junction")[-1]["spec"]["stage"] == "review"
     page.locator(".project-head .badge").filter(has_text="Running").wait_for()
+    expect(controls.get_by_role("button", name="Resume", exact=True)).to_be_disabled()  # a stage runs
+    expect(controls.get_by_role("button", name="Resume from stage")).to_be_disabled()
+    expect(controls.get_by_role("button", name="Kill")).to_be_enabled()
+    assert controls.get_by_role("button", name="Confirm").is_disabled(), "no gate waits now"
+    page.get_by_role("link", name="Overview").click()
 
     # env set and removed through the form
     page.get_by_label("Variable name").fill("THRESHOLD")
@@ -143,24 +171,41 @@ def test_a_project_from_a_pipeline_to_the_gate_confirm_pause_kill_resume_from(
     page.get_by_role("row", name=re.compile("THRESHOLD")).wait_for(state="detached")
     shot(page, "03-project-overview")
 
-    # pause, then kill (with a confirmation), then resume from the first stage
-    page.get_by_role("button", name="Pause").click()
+    # from the History tab: pause, then kill (with a confirmation), then resume from the first stage
+    page.get_by_role("link", name="History").click()
+    page.locator("table.history").filter(has_text="review").wait_for()
+    controls.get_by_role("button", name="Pause").click()
     wait_for(lambda: status(cluster, "ulm-junction")["spec"]["paused"], 10, "the pause")
-    page.get_by_role("button", name="Kill").click()
+    expect(controls.get_by_role("button", name="Pause")).to_be_disabled()
+    controls.get_by_role("button", name="Kill").click()
     page.get_by_role("dialog").get_by_role("button", name="Kill").click()
     wait_for(lambda: runs(cluster, "ulm-junction")[-1]["status"]["phase"] == "Killed", 30, "the kill")
+    expect(controls.get_by_role("button", name="Resume", exact=True)).to_be_enabled()
+    expect(controls.get_by_role("button", name="Kill")).to_be_disabled()  # nothing runs now
+    expect(page.get_by_label("Stage to resume from")).to_have_value("review")  # the killed stage
+    head.locator(".reason").filter(has_text="killed").wait_for()
+    assert "winsctl" not in head.inner_text() and "--from" not in head.inner_text()
+    shot(page, "04-project-killed")
     page.get_by_label("Stage to resume from").select_option("detect")
-    page.get_by_role("button", name="Resume from stage").click()
+    controls.get_by_role("button", name="Resume from stage").click()
+    dialog = page.get_by_role("dialog")
+    assert "detect already succeeded" in dialog.inner_text()
+    assert "reruns detect, review, count" in dialog.inner_text()
+    shot(page, "04-project-rerun-asks")
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.wait_for(state="detached")
+    assert len(runs(cluster, "ulm-junction")) == 2, "cancelled: nothing reran"
+    controls.get_by_role("button", name="Resume from stage").click()
+    page.get_by_role("dialog").get_by_role("button", name="Rerun from detect").click()
     wait_for(lambda: len(runs(cluster, "ulm-junction")) == 3, 30, "detect to run again")
     rerun = runs(cluster, "ulm-junction")[-1]
     assert rerun["spec"]["stage"] == "detect" and rerun["status"]["trigger"] == "user"
     assert not status(cluster, "ulm-junction")["spec"]["paused"]
 
-    page.get_by_role("link", name="History").click()
     table = page.locator("table.history")
     table.filter(has_text="Killed").wait_for()
     rows = table.locator(":scope > tbody > tr")  # not the rows of a run's result table
-    assert rows.count() == 3
+    expect(rows).to_have_count(3)  # the tab stayed open: the rerun arrives with the next poll
     first = rows.last  # newest first: the first detect run
     assert first.get_by_role("progressbar", name="detect 100%").count() == 1, "its progress, named"
     assert first.locator("table.results").inner_text().split() == ["tracks", "42"], "what it reported"
@@ -228,7 +273,13 @@ def test_upload_200_mb_interrupted_by_closing_the_tab_then_resumed_and_downloade
     page.get_by_role("button", name="Make folder").click()
     page.get_by_role("link", name="results/").wait_for()
     shot(page, "09-files")
-    page.get_by_role("button", name="Delete results").click()
+    page.set_viewport_size(PHONE)
+    delete = page.get_by_role("button", name="Delete results")
+    box = delete.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], box
+    shot(page, "09-files-phone")
+    page.set_viewport_size({"width": 1366, "height": 820})
+    delete.click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     page.get_by_role("link", name="results/").wait_for(state="detached")
     assert not (cluster.share / folder / "results").exists()
@@ -291,6 +342,7 @@ def test_nodes_and_utilisation_show_real_figures(cluster: Cluster, browser: Any)
     assert card.locator("figure.chart").count() == 4
     assert re.search(r"of 4 \(", card.inner_text())  # --cpus 4
     assert re.search(r"[1-9][\d.]* (KiB|MiB|GiB) of 8\.0 GiB", card.inner_text())  # memory in use
+    assert card.locator("figure.chart .key").filter(has_text="gpu").count() == 0, "no GPU line without a GPU"
     shot(page, "13-nodes")
 
     page.goto(cluster.url + "/#/utilisation")
@@ -301,7 +353,17 @@ def test_nodes_and_utilisation_show_real_figures(cluster: Cluster, browser: Any)
     assert page.locator(".heat-cell[data-level='8']").count() >= 1
     figures = page.request.get(cluster.url + "/api/v1/reports/utilisation").json()
     assert figures["runs"] >= 3 and figures["rows"][0]["hours"] > 0
+    text = page.locator("main").inner_text()
+    assert "Table 7.1" not in text and not re.search(r"\bgain\b", text, re.I) and "fig. 7" not in text
+    assert "outside working hours" in text and "working hours" in page.locator(".heat-legend").inner_text()
+    assert page.locator(".heat-cell.work").count() > 0
     shot(page, "14-utilisation")
+    page.set_viewport_size(PHONE)
+    last_hour = page.locator(".heat-row").first.locator(".heat-hour").last
+    last_hour.scroll_into_view_if_needed()
+    box = last_hour.bounding_box()
+    assert last_hour.inner_text() == "23" and box is not None and box["x"] + box["width"] <= PHONE["width"]
+    shot(page, "14-utilisation-phone")
     assert page.js_errors == []
 
 

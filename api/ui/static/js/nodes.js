@@ -29,11 +29,12 @@ function card(node, now) {
   const u = s.utilisation || {};
   const lost = s.ready === false; // the node that answers tells (api/routes/nodes.py)
   const hist = s.history;
+  const hasGpu = Boolean((s.capacity || {}).gpu || (s.gpus || []).length); // no GPU line without a GPU
   const perCore = u.cpuPercentPerCore || [];
   const cpuMean = perCore.length ? perCore.reduce((a, b) => a + b, 0) / perCore.length : 0;
   const charts = hist
     ? [
-        lineChart({ title: "CPU", series: [{ name: "cpu", values: hist.cpu }, { name: "gpu", values: hist.gpu }], start: hist.start, step: hist.step, max: 1, format: (v) => `${Math.round(v * 100)}%` }),
+        lineChart({ title: hasGpu ? "CPU and GPU" : "CPU", series: [{ name: "cpu", values: hist.cpu }, hasGpu ? { name: "gpu", values: hist.gpu || [] } : null].filter(Boolean), start: hist.start, step: hist.step, max: 1, format: (v) => `${Math.round(v * 100)}%` }),
         lineChart({ title: "Memory", series: [{ name: "used", values: hist.memory }], start: hist.start, step: hist.step, max: s.capacity.memory || undefined, format: bytes }),
         lineChart({ title: "Network", series: [{ name: "in", values: hist.netIn }, { name: "out", values: hist.netOut }], start: hist.start, step: hist.step, format: rate }),
         lineChart({ title: "Disk", series: [{ name: "read", values: hist.diskRead }, { name: "write", values: hist.diskWrite }], start: hist.start, step: hist.step, format: rate }),

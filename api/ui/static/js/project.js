@@ -1,12 +1,14 @@
 // One project (thesis C.2-C.7): the page around its tabs. The head (project/head.js) and each tab
-// (project/overview.js: controls and env, history.js: StageRun history, logs.js: the live log,
-// files.js: files, pipeline.js: the pipeline) live in project/; they share one view object:
+// (project/overview.js: the environment, history.js: StageRun history, logs.js: the live log,
+// files.js: files, pipeline.js: the pipeline) live in project/, and so do the controls
+// (project/controls.js), which sit in the head on every tab. They share one view object:
 //   { name, query, body, state: { project, runs }, load }
 // A tab draws into body, sets body.refresh (called after each poll) and may return a stop function.
 
 import { api } from "./api.js";
 import { add, fill, h, message } from "./dom.js";
 import { every } from "./poll.js";
+import { projectControls } from "./project/controls.js";
 import { renderHead } from "./project/head.js";
 import { files } from "./project/files.js";
 import { history } from "./project/history.js";
@@ -29,7 +31,8 @@ export async function render(ctx) {
   const name = parts[1];
   const tab = TABS.find(([t]) => t === parts[2]) || TABS[0];
   document.title = `${name} · Winslow`;
-  const head = h("div", { class: "project-head" });
+  const info = { top: h("div"), facts: h("div") };
+  const head = h("div", { class: "project-head" }, info.top, info.facts);
   const body = h("section", { class: "tab-body", id: "tab-body", role: "tabpanel" });
   const tabs = h(
     "nav",
@@ -53,21 +56,26 @@ export async function render(ctx) {
     ]);
     state.project = project;
     state.runs = (runs.items || []).slice().sort((a, b) => runNumber(b.metadata.name) - runNumber(a.metadata.name));
-    renderHead(head, name, state.project);
+    renderHead(info, name, state.project);
   }
+  const view = { name, query, body, state, load };
+  const controls = projectControls(view, () => body.refresh && body.refresh());
 
   try {
     await load();
   } catch (error) {
-    fill(head, h("h1", {}, name), message("error", error.message));
+    fill(info.top, h("h1", {}, name), message("error", error.message));
     tabs.remove();
     return () => {};
   }
+  info.facts.before(controls.el);
+  controls.refresh();
   const stops = [];
-  const stopTab = await tab[2]({ name, query, body, state, load });
+  const stopTab = await tab[2](view);
   if (stopTab) stops.push(stopTab);
   stops.push(every(1000, async () => {
     await load();
+    controls.refresh();
     if (body.refresh) body.refresh();
   }));
   return () => stops.forEach((s) => s());

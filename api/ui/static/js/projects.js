@@ -5,6 +5,7 @@
 import { api } from "./api.js";
 import { add, age, clear, h, message, needsHuman, phaseBadge } from "./dom.js";
 import { link } from "./router.js";
+import { plainReason } from "./reason.js";
 import { every } from "./poll.js";
 
 const ATTENTION = "attention";
@@ -26,7 +27,7 @@ function facts(project, where) {
     name: project.metadata.name,
     phase: status.phase || "Unknown",
     stage: status.currentStage || "",
-    reason: status.reason || "",
+    reason: plainReason(status.reason),
     node,
     tags: project.spec.tags || [],
     created: project.metadata.creationTimestamp,

@@ -1,15 +1,16 @@
-// Utilisation: the thesis's Table 7.1 for a chosen period and the weekday x hour maps of its
-// figures 7.2-7.5, from GET /api/v1/reports/utilisation (the numbers of `winsctl report utilisation`).
+// Utilisation: were the machines busy while people were away (nights, weekends) or only during
+// working hours? A table of where the compute time went and weekday x hour maps, in plain words,
+// from GET /api/v1/reports/utilisation (the same numbers as the command-line report).
 
 import { api } from "./api.js";
 import { add, field, fill, h, message } from "./dom.js";
 import { link } from "./router.js";
 
 const MAPS = {
-  running: ["Running stages (fig. 7.2)", "hours"],
-  started: ["Stages starting (fig. 7.3)", "starts"],
-  runningAuto: ["Running, started automatically (fig. 7.4)", "hours"],
-  startedAuto: ["Starting automatically (fig. 7.5)", "starts"],
+  running: ["When stages ran", "hours"],
+  started: ["When stages started", "starts"],
+  runningAuto: ["When stages the pipeline started by itself ran", "hours"],
+  startedAuto: ["When the pipeline started stages by itself", "starts"],
 };
 
 function isoDay(date) {
@@ -53,15 +54,16 @@ function heatmap(report, which) {
         { class: "heat-row", role: "row" },
         h("span", { class: "heat-day", role: "rowheader" }, day),
         values[d].map((v, hh) => {
+          const work = report.heatmap.working[d][hh];
           const level = v > 0 ? Math.max(1, Math.round((v / max) * 8)) : 0;
           const shown = MAPS[which][1] === "hours" ? cell(v) : v || "";
           return h(
             "span",
             {
-              class: `heat-cell${report.heatmap.working[d][hh] ? " work" : ""}`,
+              class: `heat-cell${work ? " work" : ""}`,
               role: "cell",
               dataset: { level },
-              title: `${day} ${hh}:00–${hh + 1}:00: ${MAPS[which][1] === "hours" ? hours(v) : `${v} starts`}`,
+              title: `${day} ${hh}:00–${hh + 1}:00${work ? " (working hours)" : ""}: ${MAPS[which][1] === "hours" ? hours(v) : `${v} starts`}`,
             },
             String(shown),
           );
@@ -70,6 +72,25 @@ function heatmap(report, which) {
     );
   });
   return grid;
+}
+
+// The answer in a sentence or two, before the table.
+function summary(r, unit) {
+  const by = Object.fromEntries(r.rows.map((row) => [row.key, row]));
+  if (!by.all || !by.all.hours) return h("p", {}, "Nothing ran in this period.");
+  const off = by.off || { hours: 0, share: 0 };
+  const auto = by.auto || { hours: 0, share: 0, gain: null };
+  return h("p", { class: "answer" },
+    `Of ${hours(by.all.hours, unit)} of work, ${hours(off.hours, unit)} (${pct(off.share)}) ran outside working hours, while nobody was there. `,
+    `The pipeline started ${pct(auto.share)} of the work by itself`,
+    auto.gain === null ? "." : `, ${Math.round(auto.gain * 100)}% more than people started themselves.`);
+}
+
+// What the shading means, in words and with a sample of each.
+function legend() {
+  return h("p", { class: "muted small heat-legend" },
+    h("span", { class: "heat-cell sample", dataset: { level: 6 }, "aria-hidden": "true" }), " darker: more activity (each cell shows its figure) · ",
+    h("span", { class: "heat-cell sample work", "aria-hidden": "true" }), " grey bar at the bottom: working hours · hover a cell for its hour and figure");
 }
 
 export async function render({ root, query }) {
@@ -98,7 +119,7 @@ export async function render({ root, query }) {
   );
   add(root, 
     h("div", { class: "page-head" }, h("h1", {}, "Utilisation")),
-    h("p", { class: "muted" }, "Compute hours from the StageRun history on the share (running stages count until now), as in the thesis's Table 7.1. The gain is how much more ran than would have without automatic starts. The same figures: ", h("code", {}, "winsctl report utilisation"), "."),
+    h("p", { class: "muted" }, "Were our GPUs and CPUs busy while we were away (nights, weekends), or only during working hours? This page adds up how long stages ran in the chosen period, from the run history (a stage still running counts until now), and splits it by when it ran and by who started it: the pipeline by itself, or a person."),
     form,
     out,
   );
@@ -108,15 +129,16 @@ export async function render({ root, query }) {
     const r = last;
     const unit = unitFor(r.rows[0].hours);
     fill(out, 
-      h("p", { class: "muted" }, `${r.runs} StageRun${r.runs === 1 ? "" : "s"} · ${r.unit} · working hours ${r.workDays.join(", ")} ${r.workHours} (${r.tz})`),
+      h("p", { class: "muted" }, `${r.runs} stage run${r.runs === 1 ? "" : "s"} · counted in ${r.unit} · working hours ${r.workDays.join(", ")} ${r.workHours} (${r.tz})`),
+      summary(r, unit),
       h(
         "div",
         { class: "table-wrap fit" },
         h(
           "table",
           { class: "grid report" },
-          h("caption", {}, `Categorisation of ${r.unit}`),
-          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, ""), h("th", { scope: "col", class: "num" }, "absolute"), h("th", { scope: "col", class: "num" }, "relative"), h("th", { scope: "col", class: "num" }, "gain"))),
+          h("caption", {}, `Where the ${r.unit} went`),
+          h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Ran"), h("th", { scope: "col", class: "num" }, "Time"), h("th", { scope: "col", class: "num" }, "Share of all"), h("th", { scope: "col", class: "num", title: "How much more ran because the pipeline started stages by itself, compared with the rest" }, "Extra work from automatic starts"))),
           h(
             "tbody",
             {},
@@ -134,8 +156,8 @@ export async function render({ root, query }) {
         ),
       ),
       h("div", { class: "page-head" }, h("h2", {}, MAPS[which.value][0]), which),
-      h("p", { class: "muted small" }, "Darker cells: more activity; outlined cells: working hours. Hover a cell for its figure."),
-      h("div", { class: "table-wrap" }, heatmap(r, which.value)),
+      legend(),
+      h("div", { class: "table-wrap heat-wrap", tabindex: "0", role: "region", "aria-label": `${MAPS[which.value][0]}: scrolls sideways on a narrow screen` }, heatmap(r, which.value)),
     );
     root.dataset.ready = "true";
   }

@@ -1,28 +1,17 @@
-// The overview tab: the project's controls (pause, resume, confirm, kill) and its environment.
+// The overview tab: the project's environment (the controls are in the head: project/controls.js).
 // Like every tab it gets the project page's view ({ name, query, body, state, load }), draws
 // into body and sets body.refresh, which the page calls after each poll.
 
 import { api } from "../api.js";
-import { confirmDialog, fill, h, needsHuman, toast } from "../dom.js";
+import { fill, h, toast } from "../dom.js";
 
 export function overview(view) {
   const { body, state } = view;
-  const controls = h("div", { class: "controls", role: "group", "aria-label": "Project controls" });
   const env = h("div");
-  fill(body, h("h2", {}, "Controls"), controls, h("h2", {}, "Environment"), env);
-  const from = h("select", { "aria-label": "Stage to resume from" });
+  fill(body, h("h2", {}, "Environment"), env);
   const act = actor(view);
-  let stagesKey = "";
   let envKey = "";
   body.refresh = () => {
-    const names = stages(state.project);
-    if (names.join() !== stagesKey) {
-      stagesKey = names.join();
-      const keep = from.value;
-      from.replaceChildren(...names.map((n) => h("option", { value: n }, n)));
-      if (names.includes(keep)) from.value = keep;
-    }
-    drawControls(controls, from, names, view, act);
     const k = JSON.stringify(state.project.spec.env || {});
     if (k !== envKey) {
       envKey = k;
@@ -44,46 +33,6 @@ function actor({ name, body, load }) {
       toast(`${label}: ${error.message}`, "error");
     }
   };
-}
-
-function stages(project) {
-  const s = project.status || {};
-  if (s.pipeline && s.pipeline.stages) return s.pipeline.stages.map((x) => x.name);
-  return (project.spec.stages || []).map((x) => x.name);
-}
-
-function drawControls(controls, from, names, { name, state }, act) {
-  const p = state.project;
-  const s = p.status || {};
-  const running = state.runs.some((r) => ["Running", "Pending"].includes(r.status.phase));
-  const waiting = needsHuman(s);
-  fill(controls, 
-    h("button", { type: "button", disabled: p.spec.paused, onclick: () => act("Pause", "pause") }, "❚❚ Pause"),
-    h("button", { type: "button", onclick: () => act("Resume", "resume") }, "▶ Resume"),
-    h(
-      "span",
-      { class: "joined" },
-      from,
-      h("button", { type: "button", disabled: !names.length, onclick: () => act(`Resume from ${from.value}`, "resume", { from: from.value }) }, "↻ Resume from stage"),
-    ),
-    h(
-      "button",
-      { type: "button", class: waiting ? "primary" : "", disabled: !waiting, onclick: () => act(`Confirm ${s.currentStage}`, "confirm") },
-      waiting ? `☛ Confirm ${s.currentStage}` : "☛ Confirm",
-    ),
-    h(
-      "button",
-      {
-        type: "button",
-        class: "danger",
-        disabled: !running,
-        onclick: async () => {
-          if (await confirmDialog("Kill the running stage?", `The running stage of ${name} stops now and the project pauses.`, "Kill", true)) act("Kill", "kill");
-        },
-      },
-      "■ Kill",
-    ),
-  );
 }
 
 function drawEnv(env, vars, act) {
