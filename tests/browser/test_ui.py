@@ -145,6 +145,26 @@ def test_a_project_from_a_pipeline_to_the_gate_confirm_pause_kill_resume_from(
     page.set_viewport_size(PHONE)
     shot(page, "03-project-gate-phone")
     page.set_viewport_size({"width": 1366, "height": 820})
+
+    # the pipeline as a graph: a box per stage with its state in words, the gate highlighted
+    page.get_by_role("link", name="Pipeline", exact=True).click()
+    graph = page.get_by_role("list", name=re.compile(r"^Pipeline graph of ulm-junction: "))
+    expect(graph).to_have_attribute(
+        "aria-label",
+        "Pipeline graph of ulm-junction: detect succeeded, review waits for confirmation, count not started",
+    )
+    boxes = graph.get_by_role("listitem")
+    expect(boxes).to_have_count(3)
+    names = [boxes.nth(i).locator(".graph-name").inner_text() for i in range(3)]
+    assert names == ["detect", "review", "count"]
+    assert "Succeeded" in boxes.nth(0).inner_text() and "node-a" in boxes.nth(0).inner_text()
+    assert "waits for confirmation" in boxes.nth(1).inner_text()
+    assert "gate" in (boxes.nth(1).get_attribute("class") or ""), "the gate is highlighted"
+    assert "not started" in boxes.nth(2).inner_text()
+    detect_log = unquote(boxes.nth(0).get_by_role("link").get_attribute("href") or "")
+    assert detect_log.endswith(f"logs?run={detect_run}")
+    expect(page.locator("svg.graph-edges path.graph-edge")).to_have_count(2)  # detect→review→count
+    shot(page, "07-project-pipeline-gate")
     controls.get_by_role("link", name="detect workspace").click()
     page.wait_for_url(re.compile(r"#/projects/ulm-junction/files\?"))
     assert unquote(page.url).endswith(f"path=workspaces/ulm-junction/stages/{detect_run}")
@@ -212,7 +232,20 @@ def test_a_project_from_a_pipeline_to_the_gate_confirm_pause_kill_resume_from(
     shot(page, "04-project-history")
     page.get_by_role("link", name="Pipeline", exact=True).click()
     page.locator("ol.stages li").nth(2).wait_for()
+    graph = page.get_by_role("list", name=re.compile(r"^Pipeline graph of ulm-junction: detect "))
+    expect(graph.get_by_role("listitem")).to_have_count(3)
+    label = graph.get_attribute("aria-label") or ""
+    assert re.search(r"detect (pending|running|succeeded), review ", label), label
+    if "review not started" in label:  # killed in the pass before the rerun of detect: said, not counted
+        assert "earlier run #2: Killed" in graph.get_by_role("listitem").nth(1).inner_text()
     shot(page, "07-project-pipeline")
+    page.set_viewport_size(PHONE)
+    frame = page.locator(".graph-box").bounding_box()
+    assert frame is not None and frame["x"] >= 0 and frame["x"] + frame["width"] <= PHONE["width"], frame
+    last = graph.get_by_role("listitem").last.bounding_box()
+    assert last is not None and last["x"] + last["width"] <= PHONE["width"], "stacked on a phone"
+    shot(page, "07-project-pipeline-phone")
+    page.set_viewport_size({"width": 1366, "height": 820})
     assert page.js_errors == []
 
 
@@ -393,3 +426,16 @@ def test_the_plain_javascript_sha256_and_the_yaml_line_finder(cluster: Cluster, 
         ],
     )
     assert lines == [8, 5, 6, 1, 1]
+    # the pipeline graph's columns: a line today, a DAG once stages carry `needs`
+    graphs = page.evaluate(
+        """async () => { const m = await import('/ui/js/project/pipeline.js');
+           const draw = (stages) => {
+             const needs = m.needsOf(stages); return [needs, m.layout(stages, needs)]; };
+           return [draw([{name: 'a'}, {name: 'b'}, {name: 'c'}]),
+                   draw([{name: 'a'}, {name: 'b', needs: ['a']}, {name: 'c', needs: 'a'},
+                         {name: 'd', needs: ['b', 'c']}, {name: 'e', needs: []}])]; }"""
+    )
+    line = [{"col": 0, "row": 0}, {"col": 1, "row": 0}, {"col": 2, "row": 0}]
+    assert graphs[0] == [[[], ["a"], ["b"]], line]
+    assert graphs[1][0] == [[], ["a"], ["a"], ["b", "c"], []]
+    assert [(p["col"], p["row"]) for p in graphs[1][1]] == [(0, 0), (1, 0), (1, 1), (2, 0), (0, 1)]
