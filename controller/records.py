@@ -22,6 +22,7 @@ from winslow.resources.stageoutput import RESULT_KEYS, RESULT_VALUE
 from winslow.resources.stagerun import StageRunPhase, StageRunStatus, Trigger, project_of
 
 MESSAGE_LIMIT = 2000
+MATRIX_VALUES = 1000  # a sweep has at most resources.matrix.MAX_COMBINATIONS combinations
 _UPDATABLE = ("phase", "exitCode", "message", "startTime", "finishTime", "containerId", "results", "progress")
 
 
@@ -55,8 +56,18 @@ class RunRecord:
     """What the stage reported with `WINSLOW_RESULT: key=value` lines; never changed in place."""
     progress: float | None = None
     """The last percentage it reported (`WINSLOW_PROGRESS: N`), 0 to 100."""
+    matrix: dict[str, str] = field(default_factory=dict)
+    """Its combination of its stage's sweep (empty for a stage that is no sweep)."""
+    restart: bool = False
+    """It began its stage again (`resume --from`): the stage's earlier runs, and those of every
+    stage after it, are history from then on, not the current pass."""
+    sweep: dict[str, list[str]] | None = None
+    """With `restart`: the values that resume swept its stage over, instead of the stage's own matrix."""
     seq: int = -1
     """The RECORD event that last changed the run: decisions compare these, never clocks."""
+    phase_seq: int = -1
+    """The RECORD event that last changed its phase (its creation, say): the changes a decision
+    about the project waits for, which a report of progress or results is not."""
     recorder: str = ""
     """The node that published that event, and wrote the file after it."""
     recorded_at: float = 0.0
@@ -80,6 +91,7 @@ class RunRecord:
             gpus=list(self.gpus),
             results=dict(self.results),
             progress=self.progress,
+            matrix=dict(self.matrix),
         )
 
     def creation(self) -> dict[str, Any]:
@@ -99,6 +111,9 @@ class RunRecord:
             "gpus": list(self.gpus),
             "request": self.request.wire(),
             "projectUid": self.project_uid,
+            **({"matrix": dict(self.matrix)} if self.matrix else {}),
+            **({"restart": True} if self.restart else {}),
+            **({"sweep": self.sweep} if self.sweep is not None else {}),
             **self.update(),
         }
 
@@ -133,6 +148,9 @@ class RunRecord:
             gpus=tuple(int(g) for g in data.get("gpus") or ()),
             request=Amount.from_wire(data.get("request") or {}),
             project_uid=_optional_str(data.get("projectUid")),
+            matrix=_results(data.get("matrix") or {}),
+            restart=bool(data.get("restart", False)),
+            sweep=_sweep(data["sweep"]) if data.get("sweep") is not None else None,
         )
         return record.updated_by(data)
 
@@ -162,6 +180,14 @@ def _results(value: Any) -> dict[str, str]:
     return {str(k)[:RESULT_VALUE]: str(v)[:RESULT_VALUE] for k, v in items}
 
 
+def _sweep(value: Any) -> dict[str, list[str]]:
+    if not isinstance(value, dict) or not all(isinstance(v, list) for v in value.values()):
+        raise ValueError("a sweep is a mapping of variables to lists of values")
+    return {
+        str(k)[:RESULT_VALUE]: [str(v)[:RESULT_VALUE] for v in vs[:MATRIX_VALUES]] for k, vs in value.items()
+    }
+
+
 def _progress(value: Any) -> float | None:
     return None if value is None else min(100.0, max(0.0, float(value)))
 
@@ -178,6 +204,11 @@ def _time(value: Any) -> datetime | None:
 
 def _optional_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+_BORN = (StageRunPhase.PENDING, StageRunPhase.SKIPPED, StageRunPhase.FAILED)
+"""A stage whose `when` is false is recorded Skipped, one whose `when` cannot be evaluated Failed:
+neither ever runs."""
 
 
 def _allowed(old: StageRunPhase, new: StageRunPhase) -> bool:
@@ -216,8 +247,8 @@ class RunTable:
                 record = RunRecord.created_by(name, data)
                 if record.project != project_of(name):
                     return f"{name} does not belong to project {record.project}"
-                if record.phase is not StageRunPhase.PENDING:
-                    return "a StageRun starts Pending"
+                if record.phase not in _BORN:
+                    return "a StageRun starts Pending (or is recorded Skipped or Failed by its condition)"
                 if locks.holder(lock_subject(record.project)) != event.issuer:
                     return f"{event.issuer} does not hold the lock of project {record.project}"
                 if record.number <= self.last_number(record.project):
@@ -244,8 +275,14 @@ class RunTable:
             self.by_project[record.project] = (*self.by_project.get(record.project, ()), name)
         else:
             record = current.updated_by(data)
+        changed = current is None or current.phase is not record.phase
         self.runs[name] = replace(
-            record, seq=event.seq, recorder=event.node, recorded_at=event.timestamp, observed=observed
+            record,
+            seq=event.seq,
+            phase_seq=event.seq if changed or current is None else current.phase_seq,
+            recorder=event.node,
+            recorded_at=event.timestamp,
+            observed=observed,
         )
 
     def to_snapshot(self) -> list[dict[str, Any]]:
@@ -253,6 +290,7 @@ class RunTable:
             {
                 "name": r.name,
                 "seq": r.seq,
+                "phaseSeq": r.phase_seq,
                 "recorder": r.recorder,
                 "recordedAt": r.recorded_at,
                 **r.creation(),
@@ -267,10 +305,12 @@ class RunTable:
         for item in items:
             data = dict(item)
             name, seq = str(data.pop("name")), int(data.pop("seq"))
+            phase_seq = int(data.pop("phaseSeq", seq))
             recorder, recorded_at = str(data.pop("recorder", "")), float(data.pop("recordedAt", 0.0))
             record = replace(
                 RunRecord.created_by(name, data),
                 seq=seq,
+                phase_seq=phase_seq,
                 recorder=recorder,
                 recorded_at=recorded_at,
                 observed=observed,

@@ -341,13 +341,14 @@ class Streamer(threading.Thread):
         clock: Callable[[], float] = time.time,
         poll: float = POLL_SECONDS,
         exited: Callable[[], object] | None = None,
-        on_output: Callable[[bytes], None] | None = None,
+        on_output: Callable[[bytes, str], None] | None = None,
     ) -> None:
         """`source(n)`: the last n entries the runtime holds (all for None), not following.
         `exited`: returns when the container has ended (Docker's wait), so that the last poll
         comes at once and not up to POLL_SECONDS later, on every stage-to-stage transition.
-        `on_output`: given each piece of output once, in order, before any of it is cut, on this
-        thread (the results and progress a stage reports are read from it)."""
+        `on_output`: given each piece of output once, in order, before any of it is cut, with the
+        runtime's time of it, on this thread (the results and progress a stage reports, and the rows
+        of its log parsers, are read from it)."""
         super().__init__(daemon=True, name=f"log:{path.name}")
         self.path = path
         self.source = source
@@ -619,10 +620,10 @@ class _Session:
             fh.write(system_line(text, _stamp_now(), _ends_partial(fh)))
 
     def _take(self, data: bytes) -> None:
-        if self.s.on_output is not None:
-            self.s.on_output(data)
-        keep = self.cutter.take(data)
         assert self.run_stamp is not None
+        if self.s.on_output is not None:
+            self.s.on_output(data, self.run_stamp)
+        keep = self.cutter.take(data)
         self.mark = (self.run_stamp, self.run_index)
         if keep:
             self.pending.append(keep)

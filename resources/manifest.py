@@ -13,7 +13,7 @@ from winslow.resources.node import Node
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project
 from winslow.resources.stagerun import StageRun
-from winslow.resources.wording import field_path, schema_problem, yaml_problem, yaml_where
+from winslow.resources.wording import field_path, problem_loc, schema_problem, yaml_problem, yaml_where
 
 Manifest = Pipeline | Project | StageRun | Node
 KINDS: dict[str, type[Manifest]] = {
@@ -27,7 +27,7 @@ USER_KINDS = ("Pipeline", "Project")
 
 def _problem(error: Any, model: type[Manifest] | None = None) -> tuple[str, str]:
     """The field path and what is wrong, in the project's words (resources.wording)."""
-    return field_path(error["loc"]), schema_problem(error, model)
+    return field_path(problem_loc(error)), schema_problem(error, model)
 
 
 def parse(data: Any, source: str, kinds: tuple[str, ...] = tuple(KINDS)) -> Manifest:

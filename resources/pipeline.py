@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
+from winslow.resources import conditions, matrix
 from winslow.resources.amount import Amount
 from winslow.resources.base import DnsLabel, Env, Metadata, Model
+from winslow.resources.graph import Graph, graph, problems
+from winslow.resources.logparsers import LogParsers
 from winslow.resources.quantity import parse_cpu, parse_memory
 
 
@@ -72,14 +78,16 @@ class WorkspacePolicy(Model):
 
     mode: WorkspaceMode = Field(
         default=WorkspaceMode.INCREMENTAL,
-        description="incremental: a copy of the previous stage's workspace; standalone: empty; "
-        "continuation: a copy of the workspace of the stage named in `from`",
+        description="incremental: a copy of the workspace of the stage it needs (the first of its "
+        "`needs`; a stage after a sweep copies the combination with its own values, else the last "
+        "to finish); standalone: empty; continuation: a copy of the workspace of the stage named in `from`",
         examples=["continuation"],
     )
     from_stage: DnsLabel | None = Field(
         default=None,
         alias="from",
-        description="with mode continuation: the earlier stage whose last successful workspace to copy",
+        description="with mode continuation: a stage this one needs (directly or through others) whose "
+        "last successful workspace to copy; for a join, which of its needs it continues from",
         examples=["detect"],
     )
 
@@ -107,6 +115,15 @@ class ProgressForm(StrEnum):
 
     MARKER = "marker"  # lines `WINSLOW_PROGRESS: 42`
     PERCENT_LINES = "percent-lines"  # also any `42 %` or `42%` in a line, as the original Winslow read it
+
+
+def valid_matrix(sweep: Mapping[str, Any] | None) -> Any:
+    """A stage's `matrix`, or a resume's; its every problem named by variable otherwise."""
+    found = matrix.check(sweep) if sweep is not None else []
+    if found:
+        shown = "; ".join(f"{name}: {problem}" if name else problem for name, problem in found)
+        raise PydanticCustomError("matrix", "{problem}", {"problem": shown})
+    return sweep
 
 
 class StageSpec(Model):
@@ -167,6 +184,62 @@ class StageSpec(Model):
         "`percent-lines` also takes any `N %` in a line. Results always come from lines "
         "`WINSLOW_RESULT: key=value`",
     )
+    log_parsers: LogParsers = Field(
+        default_factory=list,
+        description="turn lines of the output into CSV for charts: each line in which a parser's "
+        "pattern is found adds a row to `.winslow/parsed/NAME.csv` in the run's workspace (the "
+        "line's time in ISO 8601 UTC, then the pattern's named groups); the project's Charts tab "
+        "draws them, one series per run",
+        examples=[[{"name": "loss", "pattern": r"epoch (?P<epoch>\d+) loss (?P<loss>[\d.]+)"}]],
+    )
+
+    needs: list[DnsLabel] | None = Field(
+        default=None,
+        description="the stages that must be done (succeeded or skipped) before this one starts; "
+        "several make a join. Default: the stage before it in the list; `[]` starts at once",
+        examples=[["train", "judge"]],
+    )
+    when: str | None = Field(
+        default=None,
+        max_length=conditions.MAX_EXPRESSION,
+        description="a condition in CEL over `results` (`results.judge.verdict`; for a sweep a list of "
+        "`{matrix, results}`), `env` and `phases`; false skips the stage (phase Skipped), which "
+        "counts as done for the stages that need it",
+        examples=['results.judge.verdict == "good"'],
+    )
+    matrix: dict[str, Any] | None = Field(
+        default=None,
+        description="a sweep: one run per combination of these variables' values, each with them in "
+        'its env. A value is a list (`["0.1", "0.01"]`) or a range in exact decimals '
+        "(`{from: 8, to: 64, step: 8}`; the end is always included)",
+        examples=[{"LR": ["0.1", "0.01"], "BATCH": {"from": 8, "to": 64, "step": 8}}],
+    )
+    max_parallel: int | None = Field(
+        default=None,
+        ge=1,
+        description="a sweep: at most this many of its combinations run at once, across all nodes; "
+        "default: as many as the nodes fit",
+        examples=[4],
+    )
+    fail_fast: bool = Field(
+        default=True,
+        description="a sweep: after a combination fails, start no more; false runs every combination "
+        "and fails the stage at the end if any failed",
+    )
+
+    @field_validator("when")
+    @classmethod
+    def _valid_condition(cls, when: str | None) -> str | None:
+        problem = conditions.check(when) if when is not None else None
+        if problem:
+            raise PydanticCustomError("condition", "{problem}", {"problem": problem})
+        return when
+
+    _valid_matrix = field_validator("matrix")(lambda sweep: valid_matrix(sweep))
+
+    def combinations(self) -> list[dict[str, str]]:
+        """The sweep's combinations, or one with no variables for a stage that is no sweep."""
+        return matrix.expand(self.matrix) if self.matrix else [{}]
 
     @field_validator("image")
     @classmethod
@@ -176,19 +249,41 @@ class StageSpec(Model):
         return image
 
 
+def stage_graph(stages: list[StageSpec]) -> Graph:
+    """The graph of a valid stage list (one that passed `check_stage_list`)."""
+    return graph([(s.name, s.needs) for s in stages])
+
+
+def _invalid(message: str, at: tuple[int | str, ...]) -> PydanticCustomError:
+    """`at` is where in the stage list the problem is: the file's line is found by it
+    (resources.wording.problem_loc), not only the list's."""
+    return PydanticCustomError("stage_graph", "{message}", {"message": message, "at": list(at)})
+
+
 def check_stage_list(stages: list[StageSpec]) -> list[StageSpec]:
     seen: set[str] = set()
     for index, stage in enumerate(stages):
         if stage.name in seen:
-            raise ValueError(
+            raise _invalid(
                 f"stage name {stage.name!r} is used twice (again at index {index}); "
-                "give each stage its own name"
+                "give each stage its own name",
+                (index, "name"),
             )
         seen.add(stage.name)
+    found = problems([(s.name, s.needs) for s in stages], prefix="")
+    if found:
+        first = found[0]
+        more = f" (and {len(found) - 1} more problem(s) in needs)" if len(found) > 1 else ""
+        at = tuple(int(p) if p.isdigit() else p for p in re.findall(r"\w+", first.field))
+        raise _invalid(f"{first.message}{more}", at)
+    shape = stage_graph(stages)
+    for index, stage in enumerate(stages):
         policy = stage.workspace
-        if policy.mode is WorkspaceMode.CONTINUATION and policy.from_stage not in seen - {stage.name}:
-            raise ValueError(
-                f"stage {stage.name!r}: workspace.from {policy.from_stage!r} must name an earlier stage"
+        if policy.mode is WorkspaceMode.CONTINUATION and policy.from_stage not in shape.upstream(stage.name):
+            raise _invalid(
+                f"stage {stage.name!r} continues {policy.from_stage!r}, which is not a stage it needs "
+                "(directly or through others); name one of those, or add it to `needs`",
+                (index, "workspace", "from"),
             )
     return stages
 

@@ -7,10 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from winslow.resources.base import DnsLabel, Env, Metadata, Model
-from winslow.resources.pipeline import Pipeline, StageList, StageSpec
+from winslow.resources.pipeline import Pipeline, StageList, StageSpec, valid_matrix
 
 
 class StageRequest(Model):
@@ -34,6 +34,14 @@ class StageRequest(Model):
         default=False,
         description="resume only: rerun the pipeline as the project first took it, not as it is now",
     )
+    matrix: dict[str, list[str]] | None = Field(
+        default=None,
+        description="resume with `stage` only: sweep that stage over these values (one run per "
+        "combination) instead of its own `matrix`",
+        examples=[{"LR": ["0.1", "0.2"]}],
+    )
+
+    _valid_matrix = field_validator("matrix")(lambda sweep: valid_matrix(sweep))
 
     @property
     def by_token(self) -> bool:

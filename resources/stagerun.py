@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from winslow.resources.base import Env, Metadata, Model
+from winslow.resources.logparsers import LogParser
 from winslow.resources.pipeline import ProgressForm, Resources, WorkspaceMode
 
 
@@ -20,10 +21,17 @@ class StageRunPhase(StrEnum):
     FAILED = "Failed"
     KILLED = "Killed"
     LOST = "Lost"
+    SKIPPED = "Skipped"
+    """Its stage's `when` was false: recorded without a container, and done for what needs it."""
 
     @property
     def active(self) -> bool:
         return self in (StageRunPhase.PENDING, StageRunPhase.RUNNING)
+
+    @property
+    def done(self) -> bool:
+        """Lets the stages that need it start."""
+        return self in (StageRunPhase.SUCCEEDED, StageRunPhase.SKIPPED)
 
 
 class Trigger(StrEnum):
@@ -60,6 +68,9 @@ class StageRunSpec(Model):
     progress: ProgressForm = Field(
         default=ProgressForm.MARKER, description="how its output reports progress (the stage's `progress`)"
     )
+    log_parsers: list[LogParser] = Field(
+        default_factory=list, description="what of its output is written as CSV (the stage's `logParsers`)"
+    )
     pipeline_changes: list[str] = Field(
         default_factory=list,
         description="set on a run that a resume started with the pipeline as it was then: "
@@ -90,6 +101,10 @@ class StageRunStatus(Model):
     progress: float | None = Field(
         default=None,
         description="the last percentage the stage reported (`WINSLOW_PROGRESS: N` lines, 0 to 100)",
+    )
+    matrix: dict[str, str] = Field(
+        default_factory=dict,
+        description="for one combination of a sweep: its variables and their values (also in its env)",
     )
 
 

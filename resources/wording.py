@@ -71,6 +71,13 @@ def yaml_where(exc: yaml.YAMLError) -> tuple[int | None, int | None]:
 # ---------------------------------------------------------------------------------- schema errors
 
 
+def problem_loc(error: Any) -> tuple[int | str, ...]:
+    """Where a validation error is: a validator of a whole list may say where in it (`at` in its
+    context, resources.pipeline.check_stage_list), so that the file's line is the field's own."""
+    at = (error.get("ctx") or {}).get("at") or ()
+    return (*tuple(error["loc"]), *at)
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from winslow.resources.errors import InvalidFileError
 from winslow.resources.limits import Limits
 from winslow.resources.schema import KINDS
-from winslow.resources.wording import VALIDATOR_STEPS, field_path, schema_problem
+from winslow.resources.wording import VALIDATOR_STEPS, field_path, problem_loc, schema_problem
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _COLLECTION_START = (yaml.SequenceStartEvent, yaml.MappingStartEvent)
@@ -139,7 +139,7 @@ def invalid_from(exc: ValidationError, source: str, text: str, document: Any) ->
     problems, lines = [], []
     model = KINDS.get(str(document.get("kind"))) if isinstance(document, dict) else None
     for error in exc.errors():
-        loc = tuple(error["loc"])
+        loc = problem_loc(error)
         said = _message(error)
         if error["type"] not in ("value_error", "assertion_error"):
             friendly = schema_problem(error, model, quote=False)  # names the field meant, not the value

@@ -181,7 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
         (
             "resume",
             "continue a paused or failed project",
-            ("winsctl resume ulm", "winsctl resume ulm --from clean   # rerun clean and all after it"),
+            (
+                "winsctl resume ulm",
+                "winsctl resume ulm --from clean   # rerun clean and all after it",
+                "winsctl resume ulm --from train --matrix LR=0.1,0.01 --matrix BATCH=8,16   # a sweep",
+            ),
         ),
         (
             "confirm",
@@ -199,6 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
                 help="rerun the pipeline as the project took it when it started. Without it, a resume "
                 "takes the pipeline as it is now when it changed since (a fix reaches the project), "
                 "and says what changed",
+            )
+            p.add_argument(
+                "--matrix",
+                action="append",
+                metavar="VAR=V1,V2",
+                help="with --from: sweep that stage over these values, one run per combination of all "
+                "--matrix flags (instead of the stage's own matrix); repeat for more variables",
             )
         if action == "confirm":
             p.add_argument("--stage", help="the stage to confirm (default: the one waiting)")

@@ -51,6 +51,7 @@ from winslow.api.winsctl.render import (
     table,
     text,
 )
+from winslow.resources.matrix import MatrixError, count, from_flags
 from winslow.resources.wording import yaml_problem, yaml_where
 
 POLL_INTERVAL = 1.0
@@ -272,6 +273,7 @@ def cmd_describe(client: Client, args: argparse.Namespace) -> int:
             lines.append("Notifications not sent:")
             lines += [f"  {failure}" for failure in failures]
     elif args.kind == "stageruns":
+        lines += mapping("Matrix", pick(obj, "status.matrix"))
         lines += mapping("Results", pick(obj, "status.results"))
         lines += mapping("Resources", pick(obj, "spec.resources")) + mapping("Env", pick(obj, "spec.env"))
     elif args.kind == "nodes":
@@ -387,9 +389,11 @@ def cmd_project_action(client: Client, args: argparse.Namespace) -> int:
     body: dict[str, Any] | None = None
     note = ""
     if action == "resume":
-        asked = {"from": args.from_stage, "keepSnapshot": args.keep_snapshot or None}
+        sweep = _sweep(args.matrix, args.from_stage) if args.matrix else None
+        asked = {"from": args.from_stage, "keepSnapshot": args.keep_snapshot or None, "matrix": sweep}
         body = {key: value for key, value in asked.items() if value is not None} or None
         note = f" from stage {args.from_stage}" if args.from_stage else ""
+        note += f" sweeping {count(sweep)} combinations" if sweep else ""
         note += " with the pipeline as it first ran" if args.keep_snapshot else ""
     elif action == "confirm" and args.stage:
         body, note = {"stage": args.stage}, f" (stage {args.stage})"
@@ -403,6 +407,15 @@ def cmd_project_action(client: Client, args: argparse.Namespace) -> int:
             print(f"    {change}")
         print("  (--keep-snapshot reruns the old one)")
     return 0
+
+
+def _sweep(flags: list[str], stage: str | None) -> dict[str, list[str]]:
+    if stage is None:
+        raise CliError("--matrix sweeps the stage named by --from; add --from STAGE")
+    try:
+        return from_flags(flags)
+    except MatrixError as exc:
+        raise CliError(f"--matrix: {exc}") from None
 
 
 def cmd_kill(client: Client, args: argparse.Namespace) -> int:

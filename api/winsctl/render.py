@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from winslow.resources.matrix import label
+
 
 def _caret(code: int) -> str:
     """`cat -v`'s names: ^[ for ESC, ^? for DEL, M-^[ for the C1 CSI; widely known, and inert."""
@@ -210,6 +212,7 @@ WIDE: dict[str, list[tuple[str, Getter]]] = {
     "stageruns": [
         ("IMAGE", at("spec.image")),
         ("ATTEMPT", at("spec.attempt")),
+        ("MATRIX", at("status.matrix", lambda v: label(v) if v else "-")),  # as --matrix takes it
         ("PROGRESS", at("status.progress", progress)),
         ("RESULTS", at("status.results", results)),
         ("MESSAGE", at("status.message")),

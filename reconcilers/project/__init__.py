@@ -106,7 +106,7 @@ class ProjectReconciler:
         logged = (
             state.version(subject, "spec"),
             state.version(subject, "status"),
-            runs[-1].seq if runs else -1,
+            max((r.seq for r in runs), default=-1),  # parallel runs: any of them may have changed
         )
         try:
             st = self.ctx.layout.store.spec_path("Project", name).stat()

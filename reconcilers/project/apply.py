@@ -153,6 +153,27 @@ def _write_status(ctx: NodeContext, status: ProjectStatus) -> None:
     )
 
 
+def _record_decided(ctx: NodeContext, action: CreateRun) -> bool:
+    """A run its stage's condition decided (Skipped, or Failed): recorded, with its file, and
+    never started; no lease, no reservation, no container."""
+    run, record = action.run, action.record
+    if not ctx.layout.store.create_stagerun(run):
+        log.error(
+            "a StageRun file %s exists already; not overwriting it, choosing another number",
+            run.metadata.name,
+        )
+        return False
+    try:
+        runfiles.record(ctx, record, create=True)
+    except Rejected as exc:
+        log.warning("the log refused StageRun %s (%s); deciding again", run.metadata.name, exc)
+        ctx.layout.store.stagerun_path(run.metadata.name).unlink(missing_ok=True)
+        return False
+    append_system_line(ctx.layout.log_file(record.project, run.metadata.name), record.message)
+    log.info("StageRun %s recorded %s: %s", run.metadata.name, record.phase.value, record.message)
+    return True
+
+
 def _create(ctx: NodeContext, action: CreateRun) -> bool:
     """The run exists once the log took its record; the StageRun reconciler starts it."""
     run, record = action.run, action.record
@@ -160,6 +181,8 @@ def _create(ctx: NodeContext, action: CreateRun) -> bool:
     if not ctx.leases.held(lock_subject(record.project)):
         log.warning("the project lock expired before StageRun %s was created; deciding again", name)
         return False
+    if not record.phase.active:
+        return _record_decided(ctx, action)
     if not ctx.leases.acquire(lease_subject(name), ctx.config.stage_tolerance):
         log.warning("could not take the lease of new StageRun %s", name)
         return False

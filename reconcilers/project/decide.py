@@ -52,7 +52,7 @@ class Step:
     kind: StepKind
     after: float | None = None
     shortage: str = ""
-    create: CreateRun | None = None
+    creates: tuple[CreateRun, ...] = ()
     request: Amount | None = None
 
 
@@ -79,36 +79,56 @@ def decide(obs: Observation) -> list[Action]:
         run_from,
         confirm,
         obs.pipeline_problem,
+        obs.global_env,
     )
     step = _step(obs, p, runs)
-    if step.create is not None:
-        # written with the new run, the status already says what the next look will find
-        after = [*runs, step.create.record]
-        run_from = step.create.record.run_from or run_from
-        confirm = step.create.record.confirmed or confirm
-        p = plan(obs.project, obs.pipeline, p.snapshot, after, run_from, confirm, obs.pipeline_problem)
+    if step.creates:
+        # written with the new runs, the status already says what the next look will find
+        records = [c.record for c in step.creates]
+        after = [*runs, *records]
+        run_from = _latest(run_from, *(r.run_from for r in records))
+        confirm = _latest(confirm, *(r.confirmed for r in records))
+        p = plan(
+            obs.project,
+            obs.pipeline,
+            p.snapshot,
+            after,
+            run_from,
+            confirm,
+            obs.pipeline_problem,
+            obs.global_env,
+        )
         return _write_or_lock(obs, status(obs, p, step, after, run_from, confirm), lost, step)
     return _write_or_lock(obs, status(obs, p, step, runs, run_from, confirm), lost, step)
 
 
 def _step(obs: Observation, p: Plan, runs: list[RunRecord]) -> Step:
-    nxt = p.next
-    if nxt is None or p.snapshot is None:
-        # A stage running elsewhere is looked at again well within its lease: if its node dies,
-        # the run is marked Lost about when the lease lapses, not at the next resync.
-        elsewhere = any(r.node != obs.node for r in p.active)
-        return Step(StepKind.NONE, after=obs.lease_seconds / 3 if elsewhere else None)
+    snap = p.snapshot
+    # A stage running elsewhere is looked at again well within its lease: if its node dies,
+    # the run is marked Lost about when the lease lapses, not at the next resync.
+    elsewhere = obs.lease_seconds / 3 if any(r.node != obs.node for r in p.active) else None
+    if not p.starts or snap is None:
+        return Step(StepKind.NONE, after=elsewhere)
+    number = max(obs.next_number, max((r.number for r in runs), default=0) + 1)
+    decided = [s for s in p.starts if s.immediate]
+    if decided:  # decided by their conditions: recorded at once, with no election and no node
+        return Step(
+            StepKind.CREATE,
+            creates=tuple(build_run(obs, snap, s, number + i, i) for i, s in enumerate(decided)),
+        )
+    due = [s for s in p.starts if obs.mono >= s.not_before]
+    if not due:
+        return Step(StepKind.BACKOFF, after=min(s.not_before for s in p.starts) - obs.mono)
+    nxt = due[0]
     request = nxt.stage.resources.amount
     result = _fresh_result(obs, runs)
     since_stop = obs.mono - result.stop_observed if result is not None else 0.0
-    if obs.mono < nxt.not_before:
-        return Step(StepKind.BACKOFF, after=nxt.not_before - obs.mono)
     if obs.election_open:
         return Step(StepKind.ELECTING, after=0.2)
     if result is not None and result.winner is None and since_stop < NO_FIT_RETRY:
         return Step(StepKind.NO_FIT, after=NO_FIT_RETRY - since_stop, shortage=result.shortage())
     if result is not None and result.winner == obs.node and obs.executes and request.fits_in(obs.free):
-        return Step(StepKind.CREATE, create=build_run(obs, p.snapshot, nxt))
+        return Step(StepKind.CREATE, creates=(build_run(obs, snap, nxt, number),))
     if result is not None and result.winner not in (None, obs.node) and since_stop < obs.lease_seconds:
         return Step(StepKind.OTHER, after=0.5)
     return Step(StepKind.ELECT, request=request)
@@ -124,10 +144,10 @@ def status(
 ) -> ProjectStatus:
     """The one place a project's phase and reason are set."""
     phase, reason, listed, snapshot = p.phase, p.reason, runs, p.snapshot if runs else None
-    nxt, old = p.next, _own_status(obs)
-    if step.kind is StepKind.NO_FIT and nxt is not None:
+    nxt, old = (p.starts[0] if p.starts else None), _own_status(obs)
+    if step.kind is StepKind.NO_FIT and nxt is not None and not p.active:
         phase = ProjectPhase.WAITING
-        reason = f"no node fits stage {nxt.stage.name!r} now ({step.shortage}); it starts when one does"
+        reason = f"no node fits {nxt.what} now ({step.shortage}); it starts when one does"
     elif (
         step.kind is StepKind.ELECTING
         and old is not None
@@ -196,10 +216,10 @@ def _lost(obs: Observation) -> list[RunRecord]:
 
 
 def _fresh_result(obs: Observation, runs: list[RunRecord]) -> Election | None:
-    """The last election counts only if it started after the project's last recorded change:
-    positions in the log order them, whatever the nodes' clocks say."""
+    """The last election counts only if it started after the project's last change of phase (a
+    report of progress is none): positions in the log order them, whatever the nodes' clocks say."""
     result = obs.result
-    if result is None or (runs and result.seq < max(r.seq for r in runs)):
+    if result is None or (runs and result.seq < max(r.phase_seq for r in runs)):
         return None
     return result
 
@@ -227,7 +247,7 @@ def _write_or_lock(
 ) -> list[Action]:
     changed = not _same(obs.status, status)
     if not obs.lock_mine:
-        if lost or step.create:
+        if lost or step.creates:
             return [AcquireLock()]
         if step.kind is StepKind.ELECT and step.request is not None:
             return [StartElection(step.request, supersedes=obs.stale_election)]
@@ -237,8 +257,7 @@ def _write_or_lock(
             return [Requeue(obs.lease_seconds)]
         return [Requeue(step.after)] if step.after is not None else []
     actions: list[Action] = [MarkLost(r) for r in lost]
-    if step.create:
-        actions.append(step.create)
+    actions.extend(step.creates)
     if changed:
         own = obs.project.spec.notify if obs.project is not None and not obs.spec_error else []
         targets = [*own, *obs.subscribed]

@@ -14,11 +14,11 @@ from winslow.controller.records import RunRecord
 from winslow.reconcilers.project.actions import CreateRun
 from winslow.reconcilers.project.observe import Observation
 from winslow.reconcilers.project.plan import NextRun
+from winslow.resources.amount import Amount
 from winslow.resources.project import PipelineSnapshot
 from winslow.resources.stagerun import (
     RunMetadata,
     StageRun,
-    StageRunPhase,
     StageRunSpec,
     WorkspaceSource,
     stagerun_name,
@@ -28,7 +28,8 @@ from winslow.resources.stagerun import (
 def merged_env(
     obs: Observation, snap: PipelineSnapshot, next_run: NextRun, name: str, gpus: list[int]
 ) -> dict[str, str]:
-    """Lowest first: settings/env.yaml, pipeline env, stage env, project env; then Winslow's own."""
+    """Lowest first: settings/env.yaml, pipeline env, stage env, project env, the combination of
+    a sweep; then Winslow's own."""
     assert obs.project is not None
     res = next_run.stage.resources
     return {
@@ -36,6 +37,7 @@ def merged_env(
         **snap.env,
         **next_run.stage.env,
         **obs.project.spec.env,
+        **next_run.matrix,
         "WINSLOW_PROJECT": obs.name,
         "WINSLOW_STAGE": next_run.stage.name,
         "WINSLOW_STAGE_RUN": name,
@@ -43,26 +45,20 @@ def merged_env(
         "WINSLOW_CPUS": f"{res.cpu:g}",
         "WINSLOW_MEMORY": str(res.memory_bytes),
         "WINSLOW_GPUS": ",".join(str(g) for g in gpus),
-        "WINSLOW_NEEDS_RESULTS": json.dumps(needs_results(obs, snap, next_run.index), sort_keys=True),
+        "WINSLOW_NEEDS_RESULTS": json.dumps(next_run.needs_results, sort_keys=True),
     }
 
 
-def needs_results(obs: Observation, snap: PipelineSnapshot, index: int) -> dict[str, dict[str, str]]:
-    """The results of the stages this one needs, by stage name: the stage before it, as its
-    last run that succeeded reported them (a rerun's results replace an earlier run's)."""
-    if index <= 0 or index > len(snap.stages):
-        return {}
-    need = snap.stages[index - 1].name
-    done = [r for r in obs.runs if r.stage == need and r.phase is StageRunPhase.SUCCEEDED]
-    return {need: dict(done[-1].results)} if done else {}
-
-
-def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> CreateRun:
+def build_run(
+    obs: Observation, snap: PipelineSnapshot, next_run: NextRun, number: int, nth: int = 0
+) -> CreateRun:
     """The GPUs are chosen here, once: the run's record carries them to the reservation, to the
-    container and, after a restart, back to the reservation."""
-    number = max(obs.next_number, (obs.runs[-1].number + 1) if obs.runs else 1)
+    container and, after a restart, back to the reservation. A run decided by its stage's
+    condition (Skipped, or Failed) never runs: it is created ended, with no node's resources.
+    `nth`: its place among the runs this decision creates, each of which needs its own uid."""
     name = stagerun_name(obs.name, number, next_run.stage.name)
-    gpus = obs.free_gpus[: next_run.stage.resources.gpu]
+    runs = not next_run.immediate
+    gpus = obs.free_gpus[: next_run.stage.resources.gpu] if runs else []
     stage = next_run.stage
     created = datetime.fromtimestamp(obs.now, UTC)
     record = RunRecord(
@@ -80,11 +76,17 @@ def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> Cr
         confirmed=next_run.confirm,
         copy_of=next_run.source,
         gpus=tuple(gpus),
-        request=stage.resources.amount,
+        request=stage.resources.amount if runs else Amount(),
         project_uid=obs.project.metadata.uid if obs.project else None,
+        matrix=dict(next_run.matrix),
+        restart=next_run.restart,
+        sweep=next_run.sweep,
+        phase=next_run.phase,
+        message=next_run.message,
+        finish_time=None if runs else created,
     )
     run = StageRun(
-        metadata=RunMetadata(name=name, uid=obs.new_uid, creation_timestamp=created),
+        metadata=RunMetadata(name=name, uid=f"{obs.new_uid}{nth or ''}", creation_timestamp=created),
         spec=StageRunSpec(
             project=record.project,
             project_uid=record.project_uid,
@@ -99,6 +101,7 @@ def build_run(obs: Observation, snap: PipelineSnapshot, next_run: NextRun) -> Cr
             attempt=record.attempt,
             timeout_seconds=stage.timeout_seconds,
             progress=stage.progress,
+            log_parsers=list(stage.log_parsers),
             run_from=record.run_from,
             confirmed=record.confirmed,
             pipeline_changes=list(next_run.pipeline_changes),

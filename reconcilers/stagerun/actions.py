@@ -26,6 +26,8 @@ class Watch:
     container_id: str
     progress: ProgressForm = ProgressForm.MARKER
     """How the output it copies reports progress (the stage's `progress`)."""
+    parsers: tuple[tuple[str, str], ...] = ()
+    """The stage's log parsers, (name, pattern): what of the output is written as CSV."""
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,14 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from winslow.controller.eventlog import Rejected
+from winslow.controller.parsedlogs import ParsedLog
 from winslow.controller.reconciler import Result
 from winslow.controller.runtime import ContainerState, RuntimeFailure
-from winslow.controller.stagelogs import Streamer, append_system_line
+from winslow.controller.stagelogs import Position, Streamer, append_system_line
 from winslow.controller.subjects import lease_subject, project_key, stagerun_key
 from winslow.reconcilers import runfiles
 from winslow.reconcilers.stagerun.actions import (
@@ -35,6 +37,7 @@ from winslow.reconcilers.stagerun.actions import (
 )
 from winslow.reconcilers.stagerun.observe import Observation, Reported, StageRunContext
 from winslow.resources.errors import SHARE_UNWRITABLE
+from winslow.resources.parsedrows import compiled
 from winslow.resources.stagerun import StageRunPhase
 
 log = logging.getLogger(__name__)
@@ -223,22 +226,29 @@ def _record(ctx: StageRunContext, name: str, **changes: Any) -> None:
 
 def watch(ctx: StageRunContext, project: str, name: str, action: Watch) -> None:
     """Copy the container's output into the run's log on a thread of its own, which only writes
-    the log (and its position file), reads what the stage reports, and wakes the run once the
-    log is complete."""
+    the log (and its position file) and the files of its log parsers, reads what the stage
+    reports, and wakes the run once the log is complete."""
     container_id = action.container_id
-    reported = ctx.reported[name] = Reported(action.progress)
+    logfile = ctx.node.layout.log_file(project, name)
+    parsed = _parsed_log(ctx, project, name, action, logfile)
+    reported = ctx.reported[name] = Reported(action.progress, parsed)
     runtime = ctx.node.runtime
     assert runtime is not None
+
+    def done() -> None:
+        if parsed is not None:
+            parsed.close()  # here, on the streamer's thread: no write of it can be under way
+        ctx.node.queue.add(stagerun_key(name))
 
     def running() -> bool:
         info = runtime.inspect(container_id)
         return info is not None and info.state is not ContainerState.EXITED
 
     streamer = Streamer(
-        ctx.node.layout.log_file(project, name),
+        logfile,
         lambda tail: runtime.logs(container_id, tail),
         running,
-        lambda: ctx.node.queue.add(stagerun_key(name)),
+        done,
         limit=ctx.node.config.max_log_bytes,
         clock=ctx.node.clock,
         exited=lambda: runtime.wait(container_id),
@@ -246,3 +256,16 @@ def watch(ctx: StageRunContext, project: str, name: str, action: Watch) -> None:
     )
     ctx.watchers[name] = streamer
     streamer.start()
+
+
+def _parsed_log(
+    ctx: StageRunContext, project: str, name: str, action: Watch, logfile: Path
+) -> ParsedLog | None:
+    """A streamer that reads the output from its start (no position, or nothing taken yet) begins
+    the parser files anew: ones already there were copied with the workspace it continues."""
+    if not action.parsers:
+        return None
+    position = Position.read(logfile)
+    fresh = position is None or position.counts.received == 0
+    workspace = ctx.node.layout.stage_workspace(project, name)
+    return ParsedLog(workspace, compiled(action.parsers), fresh=fresh)

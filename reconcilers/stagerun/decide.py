@@ -101,7 +101,10 @@ def decide(obs: Observation) -> list[Action]:
 
 
 def _watch(obs: Observation, container: ContainerInfo) -> Watch:
-    return Watch(container.id, obs.run.spec.progress) if obs.run is not None else Watch(container.id)
+    if obs.run is None:
+        return Watch(container.id)
+    spec = obs.run.spec
+    return Watch(container.id, spec.progress, tuple((p.name, p.pattern) for p in spec.log_parsers))
 
 
 def _reported(obs: Observation) -> Report | None:

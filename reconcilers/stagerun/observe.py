@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from winslow.controller.context import NodeContext
 from winslow.controller.events import Event
+from winslow.controller.parsedlogs import ParsedLog
 from winslow.controller.reconciler import Key
 from winslow.controller.records import RunRecord
 from winslow.controller.runtime import ContainerInfo, ContainerState
@@ -31,15 +32,18 @@ LAST_LINES = 3  # lines of a failed run's log its message quotes
 
 class Reported:
     """What a stage reported in its output so far: fed on its log's streamer thread, read on
-    the loop thread."""
+    the loop thread. The rows of its log parsers go to their files on the streamer thread."""
 
-    def __init__(self, form: ProgressForm) -> None:
+    def __init__(self, form: ProgressForm, parsed: ParsedLog | None = None) -> None:
         self._output = StageOutput(form)
         self._lock = threading.Lock()
+        self.parsed = parsed
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes, stamp: str) -> None:
         with self._lock:
             self._output.feed(data)
+        if self.parsed is not None:
+            self.parsed.feed(data, stamp)
 
     def seen(self) -> Seen:
         with self._lock:

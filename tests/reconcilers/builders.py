@@ -53,6 +53,11 @@ def make_run(
 ) -> RunRecord:
     """A run as the log records it; its RECORD events come at positions 10n.., in run order."""
     fields = {
+        "matrix": "matrix",
+        "restart": "restart",
+        "sweep": "sweep",
+        "results": "results",
+        "run_from": "run_from",
         "exitCode": "exit_code",
         "message": "message",
         "finishTime": "finish_time",
@@ -74,6 +79,7 @@ def make_run(
         phase=StageRunPhase(phase),
         attempt=attempt,
         seq=10 * n,
+        phase_seq=10 * n,
         observed=observed,
         **extra,
     )

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from winslow.api.identity.users import User
 from winslow.api.server import answers, spec_changes
@@ -22,7 +22,7 @@ from winslow.api.server.routes.manifests import project_status, project_view
 from winslow.api.server.routes.stageruns import kill_stagerun
 from winslow.reconcilers.project.plan import ended_badly, refreshed, run_from_problem, snapshot_for
 from winslow.resources.errors import InvalidFileError, NotFoundError
-from winslow.resources.pipeline import StageSpec
+from winslow.resources.pipeline import StageSpec, valid_matrix
 from winslow.resources.project import PipelineSnapshot, Project, ProjectPhase
 
 
@@ -47,6 +47,21 @@ class ResumeBody(BaseModel):
         alias="keepSnapshot",
         description="rerun the pipeline as the project took it, not as it is now",
     )
+    matrix: dict[str, list[str]] | None = Field(
+        default=None,
+        description="with `from`: sweep that stage over these values, one run per combination "
+        '(`{"LR": ["0.1", "0.2"]}`), instead of its own matrix',
+    )
+
+    _valid_matrix = field_validator("matrix")(lambda sweep: valid_matrix(sweep))
+
+    @model_validator(mode="after")
+    def _matrix_needs_a_stage(self) -> ResumeBody:
+        if self.matrix is not None and self.from_stage is None:
+            raise ValueError(
+                "matrix sweeps the stage named in `from`; name it (winsctl resume P --from STAGE)"
+            )
+        return self
 
 
 class ConfirmBody(BaseModel):
@@ -122,6 +137,7 @@ def resume(
     StageRun it starts says it was started by a user."""
     stage = body.from_stage if body else None
     keep = body.keep_snapshot if body else False
+    sweep = body.matrix if body else None
     ctx.events.poll()
     runs = ctx.events.view().runs.of(name, ctx.layout.store.project(name).metadata.uid)
     snap, changes = _snapshot(ctx, name, resume=not keep)
@@ -129,7 +145,7 @@ def resume(
         problem = run_from_problem(_known_stage(ctx, name, stage, "from", snap), runs, stage)
         if problem:
             raise HTTPException(422, f"from: cannot rerun from {stage!r} now: {problem}")
-    stopped = ended_badly(runs)
+    stopped = ended_badly(snap.stages if snap else [], runs)
 
     taken: list[str] = []
 
@@ -139,6 +155,8 @@ def resume(
             change["runFrom"] = {"stage": stage, "requestedAt": _now(ctx), "by": user.name}
             if keep:
                 change["runFrom"]["keepSnapshot"] = True
+            if sweep is not None:
+                change["runFrom"]["matrix"] = sweep
             taken[:] = changes
         return change
 
@@ -163,14 +181,15 @@ def confirm(
         _known_stage(ctx, name, stage, "stage")
     else:
         status = project_status(ctx, name)
-        if status is None or not (status.phase is ProjectPhase.WAITING and "confirmation" in status.reason):
+        if status is None or "waits for confirmation" not in status.reason:
             state = f"{status.phase.value}: {status.reason}" if status else "not started yet"
             raise HTTPException(
                 409,
                 f"nothing in project {name!r} waits for confirmation ({state}); "
                 "name a stage to confirm it ahead of time",
             )
-        stage = status.current_stage
+        # while another branch runs, the stage the status names is that one: the gate is the first waiting
+        stage = status.current_stage if status.phase is ProjectPhase.WAITING else None
     project = spec_changes.update_project(
         ctx,
         name,

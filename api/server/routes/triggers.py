@@ -27,10 +27,10 @@ from winslow.api.server.deps import ApiContext, Ctx
 from winslow.api.server.names import Name
 from winslow.api.server.routes.actions import _known_stage
 from winslow.api.server.routes.manifests import project_status
-from winslow.reconcilers.project.plan import ended_badly, run_from_problem
+from winslow.reconcilers.project.plan import all_done, ended_badly, run_from_problem
 from winslow.resources.errors import InvalidFileError, NotFoundError
+from winslow.resources.pipeline import StageSpec
 from winslow.resources.project import TOKEN_BY, Project
-from winslow.resources.stagerun import StageRunPhase
 
 router = APIRouter(prefix="/api/v1/projects", tags=["trigger tokens"], responses=ERRORS)
 trigger_router = APIRouter(prefix="/api/v1/projects", tags=["trigger tokens"], responses=ERRORS)
@@ -138,15 +138,15 @@ def revoke_token(
     return Revoked(project=name, revoked=token_id)
 
 
-def _stage_names(ctx: ApiContext, project: Project) -> list[str]:
+def _stages(ctx: ApiContext, project: Project) -> list[StageSpec]:
     """The project's stages: its snapshot once started, else what it would take."""
     status = project_status(ctx, project.metadata.name)
     if status is not None and status.pipeline is not None:
-        return [s.name for s in status.pipeline.stages]
+        return status.pipeline.stages
     if project.spec.stages is not None:
-        return [s.name for s in project.spec.stages]
+        return project.spec.stages
     try:
-        return [s.name for s in ctx.layout.store.pipeline(project.spec.pipeline or "").spec.stages]
+        return ctx.layout.store.pipeline(project.spec.pipeline or "").spec.stages
     except (NotFoundError, InvalidFileError):
         return []
 
@@ -226,12 +226,11 @@ def trigger(
         problem = run_from_problem(_known_stage(ctx, name, stage, "from"), runs, stage)
         if problem:
             raise HTTPException(422, f"from: cannot rerun from {stage!r} now: {problem}")
-    names = _stage_names(ctx, project)
-    last = runs[-1] if runs else None
-    if stage is None and names and last and last.phase is StageRunPhase.SUCCEEDED and last.stage == names[-1]:
-        stage = names[0]  # it is done: run it again
+    stages = _stages(ctx, project)
+    if stage is None and stages and all_done(stages, runs):
+        stage = stages[0].name  # it is done: run it again
     status = project_status(ctx, name)
-    stopped = ended_badly(runs)
+    stopped = ended_badly(stages, runs)
     by = f"{TOKEN_BY}{token.id}"
     requested = False
 

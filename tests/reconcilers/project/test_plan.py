@@ -3,9 +3,10 @@ from dataclasses import replace
 from tests.reconcilers.builders import T0, make_pipeline, make_project, make_run, ts
 from tests.reconcilers.purity import pure
 from winslow.controller.records import RunTable
-from winslow.reconcilers.project.plan import current_line, run_from_problem
+from winslow.reconcilers.project.passes import current_pass
 from winslow.reconcilers.project.plan import plan as planning
-from winslow.resources.pipeline import Pipeline
+from winslow.reconcilers.project.plan import run_from_problem
+from winslow.resources.pipeline import Pipeline, stage_graph
 from winslow.resources.project import PipelineSnapshot, ProjectPhase
 from winslow.resources.stagerun import Trigger
 
@@ -82,7 +83,8 @@ def test_superseded_runs_leave_the_line():
         make_run(2, "b", 1, "Succeeded"),
         make_run(3, "a", 0, "Succeeded"),
     ]
-    assert sorted(current_line(runs, ["a", "b"])) == [0]
+    current = current_pass(runs, stage_graph(make_pipeline("a", "b").spec.stages))
+    assert [r.name for r in current.runs("a")] == ["proj.3.a"] and current.runs("b") == []
     p = plan(make_project(), make_pipeline("a", "b"), None, runs, None, None)
     assert p.next and p.next.index == 1 and p.next.source == "proj.3.a"
 
@@ -154,7 +156,8 @@ def test_history_follows_stage_names_when_the_projects_own_stages_are_edited():
     project = make_project(stages=stages)
     runs = [make_run(1, "a", 0, "Succeeded")]  # ran when "a" was the first stage
     p = plan(project, None, None, runs, None, None)
-    assert p.next and p.next.stage.name == "b" and p.next.source == "proj.1.a"
+    # by name: "a" stays done, so "b" may start from it; "prep", which "a" needs now, starts too
+    assert [(s.stage.name, s.source) for s in p.starts] == [("prep", None), ("b", "proj.1.a")]
 
 
 def test_failed_and_lost_stages_fail_the_project_even_when_it_is_paused():
@@ -176,7 +179,7 @@ def test_resume_after_a_pause_is_the_users_start():
 def test_a_rerun_that_cannot_start_is_known_before_it_is_asked_for():
     stages = make_pipeline("a", "b", "c").spec.stages
     runs = [make_run(1, "a", 0, "Failed")]
-    assert "'a' has no successful run" in (run_from_problem(stages, runs, "b") or "")
+    assert "it needs 'a', not done yet; resume with --from a" in (run_from_problem(stages, runs, "b") or "")
     assert run_from_problem(stages, runs, "a") is None
     assert run_from_problem(stages, [make_run(1, "a", 0, "Succeeded")], "b") is None
 

@@ -1,13 +1,14 @@
 // One project (thesis C.2-C.7): the page around its tabs. The head (project/head.js) and each tab
 // (project/overview.js: the environment, history.js: StageRun history, logs.js: the live log,
-// files.js: files, pipeline.js: the pipeline) live in project/, and so do the controls
-// (project/controls.js), which sit in the head on every tab. They share one view object:
+// files.js: files, pipeline.js: the pipeline, charts.js: charts from log parsers) live in
+// project/, and so do the controls (project/controls.js), which sit in the head on every tab. They share one view object:
 //   { name, query, body, state: { project, runs }, load }
 // A tab draws into body, sets body.refresh (called after each poll) and may return a stop function.
 
 import { api } from "./api.js";
 import { add, fill, h, message } from "./dom.js";
 import { every } from "./poll.js";
+import { charts } from "./project/charts.js";
 import { projectControls } from "./project/controls.js";
 import { renderHead } from "./project/head.js";
 import { files } from "./project/files.js";
@@ -24,6 +25,7 @@ const TABS = [
   ["logs", "Log", logs],
   ["files", "Files", files],
   ["pipeline", "Pipeline", pipeline],
+  ["charts", "Charts", charts],
 ];
 
 export async function render(ctx) {
