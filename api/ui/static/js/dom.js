@@ -88,6 +88,7 @@ const PHASES = {
   paused: ["❚❚", "warn"],
   waiting: ["…", "wait"],
   pending: ["…", "wait"],
+  skipped: ["↷", "skipped"], // its `when` was false: done, not failed; greyed, never alarming
 };
 
 export function needsHuman(status) {

@@ -56,7 +56,7 @@ function signature(f) {
   return JSON.stringify([f.phase, f.stage, f.reason, f.node, f.tags, f.human]);
 }
 
-export async function render({ root, query }) {
+export async function render({ root, query, alive }) {
   document.title = "Projects · Winslow";
   const text = h("input", { type: "search", placeholder: "name, pipeline, reason, tag", value: query.get("q") || "", "aria-label": "Filter by text" });
   const phase = h("select", { "aria-label": "Filter by phase" }, h("option", { value: "" }, "All phases"));
@@ -122,7 +122,8 @@ export async function render({ root, query }) {
     if (text.value) params.q = text.value;
     if (phase.value) params.phase = phase.value;
     if (tag.value) params.tag = tag.value;
-    history.replaceState(null, "", link(["projects"], params));
+    // a refresh that ends after the user moved on must not take the address back to this page
+    if (alive()) history.replaceState(null, "", link(["projects"], params));
   }
 
   function summarise(all) {

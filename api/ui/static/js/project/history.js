@@ -1,14 +1,20 @@
-// The history tab: the project's StageRuns, newest first, each with a link to its log.
+// The history tab: the project's sweeps side by side (project/sweeps.js), then its StageRuns,
+// newest first, each with a link to its log.
 
 import { add, duration, fill, h, phaseBadge, when } from "../dom.js";
 import { link } from "../router.js";
 import { runNumber, runSeconds } from "./runs.js";
+import { unitKey } from "./pipeline.js";
+import { sweeps } from "./sweeps.js";
 
 const COLUMNS = ["Run", "Stage", "Node", "Phase", "Progress", "Trigger", "Started", "Duration", "Exit", "Results", "Log"];
 
 export function history({ name, body, state }) {
   const tbody = h("tbody");
+  const sweepHost = h("div", { class: "sweeps" });
+  const refreshSweeps = sweeps(sweepHost, { name, state });
   fill(body, 
+    sweepHost,
     h("h2", {}, "StageRuns"),
     h(
       "div",
@@ -22,6 +28,7 @@ export function history({ name, body, state }) {
     ),
   );
   body.refresh = () => {
+    refreshSweeps();
     fill(tbody, ...state.runs.map((run) => row(name, run)));
     if (!state.runs.length) add(tbody, h("tr", {}, h("td", { colspan: COLUMNS.length, class: "muted" }, "No StageRun yet.")));
   };
@@ -34,7 +41,7 @@ function row(name, run) {
     "tr",
     { class: ["Failed", "Lost"].includes(s.phase) ? "row-bad" : "" },
     h("th", { scope: "row" }, `#${runNumber(run.metadata.name)}`),
-    h("td", {}, run.spec.stage),
+    h("td", {}, run.spec.stage, combination(s.matrix)),
     h("td", {}, s.node || "–"),
     h("td", {}, phaseBadge(s.phase)),
     h("td", {}, progress(run)),
@@ -49,6 +56,12 @@ function row(name, run) {
     h("td", {}, results(s.results || {})),
     h("td", {}, h("a", { href: link(["projects", name, "logs"], { run: run.metadata.name }) }, "log")),
   );
+}
+
+// A sweep's run: which combination it ran (`LR=0.1,BATCH=8`), under its stage's name.
+function combination(matrix) {
+  const label = unitKey(matrix);
+  return label ? h("small", { class: "combo" }, h("code", {}, label)) : null;
 }
 
 // A bar and its number: the number is what a screen reader and a phone read first.

@@ -63,35 +63,101 @@ export function layout(stages, needs) {
   });
 }
 
-// Each stage's state: its latest run counts when it is newer than the runs of all it needs
-// (a stage whose needs ran again since has not started in this pass).
-function states(stages, needs, status, runs) {
-  const latest = new Map();
-  for (const run of runs) if (!latest.has(run.spec.stage)) latest.set(run.spec.stage, run); // newest first
-  const result = new Map();
-  const visit = (i, seen = new Set()) => {
-    const st = stages[i];
-    if (result.has(st.name)) return result.get(st.name);
-    if (seen.has(st.name)) return null;
-    seen.add(st.name);
-    const run = latest.get(st.name) || null;
-    let counts = Boolean(run);
-    for (const n of needs[i]) {
-      const before = visit(stages.findIndex((x) => x.name === n), seen);
-      const mine = before && before.current;
-      if (!mine || (run && runNumber(mine.metadata.name) > runNumber(run.metadata.name))) counts = false;
+// The current pass through the graph, as the controller reads it (reconcilers/project/plan.py):
+// in run order, a run replaces the earlier run of its unit (a sweep's combination, or the whole
+// stage) and ends the pass of every stage downstream of it, which ran on what it replaces.
+// Returns, per stage, a Map unit → run; `latest` is each stage's newest run of any pass.
+export function currentPass(stages, needs, runs) {
+  const index = new Map(stages.map((st, i) => [st.name, i]));
+  const below = stages.map(() => new Set());
+  const down = (i, seen) => {
+    for (const [j, n] of needs.entries()) {
+      if (n.includes(stages[i].name) && !seen.has(j)) {
+        seen.add(j);
+        down(j, seen);
+      }
     }
-    const found = { run, current: counts ? run : null };
-    result.set(st.name, found);
-    return found;
+    return seen;
   };
-  stages.forEach((_, i) => visit(i));
+  stages.forEach((_, i) => { below[i] = down(i, new Set()); });
+  const units = stages.map(() => new Map());
+  const latest = new Map();
+  const ordered = runs.slice().sort((a, b) => runNumber(a.metadata.name) - runNumber(b.metadata.name));
+  for (const run of ordered) {
+    const i = index.get(run.spec.stage);
+    if (i === undefined) continue; // a stage since removed from the pipeline
+    for (const j of below[i]) if (j !== i) units[j] = new Map();
+    units[i].set(unitKey((run.status || {}).matrix), run);
+    latest.set(run.spec.stage, run);
+  }
+  return { units, latest };
+}
+
+// A combination's key and its label: `LR=0.1,BATCH=8`, the variables in the order written.
+export function unitKey(matrix) {
+  return Object.entries(matrix || {}).map(([k, v]) => `${k}=${v}`).join(",");
+}
+
+// Whether a stage sweeps: its `matrix`, or runs of a combination (a resume may sweep any stage).
+export function isSweep(st, runs) {
+  return Boolean(st.matrix && Object.keys(st.matrix).length) || runs.some((r) => Object.keys((r.status || {}).matrix || {}).length);
+}
+
+// How many combinations a stage's `matrix` makes (resources/matrix.py expands them exactly; this
+// only counts them, for "6 combinations: 2 not started"); null where it cannot tell.
+const RANGE = { from: ["from", "start", "begin", "min"], to: ["to", "end", "stop", "until", "max"], step: ["step", "by", "increment", "inc", "delta"] };
+export function comboCount(matrix) {
+  if (!matrix) return null;
+  let n = 1;
+  for (const value of Object.values(matrix)) {
+    if (Array.isArray(value)) n *= value.length;
+    else if (value && typeof value === "object") {
+      const [a, b, step] = ["from", "to", "step"].map((k) => Number(RANGE[k].map((s) => value[s]).find((v) => v !== undefined)));
+      if (![a, b, step].every(Number.isFinite) || step <= 0 || b < a) return null;
+      n *= Math.ceil((b - a) / step - 1e-9) + 1; // the end is always included
+    } else n *= 1;
+  }
+  return n;
+}
+
+const ACTIVE = ["Pending", "Running"];
+const BAD = ["Failed", "Lost", "Killed"];
+
+// A sweep's phases counted in words ("4 succeeded, 1 running, 1 failed") and the one phase that
+// stands for the whole: running while any runs, then failed if any failed, else succeeded.
+export function sweepSummary(st, runs) {
+  const counts = new Map();
+  for (const run of runs) {
+    const phase = (run.status || {}).phase || "Pending";
+    counts.set(phase, (counts.get(phase) || 0) + 1);
+  }
+  const total = Math.max(comboCount(st.matrix) || 0, runs.length);
+  const parts = [...counts].map(([phase, n]) => `${n} ${phase.toLowerCase()}`);
+  if (total > runs.length) parts.push(`${total - runs.length} not started`);
+  const phases = [...counts.keys()];
+  let phase = "Succeeded";
+  if (phases.some((p) => ACTIVE.includes(p)) || (total > runs.length && runs.length)) phase = "Running";
+  else if (phases.some((p) => BAD.includes(p))) phase = phases.find((p) => BAD.includes(p));
+  else if (phases.length && phases.every((p) => p === "Skipped")) phase = "Skipped";
+  return { total, phase, text: `${total} combination${total === 1 ? "" : "s"}${parts.length ? ": " + parts.join(", ") : ""}` };
+}
+
+// Each stage's state in the current pass: the gate's, its run's phase, a sweep's summary, or
+// not started (with the run of an earlier pass, if any, for context).
+function states(stages, needs, status, runs) {
+  const { units, latest } = currentPass(stages, needs, runs);
   const gate = needsHuman(status) ? status.currentStage : null;
-  return stages.map((st) => {
-    const { run, current: now } = result.get(st.name);
-    if (st.name === gate) return { word: "waits for confirmation", gate: true, run, now };
-    if (now) return { word: (now.status || {}).phase || "Pending", run, now };
-    return { word: "not started", run, now };
+  return stages.map((st, i) => {
+    const now = [...units[i].values()].sort((a, b) => runNumber(a.metadata.name) - runNumber(b.metadata.name));
+    const run = latest.get(st.name) || null;
+    const sweep = isSweep(st, now);
+    if (st.name === gate) return { word: "waits for confirmation", gate: true, run, now: now.at(-1) || null, sweep, combos: now };
+    if (sweep && now.length) {
+      const summary = sweepSummary(st, now);
+      return { word: summary.phase, summary, run, now: now.at(-1), sweep, combos: now };
+    }
+    if (now.length) return { word: (now.at(-1).status || {}).phase || "Pending", run, now: now.at(-1), sweep, combos: now };
+    return { word: "not started", run, now: null, sweep, combos: [] };
   });
 }
 
@@ -103,6 +169,8 @@ function badge(found) {
 
 // The graph: an ordered list (named for screen readers) laid out as a grid, with an SVG of arrows
 // behind it, measured from the boxes after layout, so it follows them when the page narrows.
+// A box links to its run's log; a sweep's box is no link but a disclosure that opens into its
+// combinations, each with its own link (a button inside a link would be neither).
 function pipelineGraph(project, host) {
   const list = h("ol", { class: "graph", role: "list" });
   const edges = svg("svg", { class: "graph-edges", "aria-hidden": "true", focusable: "false" });
@@ -115,41 +183,73 @@ function pipelineGraph(project, host) {
   const observer = typeof ResizeObserver === "function" ? new ResizeObserver(() => drawEdges()) : null;
   if (observer) observer.observe(list);
 
+  function build(stages, needs, found) {
+    const places = layout(stages, needs);
+    boxes = new Map();
+    links = stages.flatMap((st, i) => needs[i].map((n) => [n, st.name]));
+    fill(list, stages.map((st, i) => {
+      const parts = { badge: h("span"), facts: h("span", { class: "graph-facts" }), extra: h("span", { class: "graph-extra" }) };
+      const name = h("strong", { class: "graph-name" }, st.name);
+      const b = { parts, key: "", sweep: found[i].sweep };
+      if (b.sweep) {
+        b.combos = h("ul", { class: "graph-combos", id: `graph-combos-${project}-${st.name}`, hidden: true });
+        b.toggle = h("button", { type: "button", class: "small graph-toggle", "aria-expanded": "false", "aria-controls": b.combos.id });
+        const say = (open) => fill(b.toggle, h("span", { "aria-hidden": "true" }, open ? "▾" : "▸"), open ? " Hide combinations" : " Show combinations", h("span", { class: "sr-only" }, ` of ${st.name}`));
+        say(false);
+        b.toggle.addEventListener("click", () => {
+          const open = b.toggle.getAttribute("aria-expanded") !== "true";
+          b.toggle.setAttribute("aria-expanded", String(open));
+          say(open);
+          b.combos.hidden = !open;
+          drawEdges();
+        });
+        b.a = h("div", { class: "graph-link graph-sweep" }, name, parts.badge, parts.facts, parts.extra, b.toggle, b.combos);
+      } else {
+        b.a = h("a", { class: "graph-link" }, name, parts.badge, parts.facts, parts.extra);
+      }
+      b.li = h("li", { class: "graph-stage", dataset: { stage: st.name } }, b.a);
+      b.li.style.setProperty("--col", String(places[i].col + 1));
+      b.li.style.setProperty("--row", String(places[i].row + 1));
+      boxes.set(st.name, b);
+      return b.li;
+    }));
+  }
+
   function update(stages, status, runs) {
     const needs = needsOf(stages);
-    const k = JSON.stringify(stages.map((st, i) => [st.name, needs[i]]));
+    const found = states(stages, needs, status, runs);
+    const k = JSON.stringify(stages.map((st, i) => [st.name, needs[i], found[i].sweep]));
     if (k !== shape) {
       shape = k;
-      const places = layout(stages, needs);
-      boxes = new Map();
-      links = stages.flatMap((st, i) => needs[i].map((n) => [n, st.name]));
-      fill(list, stages.map((st, i) => {
-        const parts = { badge: h("span"), facts: h("span", { class: "graph-facts" }), extra: h("span", { class: "graph-extra" }) };
-        const a = h("a", { class: "graph-link" }, h("strong", { class: "graph-name" }, st.name), parts.badge, parts.facts, parts.extra);
-        const li = h("li", { class: "graph-stage", dataset: { stage: st.name } }, a);
-        li.style.setProperty("--col", String(places[i].col + 1));
-        li.style.setProperty("--row", String(places[i].row + 1));
-        boxes.set(st.name, { li, a, parts, key: "" });
-        return li;
-      }));
+      build(stages, needs, found);
     }
-    const found = states(stages, needs, status, runs);
     const words = [];
     stages.forEach((st, i) => {
       const b = boxes.get(st.name);
       const f = found[i];
-      words.push(`${st.name} ${f.gate ? f.word : f.word.toLowerCase()}`);
+      const state = f.gate ? f.word : f.summary ? `${f.word.toLowerCase()}, ${f.summary.text}` : f.word.toLowerCase();
+      words.push(`${st.name} ${state}`);
       const run = f.now || f.run;
-      const facts = f.now ? `${duration(runSeconds(f.now))} · ${(f.now.status || {}).node || "no node yet"}` : "";
-      const extra = f.now ? `run #${runNumber(f.now.metadata.name)}` : f.run ? `earlier run #${runNumber(f.run.metadata.name)}: ${(f.run.status || {}).phase}` : st.confirm && !f.gate ? "asks for confirmation first" : "";
-      const k2 = [f.word, facts, extra, run ? run.metadata.name : ""].join("|");
+      const skipped = f.word === "Skipped";
+      let facts = "";
+      if (f.summary) facts = f.summary.text;
+      else if (skipped) facts = "its condition was false";
+      else if (f.now) facts = `${duration(runSeconds(f.now))} · ${(f.now.status || {}).node || "no node yet"}`;
+      const extra = f.sweep && f.now ? "" : f.now ? `run #${runNumber(f.now.metadata.name)}` : f.run ? `earlier run #${runNumber(f.run.metadata.name)}: ${(f.run.status || {}).phase}` : st.confirm && !f.gate ? "asks for confirmation first" : "";
+      const combos = f.combos.map((r) => [r.metadata.name, (r.status || {}).phase, Math.round(runSeconds(r) || 0)]);
+      const k2 = JSON.stringify([f.word, facts, extra, run ? run.metadata.name : "", combos]);
       if (k2 === b.key) return;
       b.key = k2;
-      b.li.className = `graph-stage${f.gate ? " gate" : ""}`;
+      b.li.className = `graph-stage${f.gate ? " gate" : ""}${skipped ? " skipped" : ""}${f.sweep ? " sweep" : ""}`;
       b.li.dataset.state = f.word;
       fill(b.parts.badge, badge(f));
       b.parts.facts.textContent = facts;
       b.parts.extra.textContent = extra;
+      if (b.sweep) {
+        b.toggle.hidden = !f.combos.length;
+        fill(b.combos, f.combos.map((r) => combo(project, r)));
+        return;
+      }
       if (run) b.a.setAttribute("href", link(["projects", project, "logs"], { run: run.metadata.name }));
       else b.a.removeAttribute("href");
       b.a.title = run ? `The log of ${run.metadata.name}` : `${st.name} has not run`;
@@ -157,7 +257,6 @@ function pipelineGraph(project, host) {
     list.setAttribute("aria-label", `Pipeline graph of ${project}: ${words.join(", ")}`);
     drawEdges();
   }
-
   // An arrow from each needed stage to the stage that needs it: across when the boxes stand side
   // by side, down when the narrow layout stacks them.
   function drawEdges() {
@@ -194,6 +293,23 @@ function pipelineGraph(project, host) {
   return { update, stop: () => observer && observer.disconnect() };
 }
 
+// A sweep variable's values as written: a list, or a range (`8 to 64 step 8`).
+function sweepValues(v) {
+  if (Array.isArray(v)) return v.join(" | ");
+  if (v && typeof v === "object") return Object.entries(v).map(([k, x]) => `${k} ${x}`).join(" ");
+  return String(v);
+}
+
+// One combination of a sweep, in its opened box: its values, phase, duration and log.
+function combo(project, run) {
+  const s = run.status || {};
+  const label = unitKey(s.matrix) || "(no variables)";
+  return h("li", { class: "graph-combo", dataset: { combo: label } },
+    h("code", {}, label), " ", phaseBadge(s.phase || "Pending"), " ",
+    h("span", { class: "graph-facts" }, duration(runSeconds(run))), " ",
+    h("a", { href: link(["projects", project, "logs"], { run: run.metadata.name }), "aria-label": `log of ${label}` }, "log"));
+}
+
 function stage(st, current) {
   const r = st.resources || {};
   return h(
@@ -206,6 +322,9 @@ function stage(st, current) {
       h("dt", {}, "Image"), h("dd", {}, h("code", {}, st.image)),
       h("dt", {}, "Command"), h("dd", {}, h("code", {}, [...(st.command || []), ...(st.args || [])].join(" ") || "(image default)")),
       h("dt", {}, "Resources"), h("dd", {}, `${r.cpu ?? 1} CPU · ${typeof r.memory === "number" ? bytes(r.memory) : r.memory || "256Mi"} memory · ${r.gpu ?? 0} GPU`),
+      st.needs !== undefined && st.needs !== null ? [h("dt", {}, "Needs"), h("dd", {}, [].concat(st.needs).join(", ") || "nothing: starts at once")] : null,
+      st.when ? [h("dt", {}, "When"), h("dd", {}, h("code", {}, st.when))] : null,
+      st.matrix ? [h("dt", {}, "Sweep"), h("dd", {}, Object.entries(st.matrix).map(([k, v]) => h("code", { class: "kv" }, `${k}=${sweepValues(v)}`)), comboCount(st.matrix) ? ` (${comboCount(st.matrix)} combinations)` : "")] : null,
       Object.keys(st.env || {}).length ? [h("dt", {}, "Env"), h("dd", {}, Object.entries(st.env).map(([k, v]) => h("code", { class: "kv" }, `${k}=${v}`)))] : null,
     ),
   );
