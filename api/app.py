@@ -18,10 +18,12 @@ from winslow.api.server.deps import ApiContext
 from winslow.api.server.inert import Inert
 from winslow.api.server.routes import (
     actions,
+    disk,
     files,
     manifests,
     metrics,
     nodes,
+    queue,
     reports,
     settings,
     stageruns,
@@ -47,7 +49,20 @@ def create_app(ctx: ApiContext) -> FastAPI:
     def healthz() -> dict[str, Any]:
         return {"status": "ok", "node": ctx.node}
 
-    for module in (manifests, actions, triggers, stageruns, nodes, files, settings, whoami, metrics, reports):
+    for module in (
+        manifests,
+        actions,
+        triggers,
+        stageruns,
+        nodes,
+        files,
+        settings,
+        whoami,
+        metrics,
+        reports,
+        disk,
+        queue,
+    ):
         app.include_router(module.router)
     app.include_router(triggers.trigger_router)  # a trigger token's one route: no user, no session
     app.include_router(session.router)

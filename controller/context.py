@@ -32,6 +32,8 @@ class NodeConfig:
     election_seconds: float = 2.0
     capacity: Capacity = field(default_factory=lambda: Capacity(cpu=1, memory=1 << 30))
     multipliers: Weights = field(default_factory=Weights)
+    labels: dict[str, str] = field(default_factory=dict)
+    """What this node is (`--label gpu=a100`): a stage's nodeSelector picks nodes by them."""
     max_log_bytes: int = 1 << 30
     remind_after: float = 12 * 3600.0
     """Seconds a gate waits for confirmation before `spec.notify` targets are reminded (and between)."""

@@ -145,6 +145,7 @@ class Daemon:
             ctx.config.multipliers,
             live,
             ctx.config.grace_seconds,
+            ctx.config.labels,
         )
 
     # -- lifecycle -------------------------------------------------------------------------------

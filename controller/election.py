@@ -3,20 +3,35 @@
 Scores, with free = capacity - reserved and a per-category multiplier n_c:
   affinity = min over requested categories of (request_c / free_c) * n_c
   aversion = max over categories the node has (free_c > 0) of ((free_c - request_c) / free_c) * n_c
-A node takes part only if every request fits. Lowest aversion wins, then highest affinity, then
-the smallest node name. Aversion keeps a CPU-only stage off the GPU node while a CPU node fits.
+A node takes part only if every request fits and it has the labels of the stage's node selector.
+Lowest aversion wins, then highest affinity, then the smallest node name. Aversion keeps a CPU-only
+stage off the GPU node while a CPU node fits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from winslow.controller.events import Ballot, Command, Event
+from winslow.resources import labels as node_labels
 from winslow.resources.amount import CATEGORIES, Amount, Weights
 
 
-def ballot(free: Amount, request: Amount, weights: Weights | None = None) -> Ballot:
+def ballot(
+    free: Amount,
+    request: Amount,
+    weights: Weights | None = None,
+    labels: Mapping[str, str] | None = None,
+    selector: Mapping[str, str] | None = None,
+) -> Ballot:
+    """A node whose labels miss the selector does not fit, whatever it has free, and says which
+    labels it has (so the starter can name them when no node matches)."""
     weights = weights or Weights()
+    if not node_labels.matches(selector, labels):
+        have = node_labels.describe(labels)
+        reason = f"labels {have or '(none)'} do not match nodeSelector {node_labels.describe(selector)}"
+        return Ballot(fits=False, reason=reason, labels=dict(labels or {}))
     short = request.short_of(free)
     if short:
         reason = ", ".join(f"{c} {request.describe(c)} requested, {free.describe(c)} free" for c in short)
@@ -43,6 +58,8 @@ class Election:
     started: float
     duration: float
     request: Amount
+    selector: dict[str, str] = field(default_factory=dict)
+    """The stage's node selector: only nodes with these labels fit."""
     ballots: dict[str, Ballot] = field(default_factory=dict)
     winner: str | None = None
     stopped: float | None = None
@@ -57,7 +74,11 @@ class Election:
         return self.started + self.duration
 
     def shortage(self) -> str:
-        """Why nobody fits, naming the resource that is short on each node."""
+        """Why nobody fits, naming the resource that is short on each node, or, when no node that
+        voted has the labels the stage selects, the selector and the labels each node has."""
+        missed = {node: b.labels for node, b in self.ballots.items() if b.labels is not None}
+        if self.selector and self.ballots and len(missed) == len(self.ballots):
+            return node_labels.no_match(self.selector, missed)
         reasons = [f"{node}: {b.reason}" for node, b in sorted(self.ballots.items()) if not b.fits]
         return "; ".join(reasons) or "no executing node took part"
 
@@ -110,6 +131,7 @@ class ElectionTable:
                 started=event.timestamp,
                 duration=event.duration,
                 request=event.request,
+                selector=dict(event.selector or {}),
                 observed=observed,
             )
         elif event.command is Command.ELECTION_PARTICIPATE:

@@ -8,6 +8,7 @@ Windows are measured on this node's monotonic clock from when it learnt of the e
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from winslow.controller.election import ElectionTable, ballot, winner
@@ -39,13 +40,16 @@ def duties(
     live: set[str],
     now: float,
     grace: float,
+    labels: Mapping[str, str] | None = None,
 ) -> list[Vote | Close]:
+    """A node whose `labels` miss an election's node selector votes that it does not fit, so the
+    election still closes as soon as every live node voted."""
     actions: list[Vote | Close] = []
     for subject, election in list(table.open.items()):
         ballots = dict(election.ballots)
         age = now - election.observed
         if executes and me not in ballots and age <= election.duration + grace:
-            ballots[me] = ballot(free, election.request, multipliers)
+            ballots[me] = ballot(free, election.request, multipliers, labels, election.selector)
             actions.append(Vote(subject, ballots[me]))
         if election.starter == me and (live <= set(ballots) or age >= election.duration):
             actions.append(Close(subject, winner(ballots)))
@@ -60,11 +64,12 @@ def perform(
     multipliers: Weights,
     live: set[str],
     grace: float,
+    labels: Mapping[str, str] | None = None,
 ) -> bool:
     """Publish this node's duties; True when anything was published."""
     acted = False
     now = events.monotonic()
-    for duty in duties(events.view().elections, me, executes, free, multipliers, live, now, grace):
+    for duty in duties(events.view().elections, me, executes, free, multipliers, live, now, grace, labels):
         try:
             if isinstance(duty, Vote):
                 events.publish(Command.ELECTION_PARTICIPATE, duty.subject, ballot=duty.ballot)

@@ -37,6 +37,9 @@ class Ballot:
     affinity: float = 0.0
     aversion: float = 0.0
     reason: str = ""
+    labels: dict[str, str] | None = None
+    """The voter's labels, given only when they do not match the election's node selector: the
+    starter can then say that no live node has the labels a stage asks for, and which they have."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,8 @@ class Event:
     timestamp: float
     duration: float = 0.0
     request: Amount | None = None
+    selector: dict[str, str] | None = None
+    """An ELECTION_START's node selector: only nodes with these labels fit."""
     ballot: Ballot | None = None
     winner: str | None = None
     message: str = ""
@@ -74,6 +79,8 @@ class Event:
         }
         if self.request is not None:
             data["request"] = self.request.wire()
+        if self.selector:
+            data["selector"] = self.selector
         if self.ballot is not None:
             b = self.ballot
             data["ballot"] = {
@@ -82,6 +89,8 @@ class Event:
                 "aversion": b.aversion,
                 "reason": b.reason,
             }
+            if b.labels is not None:
+                data["ballot"]["labels"] = b.labels
         if self.winner is not None:
             data["winner"] = self.winner
         if self.message:
@@ -101,6 +110,9 @@ class Event:
         ballot = data.pop("ballot", None)
         payload = data.pop("payload", None)
         supersedes = data.pop("supersedes", None)
+        selector = data.pop("selector", None)
+        if ballot and ballot.get("labels") is not None:
+            ballot["labels"] = _strings(ballot["labels"], "a ballot's labels")
         if payload is not None and not isinstance(payload, dict):
             raise ValueError("payload must be a mapping")
         return cls(
@@ -110,6 +122,7 @@ class Event:
             timestamp=float(data.pop("timestamp")),
             duration=float(data.pop("duration", 0.0)),
             request=Amount.from_wire(request) if request else None,
+            selector=_strings(selector, "a selector") if selector else None,
             ballot=Ballot(**ballot) if ballot else None,
             winner=data.pop("winner", None),
             message=str(data.pop("message", "")),
@@ -118,3 +131,9 @@ class Event:
             nonce=str(data.pop("nonce", "")),
             seq=seq,
         )
+
+
+def _strings(value: Any, what: str) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError(f"{what} must map names to strings")
+    return {str(k): v for k, v in value.items()}

@@ -91,6 +91,36 @@ class ShareLayout:
         except NotFoundError:
             return {}
 
+    def priority_limit(self) -> int:
+        """The highest `spec.priority` a user who is no admin may give a project
+        (`settings/scheduling.yaml`: `userPriorityLimit`, default 0)."""
+        try:
+            return READER.load(
+                self.settings / "scheduling.yaml",
+                "settings/scheduling.yaml",
+                _priority_limit,
+                kind="scheduling",
+                limits=manifest_limits(),
+                fallback=True,
+            )
+        except (NotFoundError, InvalidFileError):
+            return 0
+
+    def user_groups(self) -> dict[str, frozenset[str]]:
+        """Each user's groups, from `settings/users.yaml` (api.identity.users owns the file; a quota
+        of a group covers its members' projects). Its last good version while it cannot be read."""
+        try:
+            return READER.load(
+                self.users_file,
+                "settings/users.yaml",
+                _groups,
+                kind="groups",
+                limits=state_limits(),
+                fallback=True,
+            )
+        except NotFoundError:
+            return {}
+
     def global_env(self) -> dict[str, str]:
         """Its last good version while the file cannot be read; InvalidFileError if never."""
         try:
@@ -115,6 +145,26 @@ def _subscriptions(data: Any) -> dict[str, list[NotifyTarget]]:
 
 
 _SUBSCRIPTIONS = TypeAdapter(dict[str, list[NotifyTarget]])
+
+
+def _priority_limit(data: Any) -> int:
+    value = data.get("userPriorityLimit", 0) if isinstance(data, dict) else 0
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidFileError.at(
+            "settings/scheduling.yaml", "is not a whole number", None, "userPriorityLimit"
+        )
+    return value
+
+
+def _groups(data: Any) -> dict[str, frozenset[str]]:
+    users = data.get("users") if isinstance(data, dict) else None
+    if not isinstance(users, dict):
+        return {}
+    return {
+        str(name): frozenset(str(g) for g in record.get("groups") or [] if isinstance(g, str))
+        for name, record in users.items()
+        if isinstance(record, dict)
+    }
 
 
 def _env(data: Any) -> dict[str, str]:

@@ -148,11 +148,17 @@ def _election_out(e: Election) -> dict[str, Any]:
         "started": e.started,
         "duration": e.duration,
         "request": e.request.wire(),
-        "ballots": {n: [b.fits, b.affinity, b.aversion, b.reason] for n, b in e.ballots.items()},
+        "ballots": {n: _ballot_out(b) for n, b in e.ballots.items()},
         "winner": e.winner,
         "stopped": e.stopped,
         "stopSeq": e.stop_seq,
+        **({"selector": e.selector} if e.selector else {}),
     }
+
+
+def _ballot_out(b: Ballot) -> list[Any]:
+    out: list[Any] = [b.fits, b.affinity, b.aversion, b.reason]
+    return [*out, b.labels] if b.labels is not None else out
 
 
 def _election_in(d: dict[str, Any], observed: float) -> Election:
@@ -163,6 +169,7 @@ def _election_in(d: dict[str, Any], observed: float) -> Election:
         started=d["started"],
         duration=d["duration"],
         request=Amount.from_wire(d["request"]),
+        selector=dict(d.get("selector") or {}),
         ballots={n: Ballot(*b) for n, b in d["ballots"].items()},
         winner=d["winner"],
         stopped=d["stopped"],

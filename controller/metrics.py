@@ -33,6 +33,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from winslow.controller.capacity import gpu_utilisation
 from winslow.controller.context import NodeContext
+from winslow.controller.diskuse import KINDS, for_share
 from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command, Event
 from winslow.controller.loop import ERROR, REQUEUE_AFTER, SUCCESS, LoopObserver
@@ -62,6 +63,7 @@ def register(registry: CollectorRegistry, ctx: NodeContext) -> RunCounters:
     starts now: call it after the node caught up with the log, so that a restart does not count
     the runs it recorded before again."""
     registry.register(ShareCollector(ctx))
+    registry.register(DiskCollector(ctx))
     process_collector.ProcessCollector(registry=registry)
     platform_collector.PlatformCollector(registry=registry)
     gc_collector.GCCollector(registry=registry)
@@ -397,3 +399,29 @@ def _io_counters(node: str) -> Iterator[CounterMetricFamily]:
         written.add_metric([node, device], float(io.write_bytes))
     yield read
     yield written
+
+
+class DiskCollector(Collector):
+    """Each project's disk use on the share (controller/diskuse.py), read at scrape time from walks
+    cached for a minute; a scrape walks for at most `budget_seconds` and serves older walks for
+    the rest. The cluster's figure, the same on every node: take `max` over nodes, not `sum`."""
+
+    def __init__(self, ctx: NodeContext, budget_seconds: float = 5.0) -> None:
+        self.ctx = ctx
+        self.budget_seconds = budget_seconds
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        disk = GaugeMetricFamily(
+            "winslow_project_disk_bytes",
+            "Bytes a project takes on the share, by kind: workspaces (its StageRuns'), logs, input, "
+            "output, other (the cluster's: the same on every node)",
+            labels=["project", "kind"],
+        )
+        names = self.ctx.layout.store.names("Project")
+        for usage in for_share(self.ctx.layout).projects(names, budget_seconds=self.budget_seconds):
+            for kind in KINDS:
+                disk.add_metric([usage.project, kind], float(usage.bytes[kind]))
+        yield disk

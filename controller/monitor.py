@@ -105,7 +105,7 @@ def node_status(
     recent = loadhistory.of(str(ctx.layout.root), ctx.name)
     usage = recent.observe(ctx.clock(), utilisation(ctx.layout.root), gpu_mean, len(running))
     return Node(
-        metadata={"name": ctx.name},  # type: ignore[arg-type]
+        metadata={"name": ctx.name, "labels": dict(ctx.config.labels)},  # type: ignore[arg-type]
         status=NodeStatus(
             capacity=cap.amount,
             gpus=[

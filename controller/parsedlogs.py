@@ -22,10 +22,10 @@ import logging
 import os
 import stat
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from winslow.resources.folders import open_dir
 from winslow.resources.parsedrows import LineParser, Parser, Row, csv_line
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 FOLDER = (".winslow", "parsed")
 MAX_ROWS = 100_000
 MAX_FILE_BYTES = 64 << 20
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -109,7 +108,7 @@ class ParsedLog:
             file.rows += data.count(b"\n")
 
     def _open(self, name: str) -> _File:
-        folder = _folder(self.workspace)
+        folder = open_dir(str(self.workspace), FOLDER, create=True)  # .winslow/parsed, never through a link
         try:
             flags = _FILE_FLAGS | (os.O_TRUNC if self.fresh else 0)
             fd = os.open(f"{name}.csv", flags, 0o644, dir_fd=folder)
@@ -147,22 +146,6 @@ class ParsedLog:
         if what not in self._said:
             self._said.add(what)
             log.warning("StageRun %s: %s", self.workspace.name, text)
-
-
-def _folder(workspace: Path) -> int:
-    """`.winslow/parsed` in the workspace, made where missing, opened without following links."""
-    fd = os.open(workspace, _DIR_FLAGS)
-    try:
-        for part in FOLDER:
-            with suppress(FileExistsError):
-                os.mkdir(part, 0o755, dir_fd=fd)
-            inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = inner
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 def _counted(fd: int, size: int) -> tuple[int, int]:

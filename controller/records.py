@@ -49,6 +49,8 @@ class RunRecord:
     start_time: datetime | None = None
     finish_time: datetime | None = None
     container_id: str | None = None
+    owner: str | None = None
+    """Its project's owner when it was created: what a quota of a user or a group counts."""
     project_uid: str | None = None
     """The uid of the project that made the run: a project deleted and applied again under the
     same name is a new project, with no history of the old one's runs."""
@@ -111,6 +113,7 @@ class RunRecord:
             "gpus": list(self.gpus),
             "request": self.request.wire(),
             "projectUid": self.project_uid,
+            **({"owner": self.owner} if self.owner else {}),
             **({"matrix": dict(self.matrix)} if self.matrix else {}),
             **({"restart": True} if self.restart else {}),
             **({"sweep": self.sweep} if self.sweep is not None else {}),
@@ -148,6 +151,7 @@ class RunRecord:
             gpus=tuple(int(g) for g in data.get("gpus") or ()),
             request=Amount.from_wire(data.get("request") or {}),
             project_uid=_optional_str(data.get("projectUid")),
+            owner=_optional_str(data.get("owner")),
             matrix=_results(data.get("matrix") or {}),
             restart=bool(data.get("restart", False)),
             sweep=_sweep(data["sweep"]) if data.get("sweep") is not None else None,
@@ -233,6 +237,10 @@ class RunTable:
 
     def get(self, name: str) -> RunRecord | None:
         return self.runs.get(name)
+
+    def active(self) -> list[RunRecord]:
+        """Every run, of any project, that is Pending or Running."""
+        return [r for r in self.runs.values() if r.phase.active]
 
     def last_number(self, project: str) -> int:
         names = self.by_project.get(project)

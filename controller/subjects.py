@@ -43,3 +43,9 @@ def subject_parts(subject: str) -> tuple[str, str]:
 def notify_subject(entry: str) -> str:
     """The lease a node takes on one outbox entry while it sends it: one node sends, once."""
     return f"{NOTIFY}/{entry}"
+
+
+def quota_subject(quota: str) -> str:
+    """The lock a node holds while it counts a quota's use and creates a run under it (not the
+    Quota manifest's own lock, which its writers hold)."""
+    return f"quota-use/{quota}"

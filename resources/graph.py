@@ -271,11 +271,15 @@ class Graph:
     def downstream(self, name: str) -> frozenset[str]:
         """Every stage that needs `name`, directly or through others: what `resume --from name`
         runs again besides it."""
+        return self._downstream.get(name, frozenset())
+
+    @functools.cached_property
+    def _downstream(self) -> dict[str, frozenset[str]]:
         needed_by: dict[str, list[str]] = {s.name: [] for s in self.stages}
         for s in self.stages:
             for need in s.needs:
                 needed_by[need].append(s.name)
-        return _reach(name, needed_by)
+        return {s.name: _reach(s.name, needed_by) for s in self.stages}
 
     @functools.cached_property
     def _order(self) -> tuple[str, ...]:

@@ -12,17 +12,19 @@ from winslow.resources.errors import ManifestError
 from winslow.resources.node import Node
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project
+from winslow.resources.quota import Quota
 from winslow.resources.stagerun import StageRun
 from winslow.resources.wording import field_path, problem_loc, schema_problem, yaml_problem, yaml_where
 
-Manifest = Pipeline | Project | StageRun | Node
+Manifest = Pipeline | Project | Quota | StageRun | Node
 KINDS: dict[str, type[Manifest]] = {
     "Pipeline": Pipeline,
     "Project": Project,
+    "Quota": Quota,
     "StageRun": StageRun,
     "Node": Node,
 }
-USER_KINDS = ("Pipeline", "Project")
+USER_KINDS = ("Pipeline", "Project", "Quota")
 
 
 def _problem(error: Any, model: type[Manifest] | None = None) -> tuple[str, str]:

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from winslow.resources.logparsers import TIME, Regex, check, columns, compile_pattern
-from winslow.resources.stageoutput import LINE_LIMIT
+from winslow.resources.stageoutput import Lines
 
 MAX_VALUE = 256  # characters of one captured value that are kept
 
@@ -102,27 +102,11 @@ class LineParser:
 
     def __init__(self, parsers: Sequence[Parser]) -> None:
         self.parsers = list(parsers)
-        self._line = bytearray()
-        self._skipping = False  # within a line longer than LINE_LIMIT
+        self._lines = Lines()
 
     def feed(self, data: bytes, stamp: str) -> list[Row]:
         if not self.parsers:
             return []
-        rows: list[Row] = []
-        start = 0
-        while True:
-            end = data.find(b"\n", start)
-            piece = data[start:] if end < 0 else data[start:end]
-            if not self._skipping:
-                self._line += piece
-                if len(self._line) > LINE_LIMIT:
-                    self._line.clear()
-                    self._skipping = True
-            if end < 0:
-                return rows
-            if not self._skipping:
-                line = bytes(self._line).decode("utf-8", errors="replace").rstrip("\r")
-                rows += parse_line(self.parsers, line, line_time(stamp))
-            self._line.clear()
-            self._skipping = False
-            start = end + 1
+        return [
+            row for line in self._lines.feed(data) for row in parse_line(self.parsers, line, line_time(stamp))
+        ]

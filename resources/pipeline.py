@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -14,6 +15,7 @@ from winslow.resources import conditions, matrix
 from winslow.resources.amount import Amount
 from winslow.resources.base import DnsLabel, Env, Metadata, Model
 from winslow.resources.graph import Graph, graph, problems
+from winslow.resources.labels import Selector
 from winslow.resources.logparsers import LogParsers
 from winslow.resources.quantity import parse_cpu, parse_memory
 
@@ -159,6 +161,12 @@ class StageSpec(Model):
     resources: Resources = Field(
         default_factory=Resources, description="what the stage needs of a node (cpu, memory, gpu, pids)"
     )
+    node_selector: Selector = Field(
+        default_factory=dict,
+        description="run only on a node with all of these labels (`winslow node --label gpu=a100`); "
+        "default: any node",
+        examples=[{"gpu": "a100"}],
+    )
     confirm: bool = Field(
         default=False,
         description="wait for a user's `winsctl confirm PROJECT` (or the UI's Confirm) before this stage "
@@ -250,8 +258,14 @@ class StageSpec(Model):
 
 
 def stage_graph(stages: list[StageSpec]) -> Graph:
-    """The graph of a valid stage list (one that passed `check_stage_list`)."""
-    return graph([(s.name, s.needs) for s in stages])
+    """The graph of a valid stage list (one that passed `check_stage_list`); a project's planner
+    asks on every pass, so the graph of the same names and needs is made once."""
+    return _graph(tuple((s.name, tuple(s.needs) if s.needs is not None else None) for s in stages))
+
+
+@functools.lru_cache(maxsize=1024)
+def _graph(declared: tuple[tuple[str, tuple[str, ...] | None], ...]) -> Graph:
+    return graph(declared)
 
 
 def _invalid(message: str, at: tuple[int | str, ...]) -> PydanticCustomError:
@@ -291,6 +305,31 @@ def check_stage_list(stages: list[StageSpec]) -> list[StageSpec]:
 StageList = Annotated[list[StageSpec], Field(min_length=1), AfterValidator(check_stage_list)]
 
 
+class Retention(Model):
+    """Which StageRun workspaces (`workspaces/<project>/stages/<run>/`) stay on the share once their
+    runs ended; the others are removed. Only the workspace folder goes: the StageRun, its log and its
+    record stay, and a file `<run>.removed` beside the folders says when and why. Whatever the
+    policy says, a workspace is never removed while its run is Pending or Running, while a Pending or
+    Running run copies from it, or while it is the newest succeeded run of its stage (of its
+    combination, for a sweep): the one a next run, a resume or a `continuation` copies from."""
+
+    keep_succeeded: int | None = Field(
+        default=None,
+        ge=0,
+        description="per stage, how many of its newest succeeded runs keep their workspaces (each "
+        "combination of a sweep is one run); default: all of them",
+        examples=[3],
+    )
+    keep_failed: bool = Field(
+        default=True,
+        description="keep the workspaces of runs that ended Failed, Killed or Lost; false removes them",
+    )
+    keep_latest: bool = Field(
+        default=True,
+        description="keep the workspace of each stage's newest run, whatever it ended with",
+    )
+
+
 class PipelineSpec(Model):
     env: Env = Field(
         default_factory=dict,
@@ -298,6 +337,12 @@ class PipelineSpec(Model):
         examples=[{"FPS": "25"}],
     )
     stages: StageList = Field(description="the stages, run in this order")
+    retention: Retention | None = Field(
+        default=None,
+        description="which workspaces of ended runs stay on the share (a project's own `retention` "
+        "replaces it as a whole); default: all of them",
+        examples=[{"keepSucceeded": 3, "keepFailed": True, "keepLatest": True}],
+    )
 
 
 class Pipeline(Model):

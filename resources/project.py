@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from winslow.resources.base import DnsLabel, Env, Metadata, Model
-from winslow.resources.pipeline import Pipeline, StageList, StageSpec, valid_matrix
+from winslow.resources.pipeline import Pipeline, Retention, StageList, StageSpec, valid_matrix
 
 
 class StageRequest(Model):
@@ -130,6 +130,15 @@ class ProjectSpec(Model):
         description="true: let the running stage finish, then start nothing more (`winsctl pause`); "
         "false resumes",
     )
+    priority: int = Field(
+        default=0,
+        ge=-1000,
+        le=1000,
+        description="when stages wait for the same kind of node (with GPUs, or without), the higher "
+        "priority starts first, then the one that waited longer; above the limit in "
+        "settings/scheduling.yaml (`userPriorityLimit`, default 0) only an admin may set it",
+        examples=[10],
+    )
     tags: list[str] = Field(
         default_factory=list,
         description="words to find the project by (`winsctl get projects --tag`)",
@@ -156,6 +165,13 @@ class ProjectSpec(Model):
         description="where to tell when a gate waits, a stage fails or is lost, or the project succeeds; "
         "each event goes out once for the whole cluster",
         examples=[[{"webhook": "https://chat.example.org/hooks/3f9c2a1b"}, {"email": "lab@example.org"}]],
+    )
+    retention: Retention | None = Field(
+        default=None,
+        description="which workspaces of this project's ended runs stay on the share; replaces the "
+        "pipeline's `retention` as a whole (read as it is now, not from the snapshot); default: the "
+        "pipeline's, and without one, all of them",
+        examples=[{"keepSucceeded": 2, "keepFailed": False, "keepLatest": True}],
     )
 
     @model_validator(mode="after")
@@ -213,6 +229,34 @@ class StageRunRef(Model):
     phase: str
 
 
+class QueueReason(StrEnum):
+    NO_FIT = "no-fit"  # no live node has room for it now
+    QUOTA = "quota"  # a quota that covers it has no room
+    BEHIND = "behind"  # another project's stage that ranks higher waits for the same kind of node
+
+
+class QueueEntry(Model):
+    """A stage that waits for resources: what `winsctl get queue` lists, and what the stages of
+    other projects defer to when it ranks higher (priority, then the longer wait)."""
+
+    stage: str
+    matrix: dict[str, str] = Field(default_factory=dict)
+    request: dict[str, float] = Field(default_factory=dict, description="cpu, memory (bytes) and gpu")
+    priority: int = 0
+    owner: str | None = None
+    since: datetime
+    why: QueueReason
+    detail: str = ""
+
+    @property
+    def gpu(self) -> bool:
+        return self.request.get("gpu", 0) > 0
+
+    def rank(self, project: str) -> tuple[int, datetime, str]:
+        """Lower goes first."""
+        return (-self.priority, self.since, project)
+
+
 class ProjectStatus(Model):
     """Written only by controllers, in `run/status/projects/<name>.yaml`."""
 
@@ -230,6 +274,8 @@ class ProjectStatus(Model):
     """When the gate the project waits at began to wait for confirmation (None: no gate waits)."""
     reminders: int = 0
     """Reminders sent for that gate so far (`winslow node --remind-after`)."""
+    queue: QueueEntry | None = None
+    """Its next stage waits for resources (None: it does not)."""
     updated: datetime | None = None
     version: int = 0
     """Raised by every write; the event log names the latest, so a reader can tell a stale copy."""

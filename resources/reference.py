@@ -25,8 +25,9 @@ probably meant. `winsctl explain pipeline.spec.stages` prints any part of this r
 offline.
 
 Users write **Pipeline** and **Project** manifests (`winsctl apply -f FILE`, or files in
-`pipelines/` and `projects/` on the share). **StageRun** manifests are written by nodes only;
-they are listed here so that `winsctl get stageruns -o yaml` can be read.
+`pipelines/` and `projects/` on the share); admins write **Quota** manifests (`quotas/`).
+**StageRun** manifests are written by nodes only; they are listed here so that `winsctl get
+stageruns -o yaml` can be read.
 """
 
 EXAMPLES = {
@@ -72,6 +73,15 @@ spec:
     VIDEO: /input/ulm.mp4
   tags: [ulm, may]
   members: [alice]
+""",
+    "Quota": """\
+apiVersion: winslow/v1
+kind: Quota
+metadata:
+  name: gpu-alice
+spec:
+  user: alice                 # or group: vision, or project: ulm-2024-05-01
+  hard: {gpu: 2, cpu: 16, memory: 64Gi}
 """,
     "StageRun": """\
 apiVersion: winslow/v1

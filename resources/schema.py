@@ -25,9 +25,15 @@ from winslow.resources.base import check_dns_label
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project
 from winslow.resources.quantity import parse_cpu
+from winslow.resources.quota import Quota
 from winslow.resources.stagerun import StageRun
 
-KINDS: dict[str, type[BaseModel]] = {"Pipeline": Pipeline, "Project": Project, "StageRun": StageRun}
+KINDS: dict[str, type[BaseModel]] = {
+    "Pipeline": Pipeline,
+    "Project": Project,
+    "Quota": Quota,
+    "StageRun": StageRun,
+}
 """The kinds a user reads or writes (Node files are the daemons' own)."""
 
 

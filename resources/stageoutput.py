@@ -12,6 +12,7 @@ where the stage opted in (`progress: percent-lines`).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from winslow.resources.pipeline import ProgressForm
 
@@ -24,17 +25,17 @@ _PROGRESS = re.compile(r"^\s*WINSLOW_PROGRESS:\s*(-?[0-9]+(?:\.[0-9]+)?)\s*%?\s*
 _PERCENT = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s?%")
 
 
-class StageOutput:
-    """Fed the output in pieces as they come; `results` and `progress` say what it reported so far."""
+class Lines:
+    """Whole lines out of pieces of output that may split them anywhere. A line longer than
+    LINE_LIMIT is skipped whole (a program's endless line must not grow a buffer without end); a
+    last line without its newline is never given: a stage that ended mid-line did not finish it."""
 
-    def __init__(self, form: ProgressForm = ProgressForm.MARKER) -> None:
-        self.form = form
-        self.results: dict[str, str] = {}
-        self.progress: float | None = None
+    def __init__(self) -> None:
         self._line = bytearray()
         self._skipping = False  # within a line longer than LINE_LIMIT
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> Iterator[str]:
+        """The lines `data` completes, decoded (bytes that are not UTF-8 become U+FFFD)."""
         start = 0
         while True:
             end = data.find(b"\n", start)
@@ -47,13 +48,26 @@ class StageOutput:
             if end < 0:
                 return
             if not self._skipping:
-                self._read(bytes(self._line))
+                yield bytes(self._line).decode("utf-8", errors="replace").rstrip("\r")
             self._line.clear()
             self._skipping = False
             start = end + 1
 
-    def _read(self, raw: bytes) -> None:
-        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+
+class StageOutput:
+    """Fed the output in pieces as they come; `results` and `progress` say what it reported so far."""
+
+    def __init__(self, form: ProgressForm = ProgressForm.MARKER) -> None:
+        self.form = form
+        self.results: dict[str, str] = {}
+        self.progress: float | None = None
+        self._lines = Lines()
+
+    def feed(self, data: bytes) -> None:
+        for line in self._lines.feed(data):
+            self._read(line)
+
+    def _read(self, line: str) -> None:
         result = _RESULT.match(line)
         if result is not None:
             key, value = result.group(1), result.group(2).strip()

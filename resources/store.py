@@ -8,6 +8,7 @@ Longer than most modules here: every path of a manifest on the share, read and w
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Iterator
@@ -21,9 +22,12 @@ from winslow.resources.base import API_VERSION
 from winslow.resources.errors import InvalidFileError, ManifestError, NotFoundError
 from winslow.resources.manifest import KINDS, Manifest, dump
 from winslow.resources.pipeline import Pipeline
-from winslow.resources.project import Project, ProjectStatus
+from winslow.resources.project import Project, ProjectStatus, QueueEntry
+from winslow.resources.quota import Quota
 from winslow.resources.reading import READER, Reader, manifest_limits, state_limits
 from winslow.resources.stagerun import StageRun, project_of
+
+log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=Manifest)
 
@@ -133,11 +137,12 @@ class Store:
         self.reader = reader
         self.pipelines = root / "pipelines"
         self.projects = root / "projects"
+        self.quota_dir = root / "quotas"
         self.status_dir = root / "run" / "status" / "projects"
         self.stageruns = root / "run" / "stageruns"
 
     def ensure(self) -> None:
-        for folder in (self.pipelines, self.projects, self.status_dir, self.stageruns):
+        for folder in (self.pipelines, self.projects, self.quota_dir, self.status_dir, self.stageruns):
             folder.mkdir(parents=True, exist_ok=True)
 
     def source(self, path: Path) -> str:
@@ -149,12 +154,14 @@ class Store:
 
     # -- specs ---------------------------------------------------------------------------------
 
+    def _folder(self, kind: str) -> Path:
+        return {"Pipeline": self.pipelines, "Project": self.projects, "Quota": self.quota_dir}[kind]
+
     def spec_path(self, kind: str, name: str) -> Path:
-        folder = {"Pipeline": self.pipelines, "Project": self.projects}[kind]
-        return folder / f"{name}.yaml"
+        return self._folder(kind) / f"{name}.yaml"
 
     def stamps(self, kind: str) -> dict[str, FileStamp]:
-        return yaml_stamps({"Pipeline": self.pipelines, "Project": self.projects}[kind])
+        return yaml_stamps(self._folder(kind))
 
     def read_spec(self, kind: str, name: str) -> Manifest:
         """NotFoundError if there is no file; InvalidFileError if it cannot be used."""
@@ -184,7 +191,21 @@ class Store:
         assert isinstance(manifest, Project)
         return manifest
 
-    def write_spec(self, manifest: Pipeline | Project) -> None:
+    def quotas(self) -> list[Quota]:
+        """Every quota that reads whole; one that does not is left out, and said so (a broken quota
+        must not stop every project: `winsctl apply` refuses one, so only a hand edit makes it)."""
+        found = []
+        for name in self.names("Quota"):
+            try:
+                manifest = self.read_spec("Quota", name)
+            except (NotFoundError, InvalidFileError) as exc:
+                log.warning("quota %s is not used: %s", name, exc)
+                continue
+            assert isinstance(manifest, Quota)
+            found.append(manifest)
+        return found
+
+    def write_spec(self, manifest: Pipeline | Project | Quota) -> None:
         data = dump(manifest).encode()
         limit = manifest_limits()
         if len(data) > limit.max_bytes:
@@ -226,6 +247,21 @@ class Store:
             )
         except NotFoundError:
             return None
+
+    def queue(self) -> list[tuple[str, QueueEntry]]:
+        """Every project's stage that waits for resources, as the statuses say, in the order they
+        start (for people, and for the preference of one project's stage over another's: a
+        status a moment old only delays a start a moment, it never starts anything twice)."""
+        found = []
+        for name in yaml_stamps(self.status_dir):
+            try:
+                status = self.project_status(name)
+            except InvalidFileError:
+                continue
+            # a deleted project's status stays (its history), and says nothing of a queue
+            if status is not None and status.queue is not None and self.spec_path("Project", name).exists():
+                found.append((name, status.queue))
+        return sorted(found, key=lambda pair: pair[1].rank(pair[0]))
 
     def write_project_status(self, status: ProjectStatus) -> None:
         atomic_write(self.status_path(status.project), dump_yaml(status.to_wire()))

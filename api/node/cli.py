@@ -46,8 +46,10 @@ from winslow.reconcilers import runfiles
 from winslow.reconcilers.notify import Sender
 from winslow.reconcilers.project import ProjectReconciler
 from winslow.reconcilers.pruning import ContainerPruner
+from winslow.reconcilers.retention import RetentionReconciler
 from winslow.reconcilers.stagerun import StageRunReconciler
 from winslow.reconcilers.stagerun.adopt import adopt_all
+from winslow.resources import labels as node_labels
 from winslow.resources.amount import Weights
 from winslow.resources.base import check_dns_label
 from winslow.resources.quantity import parse_memory
@@ -130,6 +132,14 @@ def _node_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         default=[],
         metavar="CATEGORY=N",
         help="score multiplier per category (cpu, memory, gpu); repeatable",
+    )
+    p.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="what this node is, e.g. gpu=a100; only nodes with every label of a stage's nodeSelector "
+        "take part in its election; repeatable",
     )
     p.add_argument(
         "--max-log-bytes",
@@ -371,6 +381,13 @@ def _multipliers(items: list[str]) -> Weights:
     return Weights(cpu=values["cpu"], memory=values["memory"], gpu=values["gpu"])
 
 
+def _labels(items: list[str]) -> dict[str, str]:
+    try:
+        return node_labels.parse_all(items)
+    except ValueError as exc:
+        raise SystemExit(f"winslow node: {exc}") from None
+
+
 def _capacity(args: argparse.Namespace) -> Capacity:
     try:
         memory = parse_memory(args.memory) if args.memory else None
@@ -401,6 +418,7 @@ def run_node(args: argparse.Namespace) -> int:
         format=f"%(asctime)s %(levelname)s node={args.name} %(name)s: %(message)s",
     )
     tls = _tls(args)
+    labels = _labels(args.label)
     capacity = _capacity(args)  # a refused --gpus leaves the share untouched
     notes = oversubscribed(capacity)
     for note in notes:
@@ -419,6 +437,7 @@ def run_node(args: argparse.Namespace) -> int:
         stage_tolerance=args.stage_tolerance,
         capacity=capacity,
         multipliers=_multipliers(args.multiplier),
+        labels=labels,
         max_log_bytes=args.max_log_bytes,
         remind_after=args.remind_after * 3600,
     )
@@ -447,6 +466,7 @@ def run_node(args: argparse.Namespace) -> int:
         ProjectReconciler(ctx, scan_interval=args.scan_seconds),
         StageRunReconciler(ctx, adopted=adopt),
         ContainerPruner(ctx, keep_seconds=args.keep_containers * 3600),
+        RetentionReconciler(ctx),
     ]
     if config.executes:
         kept = [r.lease_key for r in reconcilers]

@@ -23,6 +23,7 @@ from winslow.controller.utilisation import Weight
 from winslow.resources.node import Node, NodeStatus
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project, ProjectStatus
+from winslow.resources.quota import Quota
 from winslow.resources.stagerun import StageRun
 
 Moment = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
@@ -135,6 +136,10 @@ class PipelineList(ListOf[Pipeline | Unusable]):
 
 
 class ProjectList(ListOf[ProjectView | Unusable]):
+    pass
+
+
+class QuotaList(ListOf[Quota | Unusable]):
     pass
 
 
@@ -354,3 +359,49 @@ class Triggered(Answer):
     env: list[str] = Field(description="the names of the env variables set")
     requested: bool = Field(description="whether a run was requested (spec.runFrom)")
     message: str
+
+
+# Disk use
+
+
+class ProjectDisk(Answer):
+    """A project's disk use on the share (controller/diskuse.py): bytes on disk, as `du -s -B1`
+    counts them, from a walk cached for a minute."""
+
+    project: str
+    workspaces: int = Field(description="how many StageRun workspace folders it has")
+    workspace_bytes: int = Field(description="`workspaces/PROJECT/stages/`")
+    log_bytes: int = Field(description="`logs/PROJECT/`")
+    input_bytes: int = Field(description="`workspaces/PROJECT/input/`")
+    output_bytes: int = Field(description="`workspaces/PROJECT/output/`")
+    other_bytes: int = Field(description="the rest of `workspaces/PROJECT/`")
+    total_bytes: int
+    partial: bool = Field(
+        description="the walk met its cap of entries or time (or this is an older walk): at least this much"
+    )
+    measured_at: datetime = Field(description="when the walk was made")
+
+
+class ProjectDiskList(Answer):
+    items: list[ProjectDisk] = Field(description="largest first")
+
+
+class Queued(Answer):
+    position: int = Field(description="1 starts first")
+    project: str | None = Field(description="none for a project you may not see")
+    stage: str | None
+    matrix: dict[str, str] = Field(default_factory=dict)
+    priority: int
+    owner: str | None
+    request: dict[str, float] = Field(description="cpu, memory (bytes) and gpu")
+    since: Moment
+    waiting_seconds: float
+    why: str = Field(
+        description="no-fit: no node has room; quota: its quota has none; behind: a "
+        "stage of another project ranks higher"
+    )
+    detail: str = Field(description="the quota, the shortage or the stage it waits behind")
+
+
+class QueueList(ListOf[Queued]):
+    pass

@@ -31,8 +31,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from winslow.api.server.sharepaths import DIR_FLAGS, ROOTS
+from winslow.api.server.sharepaths import ROOTS
 from winslow.api.server.uploads import upload_of
+from winslow.resources.folders import DIR_FLAGS
 
 log = logging.getLogger(__name__)
 

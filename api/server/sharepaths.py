@@ -13,8 +13,8 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -26,7 +26,6 @@ from winslow.api.server.errors import SHARE_ERRORS
 ROOTS = ("resources", "workspaces")
 MAX_NAME = 255
 _PROJECT = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def bad_path(raw: str, why: str) -> HTTPException:
@@ -123,23 +122,6 @@ def locate(share: Path, tp: TreePath, *, write: bool = False) -> Located:
 def inside(located: Located, path: str) -> bool:
     """Whether a link found in a listing stays inside the fence (else it is left out)."""
     return _inside(os.path.realpath(path), located.fence)
-
-
-def open_dir(top: str, parts: Sequence[str], *, create: bool = False) -> int:
-    """Opens top/parts one component at a time, never following a link (mkdir -p when `create`)."""
-    fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        for part in parts:
-            if create:
-                with suppress(FileExistsError):
-                    os.mkdir(part, 0o755, dir_fd=fd)
-            child = os.open(part, DIR_FLAGS, dir_fd=fd)
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
 
 
 _STATUS = {

@@ -32,10 +32,11 @@ from winslow.resources.errors import ConflictError, InvalidFileError, ManifestEr
 from winslow.resources.manifest import USER_KINDS, dump, parse
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import Project
+from winslow.resources.quota import Quota
 from winslow.resources.reading import manifest_limits, read_regular
 from winslow.resources.store import atomic_write, load_yaml
 
-Spec = Pipeline | Project
+Spec = Pipeline | Project | Quota
 Authorize = Callable[[Spec, Spec | None], None]
 CREATED_BY = "winslow/created-by"
 CREATED_AT = "winslow/created-at"
@@ -111,7 +112,7 @@ def current(ctx: ApiContext, kind: str, name: str) -> Spec | None:
         return None
     except ManifestError:
         return None
-    assert isinstance(found, Pipeline | Project)
+    assert isinstance(found, Pipeline | Project | Quota)
     return found
 
 
@@ -211,7 +212,7 @@ def parse_documents(documents: list[Any], source: str) -> list[tuple[Spec, dict[
         except ManifestError as exc:
             problems += [(f"{exc.source}: {f}" if exc.source != source else f, m) for f, m in exc.problems]
             continue
-        assert isinstance(manifest, Pipeline | Project)
+        assert isinstance(manifest, Pipeline | Project | Quota)
         specs.append((manifest, body))
     if problems:
         raise ManifestError(source, problems)
@@ -376,9 +377,8 @@ def _desired(
         spec = spec.model_copy(
             update={"metadata": spec.metadata.model_copy(update={"annotations": annotations})}
         )
-    if isinstance(spec, Pipeline):
+    if not isinstance(spec, Project):
         return spec, []
-    assert isinstance(spec, Project)
     update: dict[str, Any] = _requests_by(spec, old, actor)
     if spec.spec.owner is None:
         inherited = old.spec.owner if isinstance(old, Project) else None

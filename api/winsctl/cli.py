@@ -281,8 +281,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("-p", "--parents", action="store_true", help="make parents too; no error if it exists")
 
-    p = verb("top", cmd_top, "show node utilisation", example=("winsctl top nodes",))
-    p.add_argument("kind", type=kind_arg, choices=["nodes"], metavar="nodes")
+    p = verb(
+        "top",
+        cmd_top,
+        "show node utilisation, or each project's disk use on the share",
+        example=("winsctl top nodes", "winsctl top projects", "winsctl top projects -o json"),
+    )
+    p.add_argument("kind", type=kind_arg, choices=["nodes", "projects"], metavar="nodes|projects")
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
 
     p = verb(
         "version",

@@ -23,8 +23,17 @@ KINDS = {
     **dict.fromkeys(("project", "projects", "proj", "pj"), "projects"),
     **dict.fromkeys(("stagerun", "stageruns", "sr", "run", "runs"), "stageruns"),
     **dict.fromkeys(("node", "nodes", "no"), "nodes"),
+    **dict.fromkeys(("quota", "quotas"), "quotas"),
+    "queue": "queue",
 }
-SINGULAR = {"pipelines": "pipeline", "projects": "project", "stageruns": "stagerun", "nodes": "node"}
+SINGULAR = {
+    "pipelines": "pipeline",
+    "projects": "project",
+    "stageruns": "stagerun",
+    "nodes": "node",
+    "quotas": "quota",
+    "queue": "queue",
+}
 VOLATILE_COLUMNS = {"AGE", "HEARTBEAT"}  # ignored when --watch decides whether a row changed
 
 

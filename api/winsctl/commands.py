@@ -7,6 +7,7 @@ them share; the file verbs live in files.py and tree.py, the report in report.py
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -314,10 +315,10 @@ def project_stages(client: Client, obj: dict[str, Any]) -> tuple[str, list[dict[
 
 
 def cmd_delete(client: Client, args: argparse.Namespace) -> int:
-    if args.kind not in ("pipelines", "projects"):
+    if args.kind not in ("pipelines", "projects", "quotas"):
         raise CliError(f"{args.kind} cannot be deleted; delete their project instead")
     if args.purge and args.kind != "projects":
-        raise CliError("--purge removes a project's files; pipelines have none")
+        raise CliError(f"--purge removes a project's files; {args.kind} have none")
     for name in args.names:
         params = {"purge": "true"} if args.purge else None
         reply = client.json("DELETE", f"/api/v1/{args.kind}/{quote(name)}", params=params)
@@ -466,8 +467,38 @@ def gpu_load(gpus: list[dict[str, Any]]) -> str:
     return f" @{sum(loads) / len(loads):.0f}%" if loads else ""
 
 
+DISK: list[tuple[str, Getter]] = [
+    ("NAME", at("project")),
+    ("WORKSPACES", at("workspaces")),
+    ("WORKSPACE-BYTES", at("workspaceBytes", human_bytes)),
+    ("LOGS", at("logBytes", human_bytes)),
+    ("INPUT", at("inputBytes", human_bytes)),
+    ("OUTPUT", at("outputBytes", human_bytes)),
+    ("TOTAL", lambda o: human_bytes(o.get("totalBytes")) + ("+" if o.get("partial") else "")),
+]
+
+
+def cmd_top_projects(client: Client, args: argparse.Namespace) -> int:
+    """Each project's disk use on the share, largest first; `+`: the walk was capped, at least this."""
+    answer = client.json("GET", "/api/v1/disk/projects")
+    if args.output == "json":
+        print(json.dumps(answer, indent=2))
+        return 0
+    rows = answer.get("items", [])
+    headers = [h for h, _ in DISK]
+    print("\n".join(table(headers, [headers, *[[get(r) for _, get in DISK] for r in rows]])))
+    if any(r.get("partial") for r in rows):
+        print("+: the walk met its cap of entries or time, or is an older one; at least this much")
+    return 0
+
+
 def cmd_top(client: Client, args: argparse.Namespace) -> int:
+    if args.kind == "projects":
+        return cmd_top_projects(client, args)
     nodes = items_of(client.json("GET", "/api/v1/nodes"))
+    if args.output == "json":
+        print(json.dumps(nodes, indent=2))
+        return 0
     headers = [h for h, _ in TOP]
     print("\n".join(table(headers, [headers, *[[get(n) for _, get in TOP] for n in nodes]])))
     return 0

@@ -160,6 +160,11 @@ def results(values: Any) -> str:
     return " ".join(f"{k}={v if len(str(v)) <= 24 else str(v)[:23] + '…'}" for k, v in values.items())
 
 
+def node_labels(values: Any) -> str:
+    """`gpu=a100,disk=ssd`, as a stage's nodeSelector names them; `-` for none."""
+    return ",".join(f"{k}={v}" for k, v in sorted((values or {}).items())) or "-"
+
+
 def trigger(run: Any) -> str:
     """`user (alice)`: who resumed or confirmed, where the API recorded it; `+ new pipeline` when
     that resume took the pipeline as it was then (`winsctl get stagerun NAME -o yaml` says how)."""
@@ -170,6 +175,39 @@ def trigger(run: Any) -> str:
 
 COLUMNS: dict[str, list[tuple[str, Getter]]] = {
     "pipelines": [NAME, ("STAGES", lambda o: str(len(pick(o, "spec.stages") or []))), AGE],
+    "queue": [
+        ("#", at("position")),
+        ("PROJECT", lambda o: text(pick(o, "project") or "(not yours)")),
+        (
+            "STAGE",
+            lambda o: (
+                text(pick(o, "stage") or "-")
+                + (f" [{label(pick(o, 'matrix'))}]" if pick(o, "matrix") else "")
+            ),
+        ),
+        ("PRIORITY", at("priority")),
+        ("WAITING", at("since", age)),
+        ("WHY", at("why")),
+        ("DETAIL", at("detail")),
+    ],
+    "quotas": [
+        NAME,
+        (
+            "SCOPE",
+            lambda o: next(
+                (f"{k} {pick(o, 'spec.' + k)}" for k in ("user", "group", "project") if pick(o, "spec." + k)),
+                "-",
+            ),
+        ),
+        (
+            "HARD",
+            at(
+                "spec.hard",
+                lambda v: " ".join(f"{k}={x}" for k, x in (v or {}).items() if x is not None) or "-",
+            ),
+        ),
+        AGE,
+    ],
     "projects": [
         NAME,
         (
@@ -202,6 +240,8 @@ COLUMNS: dict[str, list[tuple[str, Getter]]] = {
     ],
 }
 WIDE: dict[str, list[tuple[str, Getter]]] = {
+    "queue": [("REQUEST", at("request", lambda v: " ".join(f"{k}={x:g}" for k, x in (v or {}).items())))],
+    "quotas": [],
     "pipelines": [
         ("STAGE-NAMES", lambda o: ",".join(s.get("name", "?") for s in pick(o, "spec.stages") or []))
     ],
@@ -220,6 +260,7 @@ WIDE: dict[str, list[tuple[str, Getter]]] = {
     "nodes": [
         ("CPU%", at("status.utilisation.cpuPercentPerCore", mean_percent)),
         ("CLOCK", at("status.clockOffsetSeconds", lambda v: "-" if v is None else f"{v:+.1f}s")),
+        ("LABELS", at("metadata.labels", node_labels)),
         ("API", at("status.api")),
     ],
 }

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from winslow.controller.records import RunRecord
 from winslow.resources.amount import Amount
 from winslow.resources.project import NotifyEvent, NotifyTarget, ProjectPhase, ProjectStatus
+from winslow.resources.quota import Quota
 from winslow.resources.stagerun import StageRun
 
 
@@ -31,6 +33,9 @@ class MarkLost:
 class CreateRun:
     run: StageRun
     record: RunRecord
+    quotas: tuple[Quota, ...] = ()
+    """The quotas that cover it: counted again under their locks when it is created."""
+    groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,8 @@ class StartElection:
     request: Amount
     supersedes: int | None = None
     """The open election this one replaces, because its starter went silent."""
+    selector: dict[str, str] | None = None
+    """The stage's nodeSelector: only nodes with these labels fit."""
 
 
 @dataclass(frozen=True)

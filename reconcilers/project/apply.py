@@ -17,7 +17,7 @@ from winslow.controller.eventlog import Rejected
 from winslow.controller.events import Command
 from winslow.controller.reconciler import Result
 from winslow.controller.stagelogs import append_system_line
-from winslow.controller.subjects import lease_subject, lock_subject, stagerun_key
+from winslow.controller.subjects import lease_subject, lock_subject, quota_subject, stagerun_key
 from winslow.reconcilers import runfiles
 from winslow.reconcilers.project.actions import (
     AcquireLock,
@@ -31,6 +31,7 @@ from winslow.reconcilers.project.actions import (
     WriteStatus,
 )
 from winslow.reconcilers.project.observe import Observation, ProjectContext
+from winslow.reconcilers.project.quotas import refusal, uses
 from winslow.resources.project import ProjectStatus
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ def _start_election(ctx: NodeContext, name: str, action: StartElection) -> None:
             lock_subject(name),
             duration=ctx.config.election_seconds,
             request=action.request,
+            selector=action.selector,
             supersedes=action.supersedes,
         )
     except Rejected as exc:
@@ -175,6 +177,31 @@ def _record_decided(ctx: NodeContext, action: CreateRun) -> bool:
 
 
 def _create(ctx: NodeContext, action: CreateRun) -> bool:
+    """Under the lock of every quota that covers the run, their use is counted again from the
+    log as it is now: another node may have started a run under one of them a moment ago."""
+    taken: list[str] = []
+    try:
+        for quota in action.quotas:
+            subject = quota_subject(quota.metadata.name)
+            if not ctx.leases.acquire(subject):
+                log.info("quota %s is being counted by another node; deciding again", quota.metadata.name)
+                return False
+            taken.append(subject)
+        if taken:
+            ctx.events.poll()
+            why = refusal(
+                uses(action.quotas, ctx.events.view().runs.active(), action.groups), action.record.request
+            )
+            if why is not None:
+                log.info("not creating %s after all: %s", action.run.metadata.name, why)
+                return False
+        return _create_run(ctx, action)
+    finally:
+        for subject in taken:
+            ctx.leases.release(subject)
+
+
+def _create_run(ctx: NodeContext, action: CreateRun) -> bool:
     """The run exists once the log took its record; the StageRun reconciler starts it."""
     run, record = action.run, action.record
     name = run.metadata.name

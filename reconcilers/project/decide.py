@@ -28,12 +28,16 @@ from winslow.reconcilers.project.actions import (
 from winslow.reconcilers.project.newrun import build_run
 from winslow.reconcilers.project.notify import gate_clock, notifications
 from winslow.reconcilers.project.observe import Observation
-from winslow.reconcilers.project.plan import Plan, plan, refs
+from winslow.reconcilers.project.plan import NextRun, Plan, plan, refs
+from winslow.reconcilers.project.quotas import refusal
+from winslow.resources import labels
 from winslow.resources.amount import Amount
-from winslow.resources.project import ProjectPhase, ProjectStatus
+from winslow.resources.project import ProjectPhase, ProjectStatus, QueueEntry, QueueReason
 from winslow.resources.stagerun import StageRunPhase
 
 NO_FIT_RETRY = 5.0
+BEHIND_CHECK = 1.0  # a stage waiting behind another project's looks again after this
+QUOTA_RETRY = 2.0  # a quota's room is looked for again after this (a run of another project may end)
 WAIT_VISIBLE = 0.2  # a file the log names, not visible here yet, is looked for again after this
 
 
@@ -45,6 +49,8 @@ class StepKind(StrEnum):
     CREATE = "create"  # this node won: create the StageRun
     OTHER = "other"  # another node won and still has time to act
     ELECT = "elect"  # start an election
+    QUOTA = "quota"  # a quota that covers the project has no room for it now
+    BEHIND = "behind"  # a stage of another project that ranks higher waits for the same kind of node
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,9 @@ class Step:
     shortage: str = ""
     creates: tuple[CreateRun, ...] = ()
     request: Amount | None = None
+    selector: dict[str, str] | None = None
+    start: NextRun | None = None
+    """What it is about: the unit whose start waits, for the queue."""
 
 
 def decide(obs: Observation) -> list[Action]:
@@ -121,17 +130,94 @@ def _step(obs: Observation, p: Plan, runs: list[RunRecord]) -> Step:
         return Step(StepKind.BACKOFF, after=min(s.not_before for s in p.starts) - obs.mono)
     nxt = due[0]
     request = nxt.stage.resources.amount
+    refused = refusal(obs.quotas, request)
+    if refused is not None:
+        return Step(StepKind.QUOTA, after=QUOTA_RETRY, shortage=refused, start=nxt)
+    ahead = _ahead(obs, nxt)
+    if ahead is not None:
+        return Step(StepKind.BEHIND, after=BEHIND_CHECK, shortage=ahead, start=nxt)
     result = _fresh_result(obs, runs)
     since_stop = obs.mono - result.stop_observed if result is not None else 0.0
     if obs.election_open:
         return Step(StepKind.ELECTING, after=0.2)
     if result is not None and result.winner is None and since_stop < NO_FIT_RETRY:
-        return Step(StepKind.NO_FIT, after=NO_FIT_RETRY - since_stop, shortage=result.shortage())
-    if result is not None and result.winner == obs.node and obs.executes and request.fits_in(obs.free):
+        return Step(StepKind.NO_FIT, after=NO_FIT_RETRY - since_stop, shortage=result.shortage(), start=nxt)
+    fits = request.fits_in(obs.free) and labels.matches(nxt.stage.node_selector, obs.labels)
+    if result is not None and result.winner == obs.node and obs.executes and fits:
         return Step(StepKind.CREATE, creates=(build_run(obs, snap, nxt, number),))
     if result is not None and result.winner not in (None, obs.node) and since_stop < obs.lease_seconds:
         return Step(StepKind.OTHER, after=0.5)
-    return Step(StepKind.ELECT, request=request)
+    return Step(StepKind.ELECT, request=request, selector=nxt.stage.node_selector or None, start=nxt)
+
+
+def _ahead(obs: Observation, nxt: NextRun) -> str | None:
+    """The stage of another project that this one waits behind, in words: one that waits for the
+    same kind of node (with GPUs, or without) with a higher priority, or one of the same owner's
+    projects with the same priority that waits longer (first come, first served), and that this
+    node has room for now. One that fits nowhere here holds nothing back: a stage no node can
+    take must not stop every stage after it."""
+    assert obs.project is not None
+    mine = _entry(obs, nxt, QueueReason.BEHIND)
+    owner = obs.project.spec.owner
+    for project, entry in obs.queue:
+        if entry.why is QueueReason.QUOTA or entry.gpu != mine.gpu:
+            continue  # a stage that waits for its quota holds nothing back
+        if not Amount.from_wire(dict(entry.request)).fits_in(obs.free):
+            continue
+        if entry.priority > mine.priority or (
+            entry.priority == mine.priority
+            and entry.owner == owner
+            and entry.rank(project) < mine.rank(obs.name)
+        ):
+            return (
+                f"stage {entry.stage!r} of project {project} (priority {entry.priority}) waits for the same "
+                f"kind of node since {entry.since:%Y-%m-%d %H:%M:%S} UTC"
+            )
+    return None
+
+
+def _entry(obs: Observation, nxt: NextRun, why: QueueReason, detail: str = "") -> QueueEntry:
+    """The unit's place in the queue; it keeps the time it began to wait while it waits."""
+    assert obs.project is not None
+    old = _own_status(obs)
+    kept = old.queue if old is not None else None
+    same = kept is not None and kept.stage == nxt.stage.name and kept.matrix == dict(nxt.matrix)
+    since = kept.since if kept is not None and same else datetime.fromtimestamp(obs.now, UTC)
+    return QueueEntry(
+        stage=nxt.stage.name,
+        matrix=dict(nxt.matrix),
+        request=nxt.stage.resources.amount.wire(),
+        priority=obs.project.spec.priority,
+        owner=obs.project.spec.owner,
+        since=since,
+        why=why,
+        detail=detail,
+    )
+
+
+_QUEUED = {
+    StepKind.NO_FIT: QueueReason.NO_FIT,
+    StepKind.QUOTA: QueueReason.QUOTA,
+    StepKind.BEHIND: QueueReason.BEHIND,
+}
+_STILL = (StepKind.ELECTING, StepKind.ELECT, StepKind.OTHER, StepKind.BACKOFF)
+
+
+def _queued(obs: Observation, step: Step) -> QueueEntry | None:
+    """Its entry in the queue: while it waits for a node, a quota or another project, and while
+    the next election for the same unit runs; none once it starts or has nothing to start."""
+    if step.start is not None and step.kind in _QUEUED:
+        return _entry(obs, step.start, _QUEUED[step.kind], step.shortage)
+    old = _own_status(obs)
+    kept = old.queue if old is not None else None
+    if (
+        step.kind in _STILL
+        and kept is not None
+        and step.start is not None
+        and kept.stage == step.start.stage.name
+    ):
+        return kept
+    return None
 
 
 def status(
@@ -145,7 +231,14 @@ def status(
     """The one place a project's phase and reason are set."""
     phase, reason, listed, snapshot = p.phase, p.reason, runs, p.snapshot if runs else None
     nxt, old = (p.starts[0] if p.starts else None), _own_status(obs)
-    if step.kind is StepKind.NO_FIT and nxt is not None and not p.active:
+    if step.kind in (StepKind.QUOTA, StepKind.BEHIND) and nxt is not None:
+        words = (
+            f"{nxt.what} waits for room in its quota ({step.shortage}); it starts when there is room"
+            if step.kind is StepKind.QUOTA
+            else f"{nxt.what} waits behind {step.shortage}"
+        )
+        phase, reason = (phase, f"{reason}; {words}") if p.active else (ProjectPhase.WAITING, words)
+    elif step.kind is StepKind.NO_FIT and nxt is not None and not p.active:
         phase = ProjectPhase.WAITING
         reason = f"no node fits {nxt.what} now ({step.shortage}); it starts when one does"
     elif (
@@ -168,6 +261,7 @@ def status(
         observed_confirm=confirm,
         waiting_since=since,
         reminders=reminders,
+        queue=_queued(obs, step),
     )
 
 
@@ -250,7 +344,7 @@ def _write_or_lock(
         if lost or step.creates:
             return [AcquireLock()]
         if step.kind is StepKind.ELECT and step.request is not None:
-            return [StartElection(step.request, supersedes=obs.stale_election)]
+            return [StartElection(step.request, supersedes=obs.stale_election, selector=step.selector)]
         if changed and _status_is_mine(obs):
             return [AcquireLock()]
         if changed:

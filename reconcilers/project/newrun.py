@@ -78,6 +78,7 @@ def build_run(
         gpus=tuple(gpus),
         request=stage.resources.amount if runs else Amount(),
         project_uid=obs.project.metadata.uid if obs.project else None,
+        owner=obs.project.spec.owner if obs.project else None,
         matrix=dict(next_run.matrix),
         restart=next_run.restart,
         sweep=next_run.sweep,
@@ -108,4 +109,5 @@ def build_run(
         ),
         status=record.status(),  # one model: the file's status is the record's projection
     )
-    return CreateRun(run, record)
+    quotas = tuple(use.quota for use in obs.quotas) if runs else ()
+    return CreateRun(run, record, quotas, obs.groups)

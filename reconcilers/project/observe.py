@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from winslow.controller.context import NodeContext
@@ -20,13 +21,16 @@ from winslow.controller.logstate import LogState
 from winslow.controller.reconciler import Key
 from winslow.controller.records import RunRecord
 from winslow.controller.subjects import lease_subject, lock_subject, subject_parts
+from winslow.reconcilers.project.quotas import QuotaUse, covering, uses
 from winslow.resources.amount import Amount
 from winslow.resources.errors import InvalidFileError, ManifestError, NotFoundError
 from winslow.resources.pipeline import Pipeline
-from winslow.resources.project import NotifyTarget, Project, ProjectStatus
+from winslow.resources.project import NotifyTarget, Project, ProjectStatus, QueueEntry
+from winslow.resources.quota import Quota
 
 log = logging.getLogger(__name__)
 
+QUOTA_READ = 1.0  # seconds between listings of quotas/ and of the queue: what changed counts within it
 STALE_WAIT = 30.0  # how long a file the log says is newer is waited for before using what is there
 
 
@@ -67,6 +71,14 @@ class Observation:
     """The number of an open election whose starter went silent: a new one supersedes it."""
     waiting: str | None = None
     """A file the log names is not visible here yet (NotVisibleYet): nothing is decided on it."""
+    quotas: tuple[QuotaUse, ...] = ()
+    """The quotas that cover the project, with what each holds now (from the log's records)."""
+    groups: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Each user's groups: what a group's quota covers."""
+    queue: tuple[tuple[str, QueueEntry], ...] = ()
+    """The stages of other projects that wait for resources, in the order they start."""
+    labels: dict[str, str] = field(default_factory=dict)
+    """This node's labels: it creates a stage's run only if they match the stage's nodeSelector."""
 
 
 def _subscribed(ctx: NodeContext, project: Project) -> tuple[NotifyTarget, ...]:
@@ -91,6 +103,22 @@ class ProjectContext:
     node: NodeContext
     stale_since: dict[str, float] = field(default_factory=dict)
     """When each file was first seen older than the log says."""
+    quota_cache: tuple[float, tuple[Quota, ...]] = (float("-inf"), ())
+    """The quotas as last listed, and when (monotonic): listed at most every QUOTA_READ seconds."""
+
+    queue_cache: tuple[float, tuple[tuple[str, QueueEntry], ...]] = (float("-inf"), ())
+
+    def queue(self) -> tuple[tuple[str, QueueEntry], ...]:
+        now = self.node.events.monotonic()
+        if now - self.queue_cache[0] >= QUOTA_READ:
+            self.queue_cache = (now, tuple(self.node.layout.store.queue()))
+        return self.queue_cache[1]
+
+    def quotas(self) -> tuple[Quota, ...]:
+        now = self.node.events.monotonic()
+        if now - self.quota_cache[0] >= QUOTA_READ:
+            self.quota_cache = (now, tuple(self.node.layout.store.quotas()))
+        return self.quota_cache[1]
 
 
 @dataclass(frozen=True)
@@ -121,6 +149,9 @@ def observe(ctx: ProjectContext, key: Key) -> Observation:
     lock_mine = node.leases.held(subject, view=state)
     election = state.elections.open.get(subject)
     stale = election is not None and expired(node, election)
+    groups, held = (
+        _quotas(ctx, name, project, state) if project is not None and not files.spec_error else ({}, ())
+    )
     return Observation(
         name=name,
         project=project,
@@ -141,6 +172,7 @@ def observe(ctx: ProjectContext, key: Key) -> Observation:
         result=state.elections.results.get(subject),
         free=node.free(),
         free_gpus=_free_gpus(node),
+        labels=node.config.labels,
         global_env=node.layout.global_env(),
         lease_seconds=node.config.lease_seconds,
         spec_error=files.spec_error,
@@ -156,7 +188,22 @@ def observe(ctx: ProjectContext, key: Key) -> Observation:
         if lock_mine and project is not None and not files.spec_error
         else (),
         waiting=waiting,
+        quotas=held,
+        groups=groups,
+        queue=tuple(q for q in ctx.queue() if q[0] != name) if project is not None else (),
     )
+
+
+def _quotas(
+    ctx: ProjectContext, name: str, project: Project, state: LogState
+) -> tuple[Mapping[str, frozenset[str]], tuple[QuotaUse, ...]]:
+    """The quotas that cover the project and what each holds; the users' groups if any does."""
+    quotas = ctx.quotas()
+    if not quotas:
+        return {}, ()
+    groups = ctx.node.layout.user_groups()
+    mine = covering(quotas, name, project.spec.owner, groups)
+    return (groups, uses(mine, state.runs.active(), groups)) if mine else ({}, ())
 
 
 def _files(ctx: ProjectContext, name: str, state: LogState) -> Files:

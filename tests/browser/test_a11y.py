@@ -29,6 +29,7 @@ PAGES = [
     ("pipelines", "#/pipelines", "main h1"),
     ("pipeline-editor", "#/pipelines/sweep", ".verdict"),
     ("nodes", "#/nodes", "article.node"),
+    ("queue", "#/queue", "main[data-ready]"),
     ("utilisation", "#/utilisation", "table.report"),
 ]
 TAB_READY = {

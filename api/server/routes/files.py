@@ -25,6 +25,7 @@ from winslow.api.server.access import Visibility, check_project
 from winslow.api.server.auth import CurrentUser, current_user
 from winslow.api.server.deps import ApiContext, Ctx
 from winslow.api.server.sharepaths import Located, TreePath, translated
+from winslow.resources.folders import open_dir
 
 router = APIRouter(
     prefix="/api/v1/files", tags=["files"], dependencies=[Depends(current_user)], responses=answers.ERRORS
@@ -51,9 +52,9 @@ def checked(path: str, ctx: ApiContext, user: User) -> TreePath:
 def open_target(loc: Located) -> tuple[int, os.stat_result]:
     """The target opened without following links (O_NONBLOCK: a FIFO a stage made never hangs us)."""
     if not loc.rel:
-        fd = sharepaths.open_dir(loc.top, ())
+        fd = open_dir(loc.top, ())
     else:
-        parent = sharepaths.open_dir(loc.top, loc.rel[:-1])
+        parent = open_dir(loc.top, loc.rel[:-1])
         try:
             flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
             fd = os.open(loc.rel[-1], flags, dir_fd=parent)
@@ -203,7 +204,7 @@ async def upload_offset(ctx: ApiContext, tp: TreePath) -> int:
         return 0
     loc = sharepaths.locate(ctx.layout.root, tp, write=True)
     try:
-        parent = sharepaths.open_dir(loc.top, loc.rel[:-1])
+        parent = open_dir(loc.top, loc.rel[:-1])
     except (FileNotFoundError, NotADirectoryError):
         return 0
     try:
@@ -252,7 +253,7 @@ async def put_path(
         raise HTTPException(400, f"Content-Length {length} differs from Content-Range {piece.header()}")
     with translated(tp):
         loc = sharepaths.locate(ctx.layout.root, tp, write=True)
-        parent = sharepaths.open_dir(loc.top, loc.rel[:-1], create=True)
+        parent = open_dir(loc.top, loc.rel[:-1], create=True)
         try:
             refuse_non_file(parent, tp)
             result = await uploads.receive(
@@ -295,7 +296,7 @@ def make_dir(path: TreePathParam, ctx: Ctx, user: CurrentUser) -> dict[str, str]
     tp = checked(path, ctx, user)
     with translated(tp):
         loc = sharepaths.locate(ctx.layout.root, tp, write=True)
-        os.close(sharepaths.open_dir(loc.top, loc.rel, create=True))
+        os.close(open_dir(loc.top, loc.rel, create=True))
     return {"path": tp.text, "type": "directory"}
 
 
@@ -317,7 +318,7 @@ def delete_path(
         raise HTTPException(400, f"{tp.text} is a folder of the share and stays; delete what is inside it")
     with translated(tp):
         loc = sharepaths.locate(ctx.layout.root, tp, write=True)
-        parent = sharepaths.open_dir(loc.top, loc.rel[:-1])
+        parent = open_dir(loc.top, loc.rel[:-1])
         try:
             dropped = False
             with suppress(FileNotFoundError):

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from winslow.api.identity.users import User
-from winslow.api.server import answers, imagecheck, removal, spec_changes
+from winslow.api.server import answers, imagecheck, removal, selectorcheck, spec_changes
 from winslow.api.server.access import (
     Found,
     allows,
@@ -31,15 +31,17 @@ from winslow.controller.subjects import lock_subject
 from winslow.resources.errors import InvalidFileError, ManifestError, NotFoundError
 from winslow.resources.pipeline import Pipeline
 from winslow.resources.project import PipelineSnapshot, Project, ProjectStatus
+from winslow.resources.quota import Quota
 
 router = APIRouter(
     prefix="/api/v1", tags=["manifests"], dependencies=[Depends(current_user)], responses=answers.ERRORS
 )
 
-PLURAL = {"pipelines": "Pipeline", "projects": "Project"}
+PLURAL = {"pipelines": "Pipeline", "projects": "Project", "quotas": "Quota"}
 ANSWERS: dict[str, tuple[type[BaseModel], type[BaseModel]]] = {
     "Pipeline": (Pipeline, answers.PipelineList),
     "Project": (answers.ProjectView, answers.ProjectList),
+    "Quota": (Quota, answers.QuotaList),
 }
 """What one of a kind and a list of them answer."""
 
@@ -119,11 +121,11 @@ def _pipeline_changes(ctx: ApiContext, project: Project, status: ProjectStatus |
         return []
 
 
-def view(ctx: ApiContext, spec: Pipeline | Project) -> dict[str, Any]:
+def view(ctx: ApiContext, spec: Pipeline | Project | Quota) -> dict[str, Any]:
     return project_view(ctx, spec) if isinstance(spec, Project) else spec.to_wire()
 
 
-Listed = tuple[str, Pipeline | Project | InvalidFileError]
+Listed = tuple[str, Pipeline | Project | Quota | InvalidFileError]
 
 
 def listing(ctx: ApiContext, kind: str) -> list[Listed]:
@@ -138,29 +140,29 @@ def listing(ctx: ApiContext, kind: str) -> list[Listed]:
         except InvalidFileError as exc:
             found.append((name, exc))
             continue
-        assert isinstance(spec, Pipeline | Project)
+        assert isinstance(spec, Pipeline | Project | Quota)
         found.append((name, spec))
     return sorted(found, key=lambda pair: _created(pair[0], pair[1]))
 
 
-def _created(name: str, spec: Pipeline | Project | InvalidFileError) -> tuple[float, str]:
+def _created(name: str, spec: Pipeline | Project | Quota | InvalidFileError) -> tuple[float, str]:
     stamp = spec.metadata.creation_timestamp if not isinstance(spec, InvalidFileError) else None
     return (stamp.timestamp() if stamp else 0.0, name)
 
 
-def visible(user: User, kind: str, spec: Pipeline | Project | InvalidFileError) -> bool:
+def visible(user: User, kind: str, spec: Pipeline | Project | Quota | InvalidFileError) -> bool:
     """Pipelines are everyone's; a project its owner's, members' and admins' (a broken one: as far
     as its file still names them, else admins only)."""
-    if kind == "Pipeline":
-        return True
+    if kind in ("Pipeline", "Quota"):
+        return True  # everyone may see what limits them
     if isinstance(spec, InvalidFileError):
         return allows(user, recovered_members(spec))
     return isinstance(spec, Project) and may_access(user, spec)
 
 
-def get_one(ctx: ApiContext, kind: str, name: str) -> Pipeline | Project:
+def get_one(ctx: ApiContext, kind: str, name: str) -> Pipeline | Project | Quota:
     found = ctx.layout.store.read_spec(kind, name)
-    assert isinstance(found, Pipeline | Project)
+    assert isinstance(found, Pipeline | Project | Quota)
     return found
 
 
@@ -174,6 +176,17 @@ def authorizer(ctx: ApiContext, user: User) -> Callable[[spec_changes.Spec, spec
         if user.admin:
             return
         name = spec.metadata.name
+        if isinstance(spec, Quota):
+            raise HTTPException(403, f"quota {name!r}: only an admin may write quotas")
+        if isinstance(spec, Project):
+            limit = ctx.layout.priority_limit()
+            before = old.spec.priority if isinstance(old, Project) else 0
+            if spec.spec.priority > max(limit, before):
+                raise HTTPException(
+                    403,
+                    f"project {name!r}: spec.priority: {spec.spec.priority} is above {limit}, the most a "
+                    "user may set (settings/scheduling.yaml userPriorityLimit); ask an admin to raise it",
+                )
         if isinstance(spec, Project) and spec.spec.owner is not None:
             current = old.spec.owner if isinstance(old, Project) else user.name
             if spec.spec.owner != current:
@@ -232,6 +245,7 @@ def apply_batch(body: ApplyBody, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     )
     reply: dict[str, Any] = {"dryRun": body.dry_run, "results": [o.wire() for o in outcomes]}
     warnings = imagecheck.missing_images(ctx.layout.nodes, body.documents, ctx.clock())
+    warnings += selectorcheck.unmatched(ctx.layout.nodes, body.documents, ctx.clock())
     if warnings:
         reply["warnings"] = warnings
     return reply
@@ -241,7 +255,7 @@ def _collection(plural: str) -> None:
     kind = PLURAL[plural]
     one, many = ANSWERS[kind]
 
-    def readable(ctx: ApiContext, user: User, name: str) -> Pipeline | Project:
+    def readable(ctx: ApiContext, user: User, name: str) -> Pipeline | Project | Quota:
         if kind == "Project":
             check_project(ctx, user, name)
         return get_one(ctx, kind, name)
@@ -330,9 +344,9 @@ def _collection(plural: str) -> None:
         user: CurrentUser,
         purge: bool = Query(False, description="projects: remove the workspace, logs and StageRun files too"),
     ) -> dict[str, Any]:
-        if kind == "Pipeline" and not user.admin:
-            raise HTTPException(403, "pipelines are shared: only admins delete them")
-        if kind == "Pipeline" and purge:
+        if kind in ("Pipeline", "Quota") and not user.admin:
+            raise HTTPException(403, f"{plural} are shared: only admins delete them")
+        if kind != "Project" and purge:
             raise HTTPException(422, "purge: only a project has files to purge")
         if kind == "Project":
             check_project(ctx, user, name, must_exist=False)  # a broken file, or what a deleted one left
@@ -341,3 +355,4 @@ def _collection(plural: str) -> None:
 
 _collection("pipelines")
 _collection("projects")
+_collection("quotas")

@@ -46,6 +46,12 @@ class Case:
 
 
 P = "/api/v1/projects/p"
+QUOTA = {
+    "apiVersion": "winslow/v1",
+    "kind": "Quota",
+    "metadata": {"name": "gpu-alice"},
+    "spec": {"user": "alice", "hard": {"gpu": 1}},
+}
 FILES = "/api/v1/files"
 SEEDED_TRIGGER = "5eed5eed"  # the id of the trigger token `seeded` (below) gives project p
 CASES: dict[tuple[str, str], list[Case]] = {
@@ -68,6 +74,12 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ],
     ("DELETE", "/api/v1/pipelines/{name}"): [Case("/api/v1/pipelines/demo", "admin")],
     ("GET", "/api/v1/projects"): [Case("/api/v1/projects", "user", lists="p")],
+    ("GET", "/api/v1/quotas"): [Case("/api/v1/quotas", "user")],
+    ("POST", "/api/v1/quotas"): [Case("/api/v1/quotas", "admin", 201, json=QUOTA)],
+    ("GET", "/api/v1/quotas/{name}"): [Case("/api/v1/quotas/gpu-alice", "user", 404)],
+    ("PUT", "/api/v1/quotas/{name}"): [Case("/api/v1/quotas/gpu-alice", "admin", json=QUOTA)],
+    ("DELETE", "/api/v1/quotas/{name}"): [Case("/api/v1/quotas/gpu-alice", "admin", 404)],
+    ("GET", "/api/v1/queue"): [Case("/api/v1/queue", "user")],
     ("POST", "/api/v1/projects"): [Case("/api/v1/projects", "user", 201, json=project("q", "demo"))],
     ("GET", "/api/v1/projects/{name}"): [Case(P, "project")],
     ("PUT", "/api/v1/projects/{name}"): [Case(P, "project", json=project("p", "demo", tags=["x"]))],
@@ -124,6 +136,10 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("GET", "/api/v1/settings/users"): [Case("/api/v1/settings/users", "admin")],
     ("GET", "/api/v1/whoami"): [Case("/api/v1/whoami", "user")],
     ("GET", "/api/v1/reports/utilisation"): [Case("/api/v1/reports/utilisation", "user")],
+    ("GET", "/api/v1/disk/projects"): [
+        Case("/api/v1/disk/projects", "user", lists="p"),
+        Case("/api/v1/disk/projects?project=p", "project"),
+    ],
     # signing in checks the token in the body, whoever asks; signing out ends the cookie's session, if any
     ("POST", "/api/v1/session"): [Case("/api/v1/session", "public", 401, json={"token": "wsl_not-valid"})],
     ("DELETE", "/api/v1/session"): [Case("/api/v1/session", "public")],
@@ -182,7 +198,7 @@ def test_route_honours_the_access_matrix(seeded: Api, method: str, template: str
 def listed(body: dict[str, Any]) -> set[str]:
     if "entries" in body:
         return {e["name"] for e in body["entries"]}
-    return {i["metadata"]["name"] for i in body["items"]}
+    return {i["project"] if "project" in i else i["metadata"]["name"] for i in body["items"]}
 
 
 def test_every_case_names_a_route_that_exists() -> None:

@@ -24,6 +24,12 @@ function cores(list) {
   );
 }
 
+// As a stage's nodeSelector names them (`winslow node --label gpu=a100`).
+function labels(map) {
+  const pairs = Object.entries(map || {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return pairs.length ? pairs.map(([k, v]) => `${k}=${v}`).join(", ") : "none";
+}
+
 function card(node, now) {
   const s = node.status;
   const u = s.utilisation || {};
@@ -72,6 +78,7 @@ function card(node, now) {
           h("dt", {}, "Network"), h("dd", {}, `↓ ${rate(u.netRecvPerSecond)} ↑ ${rate(u.netSentPerSecond)}`),
           h("dt", {}, "Disk"), h("dd", {}, `read ${rate(u.diskReadPerSecond)} · write ${rate(u.diskWritePerSecond)} · ${bytes(u.diskFree)} free`),
           h("dt", {}, "Running"), h("dd", {}, (s.running || []).length ? s.running.map((r) => h("a", { class: "run", href: link(["projects", r.split(".")[0], "logs"], { run: r }) }, r)) : "nothing"),
+          h("dt", {}, "Labels"), h("dd", {}, labels(node.metadata.labels)),
           h("dt", {}, "Up since"), h("dd", {}, s.started ? `${age(s.started, now)}` : "–"),
         ),
       ),

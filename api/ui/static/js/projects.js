@@ -110,22 +110,27 @@ export async function render({ root, query, alive }) {
     return [f.name, f.pipeline, f.reason, f.stage, f.node, ...f.tags].some((v) => v.toLowerCase().includes(q));
   }
 
+  let address = null;
   function applyFilters() {
     let shown = 0;
     for (const entry of rows.values()) {
       const show = visible(entry.facts);
-      entry.tr.hidden = !show;
+      if (entry.tr.hidden === show) entry.tr.hidden = !show; // only what changed: 1,000 rows poll each second
       shown += show;
     }
-    empty.hidden = shown > 0 || rows.size === 0;
+    const none = shown > 0 || rows.size === 0;
+    if (empty.hidden !== none) empty.hidden = none;
     const params = {};
     if (text.value) params.q = text.value;
     if (phase.value) params.phase = phase.value;
     if (tag.value) params.tag = tag.value;
+    const wanted = link(["projects"], params);
     // a refresh that ends after the user moved on must not take the address back to this page
-    if (alive()) history.replaceState(null, "", link(["projects"], params));
+    if (wanted !== address && alive()) history.replaceState(null, "", wanted);
+    address = wanted;
   }
 
+  let summarised = null;
   function summarise(all) {
     const counts = {};
     let attention = 0;
@@ -133,6 +138,9 @@ export async function render({ root, query, alive }) {
       counts[f.phase] = (counts[f.phase] || 0) + 1;
       attention += f.bad || f.human ? 1 : 0;
     }
+    const key = JSON.stringify([all.length, counts, attention]);
+    if (key === summarised) return; // unchanged: no DOM write, no restyle of the page
+    summarised = key;
     clear(summary);
     add(summary, 
       h("span", {}, `${all.length} project${all.length === 1 ? "" : "s"}`),
@@ -171,9 +179,12 @@ export async function render({ root, query, alive }) {
         Object.assign(entry, { tr, sig, facts: f });
       } else {
         entry.facts = f;
-        entry.tr.lastElementChild.textContent = age(f.created);
+        const shown = age(f.created);
+        const cell = entry.tr.lastElementChild;
+        if (cell.textContent !== shown) cell.textContent = shown; // a write restyles the whole table
       }
-      entry.tr.hidden = !visible(f);
+      const hide = !visible(f);
+      if (entry.tr.hidden !== hide) entry.tr.hidden = hide;
       previous = entry.tr;
     }
     if (first) add(tbody, fragment);

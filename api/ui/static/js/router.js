@@ -11,6 +11,7 @@ const VIEWS = {
   pipelines: () => import("./pipelines.js"),
   pipeline: () => import("./pipeline.js"),
   nodes: () => import("./nodes.js"),
+  queue: () => import("./queue.js"),
   utilisation: () => import("./utilisation.js"),
 };
 

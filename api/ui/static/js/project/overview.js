@@ -3,12 +3,14 @@
 // into body and sets body.refresh, which the page calls after each poll.
 
 import { api } from "../api.js";
-import { fill, h, toast } from "../dom.js";
+import { bytes, fill, h, toast } from "../dom.js";
 
 export function overview(view) {
   const { body, state } = view;
   const env = h("div");
-  fill(body, h("h2", {}, "Environment"), env);
+  const disk = h("p", { class: "muted disk-use" }, "Measuring…");
+  fill(body, h("h2", {}, "Environment"), env, h("h2", {}, "Disk use on the share"), disk);
+  drawDisk(view.name, disk);
   const act = actor(view);
   let envKey = "";
   body.refresh = () => {
@@ -75,4 +77,19 @@ function drawEnv(env, vars, act) {
       : h("p", { class: "muted" }, "No project variables."),
     form,
   );
+}
+
+// The project's disk use (GET /api/v1/disk/projects?project=NAME, a walk cached for a minute),
+// drawn once when the tab opens: sizes are for display, not worth a request on every poll.
+async function drawDisk(name, into) {
+  try {
+    const { items } = await api.get(`/api/v1/disk/projects?project=${encodeURIComponent(name)}`);
+    const d = items[0];
+    if (!d) return fill(into, "Nothing on the share yet.");
+    const count = `${d.workspaces} StageRun workspace${d.workspaces === 1 ? "" : "s"}`;
+    fill(into, `${count}: ${bytes(d.workspaceBytes)} · logs ${bytes(d.logBytes)} · input ${bytes(d.inputBytes)} · ` +
+      `output ${bytes(d.outputBytes)} · total ${bytes(d.totalBytes)}` + (d.partial ? " (at least: the count was capped)" : ""));
+  } catch (error) {
+    fill(into, `Disk use: ${error.message}`);
+  }
 }
