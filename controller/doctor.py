@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from pathlib import Path
 from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command, Event
 from winslow.controller.skew import WARN_SECONDS
+from winslow.controller.slurm_runtime import Runner
 
 LAG_LIMIT = 1.0  # seconds a node may take to see another's new or replaced file
 
@@ -197,6 +200,70 @@ def check_docker(run: Callable[[], str]) -> Finding:
             "start the Docker engine (systemctl start docker) and let this user use it",
         )
     return ok("docker", f"ran a container ({printed.strip() or 'no output'})")
+
+
+def check_slurm(
+    runner: Runner, partition: str | None, share: Path, scratch: Path, engine: str, image: str
+) -> list[Finding]:
+    """A Slurm node's needs (`winslow node --runtime slurm`): the commands answer, the partition
+    exists, and a probe job sees the share at the same path and runs the image with the engine.
+    `scratch` is a folder on the share for the probe's output."""
+    where = [f"--partition={partition}"] if partition else []
+    shown = subprocess_text(runner(["sinfo", "-h", *where, "-o", "%P %a %D %T"]))
+    if shown is None or not shown.strip():
+        return [
+            Finding(
+                Level.PROBLEM,
+                "slurm",
+                f"sinfo does not answer for partition {partition or '(default)'}: {shown or 'no output'}",
+                "install the Slurm client (sinfo, sbatch, squeue, sacct, scancel) and check the partition "
+                "name (sinfo -s); for a test Slurm on this machine: scripts/slurm-dev.sh up",
+            )
+        ]
+    findings = [ok("slurm", f"partition {shown.split()[0]} answers ({' '.join(shown.split()[1:4])})")]
+    out = scratch / "slurm-probe.out"
+    limits = (
+        ' --ulimit "nofile=$(ulimit -Sn):$(ulimit -Sn)" --ulimit nproc=4096:4096'
+        if engine == "podman"
+        else ""
+    )
+    script = (
+        f"test -d {shlex.quote(str(share / 'run'))} && echo share-ok; "
+        f"{shlex.quote(engine)} run --rm{limits} {shlex.quote(image)} echo engine-ok"
+    )
+    done = runner(["sbatch", "--wait", "--quiet", *where, f"--output={out}", "--time=5", f"--wrap={script}"])
+    try:
+        printed = out.read_text()
+    except OSError:
+        printed = ""
+    if "share-ok" not in printed:
+        findings.append(
+            Finding(
+                Level.PROBLEM,
+                "slurm share",
+                f"a probe job did not see the share at {share} or could not write there "
+                f"(sbatch: {(done.stderr or done.stdout).strip() or done.returncode})",
+                "mount the share at the same path on every node of the partition, writable by this user",
+            )
+        )
+        return findings
+    findings.append(ok("slurm share", f"a probe job sees the share at {share}"))
+    if "engine-ok" not in printed:
+        findings.append(
+            Finding(
+                Level.PROBLEM,
+                "slurm container",
+                f"a probe job could not run {image} with {engine}: {printed.strip()[-300:]}",
+                f"install {engine} on the partition's nodes and load the images there (podman load)",
+            )
+        )
+    else:
+        findings.append(ok("slurm container", f"a probe job ran {image} with {engine}"))
+    return findings
+
+
+def subprocess_text(done: subprocess.CompletedProcess[str]) -> str | None:
+    return done.stdout if done.returncode == 0 else None
 
 
 # -- the cluster, through the log ---------------------------------------------------------------------

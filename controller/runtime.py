@@ -41,6 +41,7 @@ class ContainerSpec:
 
 class ContainerState(StrEnum):
     CREATED = "created"
+    QUEUED = "queued"  # waiting in its runtime's own queue (Slurm's): it starts by itself
     RUNNING = "running"
     EXITED = "exited"
 

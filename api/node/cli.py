@@ -33,7 +33,7 @@ from winslow.api.server import fastpath, leftovers
 from winslow.api.server.deps import ApiContext
 from winslow.api.winsctl import clientconfig
 from winslow.controller import metrics, notify, watchdog
-from winslow.controller.capacity import Capacity, CapacityError, detect, oversubscribed
+from winslow.controller.capacity import Capacity, CapacityError, GpuInfo, detect, oversubscribed
 from winslow.controller.context import NodeConfig, NodeContext
 from winslow.controller.daemon import Daemon
 from winslow.controller.eventlog import EventLog
@@ -41,6 +41,8 @@ from winslow.controller.layout import ShareLayout
 from winslow.controller.leases import Leases
 from winslow.controller.loop import WorkQueue, every
 from winslow.controller.reconciler import Reconciler
+from winslow.controller.runtime import Runtime
+from winslow.controller.slurm_runtime import SlurmRuntime
 from winslow.controller.stagelogs import MIN_LIMIT
 from winslow.reconcilers import runfiles
 from winslow.reconcilers.notify import Sender
@@ -117,6 +119,23 @@ def _node_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="how long this node's stages outlive its silence (a restart, a freeze, a full share): "
         "within it the node adopts them again; past it its watchdog has stopped them and the "
         "others mark them Lost. The node shows NotReady after three missed heartbeats",
+    )
+    p.add_argument(
+        "--runtime",
+        choices=("docker", "slurm"),
+        default="docker",
+        help="how stages run: containers on this machine (docker), or one Slurm job each (slurm: the "
+        "cluster sees the share at the same path, with the same user ids)",
+    )
+    p.add_argument(
+        "--slurm-partition", help="with --runtime slurm: the partition jobs go to (default: Slurm's)"
+    )
+    p.add_argument(
+        "--slurm-container",
+        choices=("podman", "docker"),
+        default="podman",
+        help="with --runtime slurm: what runs the stage's image inside the job (podman stays in the "
+        "job's cgroup; a docker container escapes Slurm's limits and scancel)",
     )
     p.add_argument("--cpus", type=float, help="override detected CPUs (above the machine: a warning)")
     p.add_argument("--memory", help="override detected memory, e.g. 64Gi (above the machine: a warning)")
@@ -388,6 +407,30 @@ def _labels(items: list[str]) -> dict[str, str]:
         raise SystemExit(f"winslow node: {exc}") from None
 
 
+def _slurm_capacity(args: argparse.Namespace, runtime: SlurmRuntime) -> Capacity:
+    """What a Slurm node offers in elections: the partition's nodes' total (sinfo, read once at
+    start), each part replaced by --cpus/--memory/--gpus where given."""
+    found = runtime.partition_capacity()
+    if found is None and (args.cpus is None or args.memory is None):
+        raise SystemExit(
+            "winslow node: sinfo does not answer for the Slurm partition; is Slurm up "
+            "(scripts/slurm-dev.sh up)? Or give --cpus and --memory"
+        )
+    cpus, memory, gpus = found or (0.0, 0, 0)
+    try:
+        if args.memory:
+            memory = parse_memory(args.memory)
+    except ValueError as exc:
+        raise SystemExit(f"winslow node: {exc}") from None
+    count = args.gpus if args.gpus is not None else gpus
+    model = f"slurm:{args.slurm_partition or 'default'}"
+    return Capacity(
+        cpu=float(args.cpus if args.cpus is not None else cpus),
+        memory=int(memory),
+        gpus=[GpuInfo(i, model, 0) for i in range(count)],
+    )
+
+
 def _capacity(args: argparse.Namespace) -> Capacity:
     try:
         memory = parse_memory(args.memory) if args.memory else None
@@ -419,8 +462,16 @@ def run_node(args: argparse.Namespace) -> int:
     )
     tls = _tls(args)
     labels = _labels(args.label)
-    capacity = _capacity(args)  # a refused --gpus leaves the share untouched
-    notes = oversubscribed(capacity)
+    slurm = (
+        SlurmRuntime(
+            Path(args.share) / "run" / "slurm", partition=args.slurm_partition, engine=args.slurm_container
+        )
+        if args.runtime == "slurm" and not args.no_execute
+        else None
+    )
+    # a refused --gpus leaves the share untouched
+    capacity = _slurm_capacity(args, slurm) if slurm is not None else _capacity(args)
+    notes = oversubscribed(capacity) if slurm is None else []
     for note in notes:
         log.warning("%s: Docker refuses stages that ask for more than the machine has", note)
     url = _server_url(args, tls)
@@ -444,8 +495,8 @@ def run_node(args: argparse.Namespace) -> int:
     clock = time.time
     registry = CollectorRegistry(auto_describe=True)
     events = EventLog(layout.events, args.name, clock, compact_every=args.compact_every)
-    runtime = None
-    if config.executes:
+    runtime: Runtime | None = slurm
+    if config.executes and slurm is None:
         from winslow.controller.docker_runtime import DockerRuntime
 
         runtime = DockerRuntime(notes=notes)
@@ -468,7 +519,7 @@ def run_node(args: argparse.Namespace) -> int:
         ContainerPruner(ctx, keep_seconds=args.keep_containers * 3600),
         RetentionReconciler(ctx),
     ]
-    if config.executes:
+    if config.executes and slurm is None:  # the watchdog kills Docker containers; Slurm jobs: not yet
         kept = [r.lease_key for r in reconcilers]
         ctx.fence = watchdog.Fence(
             watchdog.fence_path(watchdog.state_dir(), layout.uid, args.name),

@@ -12,6 +12,7 @@ from winslow.controller.capacity import detect_gpus, machine_cpus, machine_memor
 from winslow.controller.eventlog import EventLog
 from winslow.controller.layout import ShareLayout
 from winslow.controller.monitor import NodeDirectory
+from winslow.controller.slurm_runtime import run_command
 from winslow.resources.quantity import parse_memory
 
 NODE_AGE = 300.0  # node files older than this are of nodes that stopped
@@ -33,6 +34,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--gpus", type=int, help="the --gpus a node here is (to be) started with")
     p.add_argument("--image", default="winslow/busybox:latest", help="a local image to run a test container")
     p.add_argument("--no-docker", action="store_true", help="skip the Docker check (an observer machine)")
+    p.add_argument(
+        "--slurm-partition",
+        metavar="P",
+        help="check a Slurm node (winslow node --runtime slurm): the partition, and a probe job that "
+        "sees the share and runs --image",
+    )
+    p.add_argument("--slurm-container", choices=("podman", "docker"), default="podman")
     p.add_argument(
         "--wait", type=float, default=20.0, help="seconds to wait for nodes to see the probe files"
     )
@@ -63,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         findings += doctor.check_capacity(
             args.cpus, memory, args.gpus, machine_cpus(), machine_memory(), gpus
         )
-        if not args.no_docker:
+        if args.slurm_partition:
+            findings += doctor.check_slurm(
+                run_command, args.slurm_partition, share, scratch, args.slurm_container, args.image
+            )
+        elif not args.no_docker:
             findings.append(doctor.check_docker(lambda: _docker(args.image)))
         now = time.time()
         live = {

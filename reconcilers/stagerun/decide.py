@@ -72,6 +72,8 @@ def decide(obs: Observation) -> list[Action]:
         if record.phase is StageRunPhase.PENDING:
             return [Start()] if obs.run is not None else [Requeue(STARTING_CHECK)]  # file not visible yet
         return [Finish(StageRunPhase.FAILED, None, "its container disappeared")]
+    if container.state is ContainerState.QUEUED:  # Pending until it runs; its log says why it waits
+        return [*([] if obs.watching else [_watch(obs, container)]), Requeue(CHECK_EVERY)]
     timeout = obs.run.spec.timeout_seconds if obs.run is not None else None
     started = record.start_time.timestamp() if record.start_time else obs.now
     if container.state is ContainerState.EXITED and record.phase is not StageRunPhase.PENDING:

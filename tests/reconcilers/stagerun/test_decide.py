@@ -196,3 +196,13 @@ def test_a_failed_run_says_the_end_of_its_log():
         obs(make_run(1, "a", 0, "Running"), failed, watching=True, drained=True, last_lines=lines)
     )
     assert done.message == "last log lines: reading input | Traceback: KeyError 'x'"
+
+
+def test_a_job_waiting_in_its_runtimes_queue_stays_pending_and_is_watched():
+    pending = make_run(1, "a", 0, "Pending")
+    actions = decide(obs(pending, box(ContainerState.QUEUED)))
+    assert kinds(actions) == ["Watch", "Requeue"], "no MarkRunning: it does not run yet"
+    assert kinds(decide(obs(pending, box(ContainerState.QUEUED), watching=True))) == ["Requeue"]
+    kill = Event(issuer="b", command=Command.KILL, subject="stagerun/proj.1.a", timestamp=T0, message="alice")
+    killed = decide(obs(pending, box(ContainerState.QUEUED), kill=kill))
+    assert kinds(killed) == ["Stop", "Finish"], "cancelled in the queue: nothing to drain"

@@ -1,0 +1,365 @@
+"""The Slurm adapter against a fake Slurm: scripted squeue/sacct/scontrol answers, no cluster."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from winslow.controller import slurm_runtime
+from winslow.controller.runtime import ContainerSpec, ContainerState, Mount, RuntimeFailure
+from winslow.controller.slurm_runtime import SlurmRuntime, exit_code_of, parse_rows, parse_scontrol
+
+NAME = "winslow-abcd1234-p-1-train"
+LABELS = {"winslow.share": "abcd", "winslow.node": "n1", "winslow.stagerun": "p-1-train"}
+
+
+@dataclass
+class FakeSlurm:
+    """Plays Slurm: `squeue`/`sacct` answer the current step of a script of (squeue line, sacct
+    line) pairs, or fail with the given text; every command is recorded."""
+
+    squeue: str = ""
+    sacct: str = ""
+    sacct_error: str = ""
+    scontrol: str = ""
+    sbatch_error: str = ""
+    calls: list[list[str]] = field(default_factory=list)
+    now: float = 1000.0
+
+    def __call__(self, args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        args = list(args)
+        self.calls.append(args)
+        tool = args[0]
+        if tool == "sbatch":
+            if self.sbatch_error:
+                return subprocess.CompletedProcess(args, 1, "", self.sbatch_error)
+            return subprocess.CompletedProcess(args, 0, "4242\n", "")
+        if tool == "squeue":
+            return subprocess.CompletedProcess(args, 0, self.squeue, "")
+        if tool == "sacct":
+            if self.sacct_error:
+                return subprocess.CompletedProcess(args, 1, "", self.sacct_error)
+            return subprocess.CompletedProcess(args, 0, self.sacct, "")
+        if tool == "scontrol":
+            return subprocess.CompletedProcess(args, 0, self.scontrol, "")
+        if tool == "scancel":
+            return subprocess.CompletedProcess(args, 0, "", "")
+        if tool == "sinfo":
+            return subprocess.CompletedProcess(
+                args, 0, "n1|16|64000|gpu:a100:2(S:0)\nn2|8|32000|(null)\n", ""
+            )
+        raise AssertionError(f"unexpected command {args}")
+
+    def count(self, tool: str) -> int:
+        return sum(1 for c in self.calls if c[0] == tool)
+
+    def clock(self) -> float:
+        return self.now
+
+    def later(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def spec(tmp_path: Path, **kw: object) -> ContainerSpec:
+    ws = tmp_path / "ws"
+    ws.mkdir(exist_ok=True)
+    args = {
+        "name": NAME,
+        "image": "winslow/busybox:latest",
+        "command": ["sh", "-c"],
+        "args": ["echo hi"],
+        "env": {"A": "1"},
+        "mounts": [Mount(ws, "/workspace", read_only=False)],
+        "labels": LABELS,
+        "cpu": 1.5,
+        "memory": 2 << 30,
+    }
+    args.update(kw)
+    return ContainerSpec(**args)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def slurm() -> FakeSlurm:
+    return FakeSlurm()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, slurm: FakeSlurm) -> SlurmRuntime:
+    return SlurmRuntime(
+        tmp_path / "run" / "slurm",
+        partition="winslow",
+        runner=slurm,
+        clock=slurm.clock,
+        sleep=slurm.later,
+        user="alice",
+    )
+
+
+def queued(state: str, reason: str = "None") -> str:
+    return f"4242|{NAME}|{state}|{reason}\n"
+
+
+def accounted(state: str, code: str = "0:0") -> str:
+    return f"4242|{NAME}|{state}|None|{code}\n"
+
+
+def test_submits_one_job_named_after_the_run_with_its_resources(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    job = runtime.run(spec(tmp_path, gpus=[0, 1]))
+    assert job == NAME
+    sbatch = slurm.calls[0]
+    assert sbatch[0] == "sbatch" and "--parsable" in sbatch
+    assert f"--job-name={NAME}" in sbatch
+    assert "--cpus-per-task=2" in sbatch and "--mem=2048M" in sbatch and "--gpus=2" in sbatch
+    assert "--partition=winslow" in sbatch
+    folder = tmp_path / "run" / "slurm" / NAME
+    assert f"--chdir={folder}" in sbatch and sbatch[-1] == str(folder / "job.sh")
+    wrapper = (folder / "job.sh").read_text()
+    assert "podman run --ulimit" in wrapper and "--pids-limit 4096 --rm --name" in wrapper
+    assert f"{tmp_path / 'ws'}:/workspace:rw" in wrapper
+    assert "--entrypoint sh winslow/busybox:latest -c 'echo hi'" in wrapper
+
+
+def test_a_refused_submission_is_a_runtime_failure_and_leaves_no_files(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    slurm.sbatch_error = "sbatch: error: invalid partition specified: nope"
+    with pytest.raises(RuntimeFailure, match="invalid partition"):
+        runtime.run(spec(tmp_path))
+    assert not (tmp_path / "run" / "slurm" / NAME).exists()
+
+
+def test_pending_then_running_then_completed(runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path) -> None:
+    runtime.run(spec(tmp_path))
+    folder = tmp_path / "run" / "slurm" / NAME
+    slurm.squeue = queued("PENDING", "Priority")
+    info = runtime.inspect(NAME)
+    assert info is not None and info.state is ContainerState.QUEUED  # Pending, waiting in Slurm's queue
+    slurm.later(3)
+    slurm.squeue = queued("PENDING", "Resources")
+    runtime.inspect(NAME)
+    slurm.later(3)
+    slurm.squeue = queued("RUNNING")
+    assert runtime.inspect(NAME).state is ContainerState.RUNNING  # type: ignore[union-attr]
+    slurm.later(3)
+    slurm.squeue = queued("PENDING", "None")  # no reason: nothing to say
+    runtime.inspect(NAME)
+    notes = [e.data.decode() for e in runtime.logs(NAME)]
+    assert notes == [
+        "[slurm] job 4242 is pending in Slurm's queue (Priority)\n",
+        "[slurm] job 4242 is pending in Slurm's queue (Resources)\n",
+        "[slurm] job 4242 runs\n",
+    ]
+    (folder / "output.log").write_text(
+        "2099-01-01T00:00:00.000000001Z hello\n2099-01-01T00:00:00.000000002Z par"
+    )
+    (folder / "exit").write_text("0\n")
+    slurm.later(3)
+    slurm.squeue = queued("COMPLETED")
+    info = runtime.inspect(NAME)
+    assert info is not None and info.state is ContainerState.EXITED and info.exit_code == 0
+    assert info.finished_at is not None
+    entries = list(runtime.logs(NAME, tail=2))
+    assert [e.data for e in entries] == [b"[slurm] job 4242 runs\n", b"hello\n"]  # a partial line waits
+    assert entries[-1].stamp == "2099-01-01T00:00:00.000000001Z"
+    assert runtime.wait(NAME) == 0
+
+
+def test_queries_are_batched_and_cached(runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path) -> None:
+    runtime.run(spec(tmp_path))
+    runtime.run(spec(tmp_path, name=NAME + "-b", labels={**LABELS, "winslow.stagerun": "p-2"}))
+    slurm.squeue = queued("RUNNING") + f"4243|{NAME}-b|RUNNING|None\n"
+    for _ in range(5):
+        runtime.find({"winslow.node": "n1"})
+        runtime.inspect(NAME)
+    assert slurm.count("squeue") == 1 and slurm.count("sacct") == 0
+    squeue = next(c for c in slurm.calls if c[0] == "squeue")
+    assert f"--name={NAME},{NAME}-b" in squeue and "--user=alice" in squeue
+    slurm.later(2.5)
+    runtime.inspect(NAME)
+    assert slurm.count("squeue") == 2
+
+
+@pytest.mark.parametrize(
+    ("state", "code", "expected", "why"),
+    [
+        ("CANCELLED by 0", "0:15", 143, "cancelled"),
+        ("CANCELLED", "", 143, "cancelled"),
+        ("TIMEOUT", "0:0", 143, "TIMEOUT"),
+        ("NODE_FAIL", "0:0", 137, "NODE_FAIL"),
+        ("PREEMPTED", "0:0", 143, "PREEMPTED"),
+        ("OUT_OF_MEMORY", "0:125", 137, "OUT_OF_MEMORY"),
+    ],
+)
+def test_ends_slurm_forced_are_exited_with_the_reason_in_the_log(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path, state: str, code: str, expected: int, why: str
+) -> None:
+    runtime.run(spec(tmp_path))
+    slurm.sacct = accounted(state, code)
+    info = runtime.inspect(NAME)
+    assert info is not None and info.state is ContainerState.EXITED
+    assert info.exit_code == expected
+    assert info.oom_killed == (state == "OUT_OF_MEMORY")
+    last = list(runtime.logs(NAME, tail=1))[-1].data.decode()
+    assert why in last and last.startswith("[slurm]")
+    slurm.sacct = ""  # gone from Slurm since: the end stands, and Slurm is not asked again
+    slurm.later(slurm_runtime.GRACE_SECONDS + 3)
+    asked = len(slurm.calls)
+    assert runtime.inspect(NAME).exit_code == expected  # type: ignore[union-attr]
+    assert len(slurm.calls) == asked
+
+
+def test_failed_takes_the_exit_file_and_sacct_when_there_is_none(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    runtime.run(spec(tmp_path))
+    slurm.sacct = accounted("FAILED", "3:0")
+    assert runtime.inspect(NAME).state is ContainerState.RUNNING  # type: ignore[union-attr]  # the file may lag
+    slurm.later(slurm_runtime.EXIT_FILE_GRACE + 1)
+    info = runtime.inspect(NAME)
+    assert info is not None and info.state is ContainerState.EXITED and info.exit_code == 3
+    (tmp_path / "run" / "slurm" / NAME / "exit").write_text("3\n")
+    assert runtime.inspect(NAME).exit_code == 3  # type: ignore[union-attr]
+
+
+def test_the_exit_file_is_the_truth_whatever_slurm_says(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    runtime.run(spec(tmp_path))
+    (tmp_path / "run" / "slurm" / NAME / "exit").write_text("7\n")
+    slurm.squeue = queued("COMPLETING")
+    info = runtime.inspect(NAME)
+    assert info is not None and info.state is ContainerState.EXITED and info.exit_code == 7
+
+
+def test_missing_from_slurm_is_running_for_a_grace_period(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    runtime.run(spec(tmp_path))
+    for _ in range(5):
+        slurm.later(10)
+        assert runtime.inspect(NAME).state is ContainerState.RUNNING  # type: ignore[union-attr]
+    slurm.sacct = accounted("RUNNING")
+    slurm.later(30)
+    assert runtime.inspect(NAME).state is ContainerState.RUNNING  # type: ignore[union-attr]
+    slurm.sacct = accounted("COMPLETED")
+    (tmp_path / "run" / "slurm" / NAME / "exit").write_text("0\n")
+    slurm.later(3)
+    assert runtime.inspect(NAME).exit_code == 0  # type: ignore[union-attr]
+
+
+def test_missing_past_the_grace_period_without_an_exit_file_is_lost(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    runtime.run(spec(tmp_path))
+    assert runtime.inspect(NAME).state is ContainerState.RUNNING  # type: ignore[union-attr]
+    slurm.later(slurm_runtime.GRACE_SECONDS + 1)
+    info = runtime.inspect(NAME)
+    assert info is not None and info.state is ContainerState.EXITED and info.exit_code == 137
+    assert "not known to Slurm" in list(runtime.logs(NAME))[-1].data.decode()
+
+
+def test_unknown_state_is_treated_as_missing(runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path) -> None:
+    runtime.run(spec(tmp_path))
+    slurm.sacct = accounted("UNKNOWN")
+    assert runtime.inspect(NAME).state is ContainerState.RUNNING  # type: ignore[union-attr]
+    slurm.later(slurm_runtime.GRACE_SECONDS + 1)
+    info = runtime.inspect(NAME)
+    assert info is not None and info.state is ContainerState.EXITED
+    assert "in state UNKNOWN" in list(runtime.logs(NAME))[-1].data.decode()
+
+
+def test_accounting_disabled_falls_back_to_squeue_and_scontrol(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    runtime.run(spec(tmp_path))
+    slurm.sacct_error = "sacct: error: Slurm accounting storage is disabled"
+    slurm.squeue = queued("CANCELLED")
+    slurm.scontrol = (
+        f"JobId=4242 JobName={NAME} UserId=alice(1000) JobState=CANCELLED Reason=None ExitCode=0:15\n"
+    )
+    info = runtime.inspect(NAME)
+    assert info is not None and info.state is ContainerState.EXITED and info.exit_code == 143
+    assert slurm.count("sacct") == 1 and slurm.count("scontrol") == 1
+    slurm.later(3)
+    runtime.inspect(NAME)
+    assert slurm.count("sacct") == 1  # not asked again
+
+
+def test_found_again_by_labels_after_a_restart(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    runtime.run(spec(tmp_path))
+    again = SlurmRuntime(
+        tmp_path / "run" / "slurm", runner=slurm, clock=slurm.clock, sleep=slurm.later, user="alice"
+    )
+    slurm.squeue = queued("RUNNING")
+    found = again.find({"winslow.node": "n1", "winslow.stagerun": "p-1-train"})
+    assert [(c.id, c.labels, c.state) for c in found] == [(NAME, LABELS, ContainerState.RUNNING)]
+    assert again.find({"winslow.node": "n2"}) == []
+
+
+def test_stop_cancels_and_remove_deletes_the_jobs_files_only(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    runtime.run(spec(tmp_path))
+    slurm.squeue = queued("RUNNING")
+    assert runtime.inspect(NAME).state is ContainerState.RUNNING  # type: ignore[union-attr]
+    slurm.squeue = queued("CANCELLED")
+    slurm.sacct = accounted("CANCELLED by 0", "0:15")
+    runtime.stop(NAME, timeout=10)
+    assert ["scancel", "4242"] in slurm.calls
+    assert runtime.inspect(NAME).state is ContainerState.EXITED  # type: ignore[union-attr]
+    runtime.remove(NAME)
+    assert not (tmp_path / "run" / "slurm" / NAME).exists()
+    assert (tmp_path / "ws").is_dir()
+    assert runtime.inspect(NAME) is None
+
+
+def test_parsing() -> None:
+    assert exit_code_of("3:0") == 3 and exit_code_of("0:9") == 137 and exit_code_of("0:0") == 0
+    assert exit_code_of("x") is None
+    rows = parse_rows(
+        "1|a|CANCELLED by 0|None|0:15\n1.batch|batch|CANCELLED||0:15\n2|b|COMPLETED+\ngarbage\n"
+    )
+    assert [(r.job_id, r.state) for r in rows] == [("1", "CANCELLED"), ("2", "COMPLETED")]
+    row = parse_scontrol("JobId=9 JobName=x JobState=TIMEOUT Reason=TimeLimit ExitCode=0:15")
+    assert row is not None and (row.state, row.reason, row.exit_code) == ("TIMEOUT", "TimeLimit", "0:15")
+    assert parse_scontrol("slurm_load_jobs error: Invalid job id specified") is None
+
+
+def test_partition_capacity_from_sinfo(runtime: SlurmRuntime) -> None:
+    assert runtime.partition_capacity() == (24.0, (64000 + 32000) << 20, 2)
+
+
+def test_doctor_checks_a_slurm_node(tmp_path: Path) -> None:
+    from winslow.controller.doctor import Level, check_slurm
+
+    printed = {"text": "share-ok\nengine-ok\n"}
+
+    def runner(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        args = list(args)
+        if args[0] == "sinfo":
+            return subprocess.CompletedProcess(args, 0, "winslow* up 1 idle\n", "")
+        out = next(a for a in args if a.startswith("--output="))[len("--output=") :]
+        Path(out).write_text(printed["text"])
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    findings = check_slurm(runner, "winslow", tmp_path, tmp_path, "podman", "img")
+    assert [f.level for f in findings] == [Level.OK, Level.OK, Level.OK]
+    printed["text"] = "share-ok\nError: no image\n"
+    findings = check_slurm(runner, "winslow", tmp_path, tmp_path, "podman", "img")
+    assert findings[-1].level is Level.PROBLEM and "podman load" in findings[-1].fix
+    printed["text"] = ""
+    assert check_slurm(runner, "winslow", tmp_path, tmp_path, "podman", "img")[-1].check == "slurm share"
+
+    def silent(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(list(args), 1, "", "sinfo: error: invalid partition")
+
+    [finding] = check_slurm(silent, "nope", tmp_path, tmp_path, "podman", "img")
+    assert finding.level is Level.PROBLEM and "slurm-dev.sh up" in finding.fix
