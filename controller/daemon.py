@@ -163,8 +163,18 @@ class Daemon:
                 released.append(subject)
         return released
 
+    def extend_kept(self) -> list[str]:
+        """The leases of this node's stages, extended at once: a restarted process replays the log
+        and takes each for just taken, so the lease keeper would wait half a lease before
+        extending it, while the other nodes count from the last extension they saw, made before
+        the restart; a restart of a few seconds would then lose the stages. Returns them."""
+        kept = [subject for subject in self.ctx.leases.mine() if self._lease_keys(subject)]
+        self.ctx.leases.renew(kept, now=True)
+        return kept
+
     def start(self, adopt: list[Key]) -> None:
         self.release_leftovers()
+        self.extend_kept()
         for key in adopt:
             self.ctx.queue.add(key)
         self._heartbeat()

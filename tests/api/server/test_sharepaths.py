@@ -18,6 +18,7 @@ from tests.api.conftest import Api
 from tests.harness import project
 from winslow.api.server import sharepaths
 from winslow.api.server.errors import SHARE_ERRORS
+from winslow.resources.folders import open_dir
 
 F = "/api/v1/files"
 METHODS = ["GET", "HEAD", "PUT", "POST", "DELETE"]
@@ -138,7 +139,7 @@ def test_a_link_swapped_in_after_the_check_is_not_followed(trap: Api) -> None:
     """The race a stage could try: the directory checked is replaced by a link before the open."""
     top = os.path.realpath(trap.layout.workspaces)
     with pytest.raises(OSError) as exc:
-        sharepaths.open_dir(top, ("p", "output", "outside"))
+        open_dir(top, ("p", "output", "outside"))
     assert exc.value.errno in (errno.ELOOP, errno.ENOTDIR)
 
 

@@ -78,3 +78,19 @@ def test_only_leases_a_reconciler_keeps_are_extended(tmp_path):
     Daemon(ctx, [ProjectReconciler(ctx), KeepsRuns()])._renew()
     t[0] += 15  # past the first lease, within the extension
     assert ctx.leases.mine() == [lease_subject("proj.1.a")]
+
+
+def test_a_restarted_node_extends_its_stages_leases_at_once(tmp_path):
+    """Before: the restarted process took each replayed lease for just taken and extended it half
+    a lease later; the other nodes count from the last extension they saw, before the restart, and
+    marked its stages Lost in between (the SIGKILL chaos test, with 6 s leases)."""
+    layout = ShareLayout(tmp_path / "share")
+    layout.ensure()
+    killed = _node(layout)
+    assert killed.leases.acquire(lease_subject("proj.1.a"))
+    before = killed.events.view().seq
+    ctx = _node(layout)
+    assert Daemon(ctx, [ProjectReconciler(ctx), KeepsRuns()]).extend_kept() == [lease_subject("proj.1.a")]
+    ctx.events.poll()
+    assert ctx.events.view().seq > before, "an EXTEND on the log at once"
+    assert ctx.leases.holder(lease_subject("proj.1.a")) == "ws-01"

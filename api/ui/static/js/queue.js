@@ -34,14 +34,15 @@ export async function render({ root }) {
   const body = h("tbody");
   const empty = h("p", { class: "muted" }, "Nothing waits: every stage that can start has started.");
   const problem = h("div");
+  let wrap;
   add(
     root,
     h("div", { class: "page-head" }, h("h1", {}, "Queue")),
     h("p", { class: "muted" }, "Stages waiting for resources, in the order they start: higher priority first, then the longer wait."),
     problem,
-    h(
+    (wrap = h(
       "div",
-      { class: "table-wrap" },
+      { class: "table-wrap", hidden: true },
       h(
         "table",
         { class: "grid queue" },
@@ -49,13 +50,14 @@ export async function render({ root }) {
         h("thead", {}, h("tr", {}, ...["#", "Project", "Stage", "Priority", "Waiting", "Why"].map((t) => h("th", { scope: "col" }, t)))),
         body,
       ),
-    ),
+    )),
     empty,
   );
   return every(2000, async () => {
     const items = (await api.get("/api/v1/queue")).items || [];
     fill(body, ...items.map(row));
     empty.hidden = items.length > 0;
+    wrap.hidden = !items.length;
     root.dataset.ready = "true";
   }, (error) => {
     clear(problem);
