@@ -16,6 +16,7 @@ from winslow.api.server import answers
 from winslow.api.server.access import Visibility, check_project
 from winslow.api.server.auth import CurrentUser, current_user
 from winslow.api.server.deps import Ctx
+from winslow.api.server.names import DNS_LABEL
 from winslow.controller.diskuse import ProjectUsage, for_share
 
 router = APIRouter(
@@ -51,7 +52,9 @@ def wire(usage: ProjectUsage) -> dict[str, Any]:
 def projects_disk(
     ctx: Ctx,
     user: CurrentUser,
-    project: str | None = Query(None, description="only this project"),
+    project: str | None = Query(
+        None, pattern=DNS_LABEL, max_length=63, description="only this project (a project's name)"
+    ),
 ) -> dict[str, Any]:
     if project is not None:
         check_project(ctx, user, project, must_exist=False)
