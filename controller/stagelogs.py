@@ -342,13 +342,15 @@ class Streamer(threading.Thread):
         poll: float = POLL_SECONDS,
         exited: Callable[[], object] | None = None,
         on_output: Callable[[bytes, str], None] | None = None,
+        before: Callable[[], None] | None = None,
     ) -> None:
         """`source(n)`: the last n entries the runtime holds (all for None), not following.
         `exited`: returns when the container has ended (Docker's wait), so that the last poll
         comes at once and not up to POLL_SECONDS later, on every stage-to-stage transition.
         `on_output`: given each piece of output once, in order, before any of it is cut, with the
         runtime's time of it, on this thread (the results and progress a stage reports, and the rows
-        of its log parsers, are read from it)."""
+        of its log parsers, are read from it). `before`: run first on this thread (what a resumed
+        stream must know of the output copied before it)."""
         super().__init__(daemon=True, name=f"log:{path.name}")
         self.path = path
         self.source = source
@@ -359,6 +361,7 @@ class Streamer(threading.Thread):
         self.poll = poll
         self.exited = exited
         self.on_output = on_output
+        self.before = before
         self.stopped = threading.Event()
         self.drained = threading.Event()
         self._wake = threading.Event()
@@ -367,6 +370,8 @@ class Streamer(threading.Thread):
         if self.exited is not None:
             threading.Thread(target=self._await_exit, daemon=True, name=f"wait:{self.path.name}").start()
         try:
+            if self.before is not None:
+                self.before()
             self._copy()
         finally:
             self.done()

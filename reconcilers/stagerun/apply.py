@@ -253,9 +253,16 @@ def watch(ctx: StageRunContext, project: str, name: str, action: Watch) -> None:
         clock=ctx.node.clock,
         exited=lambda: runtime.wait(container_id),
         on_output=reported.feed,
+        before=lambda: reported.recall(logfile) if _resumed(logfile) else None,
     )
     ctx.watchers[name] = streamer
     streamer.start()
+
+
+def _resumed(logfile: Path) -> bool:
+    """The log's position file says an earlier stream took output already (this node restarted)."""
+    position = Position.read(logfile)
+    return position is not None and position.counts.received > 0
 
 
 def _parsed_log(
@@ -265,7 +272,6 @@ def _parsed_log(
     the parser files anew: ones already there were copied with the workspace it continues."""
     if not action.parsers:
         return None
-    position = Position.read(logfile)
-    fresh = position is None or position.counts.received == 0
+    fresh = not _resumed(logfile)
     workspace = ctx.node.layout.stage_workspace(project, name)
     return ParsedLog(workspace, compiled(action.parsers), fresh=fresh)

@@ -6,8 +6,10 @@ beside it, so that a restarted node knows it too), with its last lines for the r
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from winslow.controller.context import NodeContext
 from winslow.controller.events import Event
@@ -28,6 +30,7 @@ log = logging.getLogger(__name__)
 
 
 LAST_LINES = 3  # lines of a failed run's log its message quotes
+RECALL_BYTES = 8 << 20  # of a run's log read back after a restart, for the results it printed
 
 
 class Reported:
@@ -44,6 +47,29 @@ class Reported:
             self._output.feed(data)
         if self.parsed is not None:
             self.parsed.feed(data, stamp)
+
+    def recall(self, logfile: Path, limit: int = RECALL_BYTES) -> None:
+        """Read what the stage printed before this process took over its log (its last `limit`
+        bytes): the streamer resumes after it, and a result that a killed process had read but
+        not recorded yet would otherwise be lost. Only results and progress: the parsers' files
+        continue where they were."""
+        try:
+            fd = os.open(logfile, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return  # no log yet: nothing was read before
+        try:
+            size = os.fstat(fd).st_size
+            os.lseek(fd, max(0, size - limit), os.SEEK_SET)
+            data = os.read(fd, limit)
+        except OSError as exc:
+            log.warning("could not read back %s to recall what the stage reported: %s", logfile, exc)
+            return
+        finally:
+            os.close(fd)
+        if size > limit:  # begin at a whole line
+            data = data[data.find(b"\n") + 1 :]
+        with self._lock:
+            self._output.feed(data)
 
     def seen(self) -> Seen:
         with self._lock:

@@ -726,3 +726,23 @@ def test_a_node_killed_after_docker_rotated_its_log_resumes_exactly(docker_engin
     assert found is not None and found[1] is None, "nothing lost, nothing to excuse"
     assert int(found[2]) == end - budget.head - budget.tail
     assert b"Succeeded with exit code 0" in said[-1]
+
+
+def test_what_a_resumed_stream_must_know_is_done_first_on_its_thread(tmp_path):
+    """`before` runs on the streamer's thread before any output is copied (the StageRun reconciler
+    reads back the results a killed process had read)."""
+    log = tmp_path / "run.log"
+    order: list[str] = []
+    done = threading.Event()
+    streamer = Streamer(
+        log,
+        lambda tail: iter(()),
+        running=lambda: False,
+        done=done.set,
+        poll=0.005,
+        on_output=lambda data, stamp: order.append("output"),
+        before=lambda: order.append(f"before on {threading.current_thread().name}"),
+    )
+    streamer.start()
+    assert done.wait(10)
+    assert order[:1] == ["before on log:run.log"]
