@@ -5,7 +5,7 @@ than after a pull fails hours later in the queue."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from winslow.controller.monitor import NodeDirectory, readiness
@@ -44,18 +44,26 @@ def held(image: str, nodes: Iterable[Node]) -> bool:
     return False
 
 
-def stage_images(documents: list[Any]) -> list[tuple[str, str, str]]:
-    """(subject, stage, image) of every stage the documents define (a project's own stages too)."""
-    found = []
+def stages_of(documents: list[Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(subject, stage) of every stage the documents define (a project's own stages too), as
+    decoded, before validation: what `apply` warns about is looked at whatever else is wrong."""
     for doc in documents:
         if not isinstance(doc, dict) or doc.get("kind") not in ("Pipeline", "Project"):
             continue
         name = (doc.get("metadata") or {}).get("name")
         stages = (doc.get("spec") or {}).get("stages") or []
         for stage in stages if isinstance(stages, list) else []:
-            if isinstance(stage, dict) and isinstance(stage.get("image"), str):
-                found.append((f"{str(doc['kind']).lower()}/{name}", str(stage.get("name")), stage["image"]))
-    return found
+            if isinstance(stage, dict):
+                yield f"{str(doc['kind']).lower()}/{name}", stage
+
+
+def stage_images(documents: list[Any]) -> list[tuple[str, str, str]]:
+    """(subject, stage, image) of every stage the documents define."""
+    return [
+        (subject, str(stage.get("name")), stage["image"])
+        for subject, stage in stages_of(documents)
+        if isinstance(stage.get("image"), str)
+    ]
 
 
 def missing_images(folder: Any, documents: list[Any], now: float | None = None) -> list[str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from winslow.api.server.imagecheck import stages_of
 from winslow.controller.monitor import NodeDirectory, readiness
 from winslow.resources import labels
 
@@ -14,16 +15,11 @@ from winslow.resources import labels
 def stage_selectors(documents: list[Any]) -> list[tuple[str, str, dict[str, str]]]:
     """(subject, stage, selector) of every stage of the documents that has a nodeSelector."""
     found = []
-    for doc in documents:
-        if not isinstance(doc, dict) or doc.get("kind") not in ("Pipeline", "Project"):
-            continue
-        name = (doc.get("metadata") or {}).get("name")
-        stages = (doc.get("spec") or {}).get("stages") or []
-        for stage in stages if isinstance(stages, list) else []:
-            selector = stage.get("nodeSelector") if isinstance(stage, dict) else None
-            if isinstance(selector, dict) and selector:
-                wanted = {str(k): str(v) for k, v in selector.items()}
-                found.append((f"{str(doc['kind']).lower()}/{name}", str(stage.get("name")), wanted))
+    for subject, stage in stages_of(documents):
+        selector = stage.get("nodeSelector")
+        if isinstance(selector, dict) and selector:
+            wanted = {str(k): str(v) for k, v in selector.items()}
+            found.append((subject, str(stage.get("name")), wanted))
     return found
 
 
