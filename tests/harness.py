@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -232,3 +233,21 @@ def tree_digest(*folders: Path) -> dict[str, bytes]:
         for p in sorted(folder.rglob("*"))
         if p.is_file()
     }
+
+
+def kill_at_random(
+    cluster: list[NodeProcess], rng: random.Random, done: Callable[[], bool], at_least: int, seconds: float
+) -> int:
+    """SIGKILL a random node every 0.5 to 2 s and start it again within 0.8 s, until `done` and at
+    least `at_least` kills (restarts after the end must not rerun anything), or `seconds` pass.
+    Returns how many kills."""
+    deadline = time.monotonic() + seconds
+    kills = 0
+    while (not done() or kills < at_least) and time.monotonic() < deadline:
+        time.sleep(rng.uniform(0.5, 2.0))
+        victim = rng.choice(cluster)
+        victim.kill()
+        kills += 1
+        time.sleep(rng.uniform(0.0, 0.8))
+        victim.start()
+    return kills

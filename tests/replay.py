@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -61,3 +62,23 @@ def overlapping(holdings: list[Holding]) -> list[tuple[Holding, Holding]]:
             if a.holder != b.holder and b.start < a.end:
                 bad.append((a, b))
     return bad
+
+
+def created_without_lock(share: Path, projects: Sequence[str], holdings: list[Holding]) -> list[str]:
+    """The runs of `projects` whose node did not hold the project's lock when it created them
+    (must be empty: only the lock's holder creates runs)."""
+    from datetime import datetime
+
+    from tests.harness import stageruns
+
+    found = []
+    for name in projects:
+        for run in stageruns(share, name):
+            t = datetime.fromisoformat(run["metadata"]["creationTimestamp"]).timestamp()
+            node = run["status"]["node"]
+            if not any(
+                h.subject == f"project/{name}" and h.holder == node and h.start <= t <= h.end
+                for h in holdings
+            ):
+                found.append(f"{run['metadata']['name']} by {node}")
+    return found

@@ -1,9 +1,7 @@
 """Issue 3: several node processes on one share, SIGKILLed at random moments, then invariants."""
 
 import random
-import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +9,7 @@ import pytest
 from tests.harness import (
     NodeProcess,
     containers,
+    kill_at_random,
     pipeline,
     project,
     project_status,
@@ -20,7 +19,7 @@ from tests.harness import (
     winsctl,
     write_yaml,
 )
-from tests.replay import overlapping, replay
+from tests.replay import created_without_lock, overlapping, replay
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(600)]
 
@@ -69,16 +68,7 @@ def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(
     def all_done() -> bool:
         return all(project_status(share, f"p{i:02d}").get("phase") == "Succeeded" for i in range(PROJECTS))
 
-    deadline = time.monotonic() + 240
-    kills = 0
-    # at least 8 kills, even if the work finishes first: restarts after the end must not rerun it
-    while (not all_done() or kills < 8) and time.monotonic() < deadline:
-        time.sleep(rng.uniform(0.5, 2.0))
-        victim = rng.choice(cluster)
-        victim.kill()
-        kills += 1
-        time.sleep(rng.uniform(0.0, 0.8))
-        victim.start()
+    kills = kill_at_random(cluster, rng, all_done, at_least=8, seconds=240)
     try:
         wait_for(all_done, 240, "every project to succeed despite the kills", interval=0.5)
     except AssertionError as exc:
@@ -100,11 +90,5 @@ def test_sigkill_chaos_loses_nothing_and_runs_nothing_twice(
 
     _, holdings = replay(share)
     assert overlapping(holdings) == [], "two holders of one lock at once"
-    for i in range(PROJECTS):
-        for run in stageruns(share, f"p{i:02d}"):
-            t = datetime.fromisoformat(run["metadata"]["creationTimestamp"]).timestamp()
-            node = run["status"]["node"]
-            assert any(
-                h.subject == f"project/p{i:02d}" and h.holder == node and h.start <= t <= h.end
-                for h in holdings
-            ), f"{run['metadata']['name']} was created by {node} without holding the project lock"
+    names = [f"p{i:02d}" for i in range(PROJECTS)]
+    assert created_without_lock(share, names, holdings) == [], "a run created without its project's lock"

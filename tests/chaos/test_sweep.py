@@ -5,9 +5,7 @@ cluster, and nobody created a run without holding its project's lock."""
 from __future__ import annotations
 
 import random
-import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from tests.harness import (
     NodeProcess,
     containers,
+    kill_at_random,
     pipeline,
     project,
     project_status,
@@ -25,7 +24,7 @@ from tests.harness import (
     write_yaml,
 )
 from tests.integration.test_graphs import most_at_once
-from tests.replay import overlapping, replay
+from tests.replay import created_without_lock, overlapping, replay
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(420)]
 
@@ -71,15 +70,7 @@ def test_sigkill_during_sweeps_loses_no_combination_and_runs_none_twice(
     def all_done() -> bool:
         return all(project_status(share, name).get("phase") == "Succeeded" for name in PROJECTS)
 
-    deadline = time.monotonic() + 200
-    kills = 0
-    while (not all_done() or kills < 6) and time.monotonic() < deadline:
-        time.sleep(rng.uniform(0.5, 2.0))
-        victim = rng.choice(cluster)
-        victim.kill()
-        kills += 1
-        time.sleep(rng.uniform(0.0, 0.8))
-        victim.start()
+    kills = kill_at_random(cluster, rng, all_done, at_least=6, seconds=200)
     try:
         wait_for(all_done, 200, "both sweeps to succeed despite the kills", interval=0.5)
     except AssertionError as exc:
@@ -104,11 +95,4 @@ def test_sigkill_during_sweeps_loses_no_combination_and_runs_none_twice(
 
     _, holdings = replay(share)
     assert overlapping(holdings) == [], "two holders of one lock or lease at once"
-    for name in PROJECTS:
-        for run in stageruns(share, name):
-            t = datetime.fromisoformat(run["metadata"]["creationTimestamp"]).timestamp()
-            node = run["status"]["node"]
-            assert any(
-                h.subject == f"project/{name}" and h.holder == node and h.start <= t <= h.end
-                for h in holdings
-            ), f"{run['metadata']['name']} was created by {node} without holding the project lock"
+    assert created_without_lock(share, PROJECTS, holdings) == [], "a run created without its project's lock"
