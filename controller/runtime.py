@@ -37,6 +37,10 @@ class ContainerSpec:
     memory: int = 0
     gpus: list[int] = field(default_factory=list)
     pids: int = 4096
+    time_limit: float | None = None
+    """The stage's timeoutSeconds. The node stops a Docker container itself at that time; a
+    runtime with limits of its own is also given it (Slurm's `--time`), so that it ends the job
+    where the node cannot."""
 
 
 class ContainerState(StrEnum):
@@ -55,6 +59,13 @@ class ContainerInfo:
     exit_code: int | None = None
     oom_killed: bool = False
     finished_at: float | None = None
+    ended_by: str | None = None
+    """Why the runtime ended it, where the node did not ask it to (Slurm's `TIMEOUT`,
+    `NODE_FAIL`, `PREEMPTED`, a cancel by someone else): the first words of a failed run's message."""
+    time_limit: float | None = None
+    """Seconds after its start at which the runtime itself ends it (Slurm rounds a limit up to
+    whole minutes), if it does: the node then stops it itself only well after that, so that the
+    runtime's own account of the end (`TIMEOUT`) is the one recorded."""
 
 
 @dataclass(frozen=True)

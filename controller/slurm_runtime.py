@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 CACHE_SECONDS = 2.0  # one squeue (and at most one sacct) per this, for all jobs of the node
 GRACE_SECONDS = 60.0  # a job Slurm does not show (yet, or any more) is taken as running this long
 EXIT_FILE_GRACE = 15.0  # a job Slurm says ended normally: its exit file may take this to show (NFS)
+KILL_SECONDS = 3.0  # a fencing kill: how long the wrapper has to kill its container before the cancel
+ASK_AFTER_EXIT = 10.0  # a job killed by a signal: how long to wait for Slurm to say why (TIMEOUT, ...)
 COMMAND_TIMEOUT = 60.0
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
@@ -89,7 +91,7 @@ ABORTED = {
 }
 ENDED_STATES = {"COMPLETED", "FAILED", "SPECIAL_EXIT", *ABORTED}
 WHY = {
-    "CANCELLED": "the Slurm job was cancelled",
+    "CANCELLED": "the Slurm job was cancelled (CANCELLED)",
     "TIMEOUT": "the Slurm job reached its time limit (TIMEOUT)",
     "DEADLINE": "the Slurm job reached its deadline (DEADLINE)",
     "PREEMPTED": "the Slurm job was preempted (PREEMPTED)",
@@ -188,6 +190,8 @@ class _Job:
     labels: dict[str, str]
     job_id: str
     submitted: float
+    time_limit: float | None = None
+    """The `--time` it was given, in seconds."""
     missing_since: float | None = None
     ended_since: float | None = None
     said: str = ""
@@ -196,6 +200,12 @@ class _Job:
     """How Slurm says it ended, once it did."""
     final: int | None = None
     """The exit code it was found ended with where no exit file says it (Slurm is not asked again)."""
+    exit_seen: float | None = None
+    settled: bool = False
+    """Its exit file is read and Slurm said how the job ended (or took too long to): Slurm is not
+    asked about it again."""
+    cancelled: bool = False
+    """This node cancelled it (a kill, a timeout, fencing): its end is no news to report."""
 
 
 def _podman_args(engine: str, spec: ContainerSpec) -> list[str]:
@@ -244,15 +254,18 @@ finish() {{
   exit "$1"
 }}
 # scancel and a time limit: Slurm sends TERM, then KILL after KillWait (30 s by default); the
-# container is stopped within that, since its conmon is no process of the job's
+# container is stopped within that, since its conmon is no process of the job's. USR2 (a
+# watchdog's fencing, `scancel --batch --signal=USR2`) kills it at once.
 stop() {{ "$ENGINE" stop -t 5 "$NAME" >/dev/null 2>&1 || true; }}
+kill_now() {{ "$ENGINE" kill "$NAME" >/dev/null 2>&1 || true; }}
 TMP=$(mktemp -d) || finish 125
 trap 'rm -rf "$TMP"' EXIT
 mkfifo "$TMP/out" || finish 125
 "$ENGINE" rm -f "$NAME" >/dev/null 2>&1 || true
-( trap '' TERM INT; stamp ) < "$TMP/out" >> "$DIR/output.log" &
+( trap '' TERM INT USR2; stamp ) < "$TMP/out" >> "$DIR/output.log" &
 SPID=$!
 trap stop TERM INT
+trap kill_now USR2
 {command} > "$TMP/out" 2>&1 &
 CPID=$!
 while kill -0 "$CPID" 2>/dev/null; do wait "$CPID"; done
@@ -310,6 +323,7 @@ class SlurmRuntime:
             {str(k): str(v) for k, v in dict(data.get("labels") or {}).items()},
             str(data.get("jobId", "")),
             float(data.get("submitted", 0.0)),
+            float(data["timeLimit"]) if data.get("timeLimit") else None,
         )
         self._jobs[name] = job  # without a job id (the node died after sbatch): found by its name
         return job
@@ -360,7 +374,14 @@ class SlurmRuntime:
                 )
             )
             wrapper.chmod(0o755)
-            record = {"name": spec.name, "labels": spec.labels, "jobId": "", "submitted": self.clock()}
+            minutes = max(1, math.ceil(spec.time_limit / 60)) if spec.time_limit else None
+            record = {
+                "name": spec.name,
+                "labels": spec.labels,
+                "jobId": "",
+                "submitted": self.clock(),
+                "timeLimit": minutes * 60 if minutes else None,
+            }
             self._write_spec(folder, record)
         except OSError as exc:
             raise RuntimeFailure(f"cannot write the Slurm job's files in {folder}: {exc}") from None
@@ -377,6 +398,8 @@ class SlurmRuntime:
             args.append(f"--mem={max(1, math.ceil(spec.memory / (1 << 20)))}M")
         if spec.gpus:
             args.append(f"--gpus={len(spec.gpus)}")
+        if minutes:
+            args.append(f"--time={minutes}")
         if self.partition:
             args.append(f"--partition={self.partition}")
         args += [*self.extra_args, str(wrapper)]
@@ -393,7 +416,11 @@ class SlurmRuntime:
             log.warning("cannot record Slurm job %s of %s: %s", job_id, spec.name, exc)
         with self._lock:
             self._jobs[spec.name] = _Job(
-                spec.name, dict(spec.labels), job_id, float(str(record["submitted"]))
+                spec.name,
+                dict(spec.labels),
+                job_id,
+                float(str(record["submitted"])),
+                minutes * 60 if minutes else None,
             )
             self._asked_at = None  # the next look asks Slurm again
         log.info("submitted %s as Slurm job %s", spec.name, job_id)
@@ -429,11 +456,18 @@ class SlurmRuntime:
     def stop(self, container_id: str, timeout: float = 10) -> None:
         with self._lock:
             job = self._load(container_id)
-            target = job.job_id if job is not None and job.job_id else None
-        if job is None:
-            return
-        args = ["scancel", target] if target else ["scancel", f"--name={container_id}", f"--user={self.user}"]
-        done = self.runner(args)
+            if job is None:
+                return
+            job.cancelled = True
+            target = job.job_id or None
+        select = [target] if target else [f"--name={container_id}", f"--user={self.user}"]
+        if timeout < 1:  # no time to end gracefully (fencing): the wrapper kills its container at once
+            self.runner(["scancel", "--batch", "--signal=USR2", *select])
+            # before the cancel's TERM, which would end the `podman kill` of the wrapper's trap
+            until = self.clock() + KILL_SECONDS
+            while self._exit_file(container_id) is None and self.clock() < until:
+                self.sleep(0.1)
+        done = self.runner(["scancel", *select])
         with self._lock:
             self._asked_at = None
         if done.returncode != 0:
@@ -481,17 +515,30 @@ class SlurmRuntime:
             except OSError:
                 finished = job.ended_since
         oom = job.end_state == "OUT_OF_MEMORY"
-        return ContainerInfo(job.name, job.name, dict(job.labels), state, code, oom, finished)
+        news = job.end_state in ABORTED and not job.cancelled
+        return ContainerInfo(
+            job.name,
+            job.name,
+            dict(job.labels),
+            state,
+            code,
+            oom,
+            finished,
+            ended_by=self._why(job) if news and state is ContainerState.EXITED else None,
+            time_limit=job.time_limit,
+        )
+
+    @staticmethod
+    def _why(job: _Job) -> str:
+        if job.end_state == "TIMEOUT" and job.time_limit:
+            return f"the Slurm job reached its time limit of {job.time_limit / 60:g} min (TIMEOUT)"
+        return WHY[job.end_state]
 
     def _state(self, job: _Job) -> tuple[ContainerState, int | None]:
         now = self.clock()
         code = self._exit_file(job.name)
         if code is not None:
-            row = self._row(job)
-            if row is not None and row.state in ABORTED:
-                job.end_state = row.state
-                self._note(job, WHY[row.state])
-            return ContainerState.EXITED, code
+            return self._exited(job, code, now)
         if job.final is not None:
             return ContainerState.EXITED, job.final
         row = self._row(job)
@@ -519,7 +566,7 @@ class SlurmRuntime:
         job.end_state = row.state
         if row.state in ABORTED:
             job.ended_since = job.ended_since or now
-            self._note(job, WHY[row.state])
+            self._note(job, self._why(job))
             sacct = exit_code_of(row.exit_code) if row.exit_code else None
             job.final = sacct if sacct else ABORTED[row.state]
             return ContainerState.EXITED, job.final
@@ -531,6 +578,22 @@ class SlurmRuntime:
         self._note(job, f"job {row.job_id} ended {row.state} and its exit file is missing ({job.name}/exit)")
         job.final = sacct if sacct is not None else (0 if row.state == "COMPLETED" else 1)
         return ContainerState.EXITED, job.final
+
+    def _exited(self, job: _Job, code: int, now: float) -> tuple[ContainerState, int | None]:
+        """The exit file is the truth about the code. A stage that a signal ended (Slurm's TERM on
+        TIMEOUT, PREEMPTED, a cancel) counts as running until Slurm has been asked once more, for
+        at most ASK_AFTER_EXIT, so that why it ended is known before the run is recorded."""
+        if not job.settled:
+            job.exit_seen = job.exit_seen or now
+            row = self._row(job) if code >= 128 else None
+            if row is not None and row.state in ENDED_STATES:
+                job.end_state = row.state
+            elif code >= 128 and now - job.exit_seen < ASK_AFTER_EXIT:
+                return ContainerState.RUNNING, None
+            job.settled = True
+        if job.end_state in ABORTED and not job.cancelled:
+            self._note(job, self._why(job))
+        return ContainerState.EXITED, code
 
     def _row(self, job: _Job) -> JobRow | None:
         self._refresh()
@@ -546,7 +609,7 @@ class SlurmRuntime:
         if self._asked_at is not None and now - self._asked_at < CACHE_SECONDS:
             return
         self._asked_at = now
-        names = sorted(n for n, j in self._jobs.items() if j.final is None and self._exit_file_unknown(j))
+        names = sorted(n for n, j in self._jobs.items() if j.final is None and not j.settled)
         if not names:
             return
         rows: dict[str, JobRow] = {}
@@ -597,9 +660,6 @@ class SlurmRuntime:
                     if shown_row is not None:
                         rows[job.job_id] = shown_row
         self._rows = rows
-
-    def _exit_file_unknown(self, job: _Job) -> bool:
-        return not (self.job_dir(job.name) / "exit").exists()
 
     def _scontrol(self, job_id: str) -> JobRow | None:
         done = self.runner(["scontrol", "show", "job", "-o", job_id])

@@ -15,6 +15,11 @@ may start its stage again.
 The file is local, never on the share: fencing must work while the share is full, slow or gone.
 A watchdog leaves once its node process is gone and no container of the node runs; the next
 node process under that name starts a new one (a lock on the file keeps it to one).
+
+A Slurm node's watchdog (`--slurm-root`) cancels the node's jobs instead, pending or running,
+with `scancel` as the node's own kill does: Slurm sends TERM and the job's wrapper stops its
+container within seconds (`podman stop -t 5`), inside the lease's margin and the others' grace.
+Its jobs' files are on the share, so this watchdog needs the share to find them.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from winslow.controller.leases import Leases
+from winslow.controller.runtime import ContainerState
+from winslow.controller.slurm_runtime import SlurmRuntime
 
 log = logging.getLogger(__name__)
 LEASE_LABEL = "winslow.lease"
@@ -68,11 +75,19 @@ class Fence:
     keeper also makes sure, now and then, that a watchdog runs (`ensure_watched`): one that left
     while this node restarted is started again."""
 
-    def __init__(self, path: Path, leases: Leases, kept: Callable[[str], bool], share_uid: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        leases: Leases,
+        kept: Callable[[str], bool],
+        share_uid: str,
+        slurm_root: Path | None = None,
+    ) -> None:
         self.path = path
         self.leases = leases
         self.kept = kept
         self.share_uid = share_uid
+        self.slurm_root = slurm_root
         self._lock = threading.Lock()
         self._said = False
         self._checked = float("-inf")
@@ -80,7 +95,7 @@ class Fence:
     def ensure_watched(self, every: float = 5.0) -> None:
         if time.monotonic() - self._checked >= every:
             self._checked = time.monotonic()
-            spawn(self.path, self.share_uid, self.leases.node)
+            spawn(self.path, self.share_uid, self.leases.node, self.slurm_root)
 
     def refresh(self) -> None:
         with self._lock:
@@ -149,43 +164,78 @@ def watched(path: Path) -> bool:
     return False
 
 
-def spawn(path: Path, share_uid: str, node: str) -> None:
+def spawn(path: Path, share_uid: str, node: str, slurm_root: Path | None = None) -> None:
     """Starts the watchdog for this node unless one runs (it holds the fence's lock): a Python
     process starting at every restart of a node costs a loaded machine seconds of CPU."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if watched(path):
         return
     command = [sys.executable, "-m", "winslow.controller.watchdog", str(path), share_uid, node]
+    if slurm_root is not None:
+        command += ["--slurm-root", str(slurm_root)]
     log_file = path.with_suffix(".log")
     with log_file.open("ab") as out:
         subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True)
 
 
-def watch(path: Path, share_uid: str, node: str, *, poll: float = POLL) -> int:
+class _Docker:
+    def __init__(self, share_uid: str, node: str) -> None:
+        import docker  # only the watchdog process needs the engine's client, and only once it watches
+
+        self.client = docker.from_env(timeout=30)
+        self.labels = [f"winslow.share={share_uid}", f"winslow.node={node}"]
+
+    def running(self) -> list[tuple[str, str | None]]:
+        found = self.client.containers.list(filters={"label": self.labels, "status": "running"})
+        return [(c.id, c.labels.get(LEASE_LABEL)) for c in found]
+
+    def kill(self, cid: str) -> None:
+        log.warning("the node may no longer act on the lease of container %s: killing it", cid[:12])
+        self.client.api.kill(cid)
+
+
+class _Slurm:
+    AGAIN = 10.0  # seconds before a job that still shows is cancelled again (Slurm shows the end late)
+
+    def __init__(self, root: Path, share_uid: str, node: str) -> None:
+        self.runtime = SlurmRuntime(root)
+        self.labels = {"winslow.share": share_uid, "winslow.node": node}
+        self.cancelled: dict[str, float] = {}
+
+    def running(self) -> list[tuple[str, str | None]]:
+        found = self.runtime.find(self.labels)
+        return [(c.id, c.labels.get(LEASE_LABEL)) for c in found if c.state is not ContainerState.EXITED]
+
+    def kill(self, cid: str) -> None:
+        if time.monotonic() - self.cancelled.get(cid, float("-inf")) >= self.AGAIN:
+            self.cancelled[cid] = time.monotonic()
+            log.warning("the node may no longer act on the lease of Slurm job %s: killing it", cid)
+            self.runtime.stop(cid, timeout=0)
+
+
+def watch(
+    path: Path, share_uid: str, node: str, *, poll: float = POLL, slurm_root: Path | None = None
+) -> int:
     """The watchdog's loop. Exits 0 at once when another watchdog holds the lock."""
     lock = os.open(str(path) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return 0
-    import docker  # only the watchdog process needs the engine's client, and only once it watches
-
-    client = docker.from_env(timeout=30)
-    labels = [f"winslow.share={share_uid}", f"winslow.node={node}"]
-    log.info("watching the containers of node %s (fence %s)", node, path)
+    engine = _Docker(share_uid, node) if slurm_root is None else _Slurm(slurm_root, share_uid, node)
+    what = "containers" if slurm_root is None else "Slurm jobs"
+    log.info("watching the %s of node %s (fence %s)", what, node, path)
     while True:
         state = read(path)
         try:
-            running = client.containers.list(filters={"label": labels, "status": "running"})
+            running = engine.running()
         except Exception as exc:
-            log.warning("cannot list containers (%s); trying again", exc)
+            log.warning("cannot list the %s (%s); trying again", what, exc)
             time.sleep(poll * 4)
             continue
-        found = [(c.id, c.labels.get(LEASE_LABEL)) for c in running]
-        for cid in overdue(state, found, time.monotonic()) if state is not None else []:
-            log.warning("node %s may no longer act on the lease of container %s: killing it", node, cid[:12])
+        for cid in overdue(state, running, time.monotonic()) if state is not None else []:
             with contextlib.suppress(Exception):
-                client.api.kill(cid)
+                engine.kill(cid)
         if not running and (state is None or not alive(state.pid)):
             log.info("node %s is gone and none of its containers runs; leaving", node)
             return 0
@@ -197,11 +247,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("fence", type=Path)
     parser.add_argument("share_uid")
     parser.add_argument("node")
+    parser.add_argument("--slurm-root", type=Path, help="a Slurm node's job folder (run/slurm on the share)")
     args = parser.parse_args(argv)
     logging.basicConfig(
         level="INFO", format=f"%(asctime)s %(levelname)s watchdog node={args.node}: %(message)s"
     )
-    return watch(args.fence, args.share_uid, args.node)
+    return watch(args.fence, args.share_uid, args.node, slurm_root=args.slurm_root)
 
 
 if __name__ == "__main__":

@@ -519,13 +519,14 @@ def run_node(args: argparse.Namespace) -> int:
         ContainerPruner(ctx, keep_seconds=args.keep_containers * 3600),
         RetentionReconciler(ctx),
     ]
-    if config.executes and slurm is None:  # the watchdog kills Docker containers; Slurm jobs: not yet
+    if config.executes:
         kept = [r.lease_key for r in reconcilers]
         ctx.fence = watchdog.Fence(
             watchdog.fence_path(watchdog.state_dir(), layout.uid, args.name),
             ctx.leases,
             kept=lambda subject: any(key(subject) is not None for key in kept),
             share_uid=layout.uid,
+            slurm_root=slurm.root if slurm is not None else None,
         )
         ctx.fence.refresh()  # before the watchdog starts: it leaves at once if it finds nothing to watch
         ctx.fence.ensure_watched()

@@ -28,6 +28,9 @@ STOP_CHECK = 0.5  # after a stop: the container ends within seconds, then its lo
 DRAIN_CHECK = 1.0  # the streamer wakes the run when the log is complete; this is the fallback
 DRAIN_LIMIT = 300.0
 REPORT_EVERY = 5.0  # seconds between records of what a running stage reports (its end records the rest)
+RUNTIME_LIMIT_SLACK = 120.0
+"""How long past a runtime's own time limit the node waits before it stops the container itself
+(Slurm checks its limits every 30 s or so, then gives the job KillWait to end)."""
 
 
 def _running(container: ContainerInfo | None) -> TypeGuard[ContainerInfo]:
@@ -79,6 +82,8 @@ def decide(obs: Observation) -> list[Action]:
     if container.state is ContainerState.EXITED and record.phase is not StageRunPhase.PENDING:
         return _once_drained(obs, container, _result(container, timeout, started, obs))
     actions = []
+    if timeout is not None and container.time_limit is not None:  # the runtime's to enforce
+        timeout = max(timeout, container.time_limit + RUNTIME_LIMIT_SLACK)
     if timeout is not None and obs.now - started > timeout and _running(container):
         overdue = Stop(container.id, f"it ran past its timeout of {timeout:g}s")
         if container.state is ContainerState.CREATED:  # never started: no output to wait for
@@ -128,15 +133,18 @@ def _with_report(obs: Observation, finish: Finish) -> Finish:
 
 
 def _result(container: ContainerInfo, timeout: float | None, started: float, obs: Observation) -> Finish:
-    """A failure after the timeout is the timeout's: this node stopped it (or was about to). A
-    failure's message quotes the end of its log, which is where people look first."""
+    """A failure the runtime explains (Slurm's TIMEOUT) is the runtime's; otherwise a failure
+    after the timeout is the timeout's: this node stopped it (or was about to). A failure's
+    message quotes the end of its log, which is where people look first."""
     code = container.exit_code if container.exit_code is not None else -1
     ended = container.finished_at if container.finished_at is not None else obs.now
-    if code != 0 and timeout is not None and ended - started > timeout:
+    if code != 0 and container.ended_by is None and timeout is not None and ended - started > timeout:
         return Finish(StageRunPhase.FAILED, None, f"timed out after {timeout:g}s")
     if code == 0:
         return Finish(StageRunPhase.SUCCEEDED, 0, "")
-    parts = ["out of memory (killed by the kernel)"] if container.oom_killed else []
+    parts = [container.ended_by] if container.ended_by else []
+    if container.oom_killed and container.ended_by is None:
+        parts.append("out of memory (killed by the kernel)")
     if obs.last_lines:
         parts.append("last log lines: " + " | ".join(obs.last_lines))
     return Finish(StageRunPhase.FAILED, code, "; ".join(parts))

@@ -178,6 +178,7 @@ def run_container(ctx: NodeContext, run: StageRun, attempt: _Attempt | None = No
         memory=run.spec.resources.memory_bytes,
         gpus=devices,
         pids=run.spec.resources.pids,
+        time_limit=run.spec.timeout_seconds,
     )
     if attempt.abandoned.is_set():
         return Outcome(failure="given up")

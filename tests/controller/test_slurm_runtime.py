@@ -214,6 +214,85 @@ def test_ends_slurm_forced_are_exited_with_the_reason_in_the_log(
     assert len(slurm.calls) == asked
 
 
+def test_a_time_limit_goes_to_slurm_in_whole_minutes(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    runtime.run(spec(tmp_path, time_limit=61.0))
+    assert "--time=2" in slurm.calls[0]
+    slurm.squeue = queued("RUNNING")
+    assert runtime.inspect(NAME).time_limit == 120  # type: ignore[union-attr]
+    again = SlurmRuntime(tmp_path / "run" / "slurm", runner=slurm, clock=slurm.clock, user="alice")
+    assert again.inspect(NAME).time_limit == 120, "read back from the job's files"  # type: ignore[union-attr]
+    runtime.run(spec(tmp_path, name=NAME + "-b", time_limit=None))
+    assert not any(a.startswith("--time") for a in slurm.calls[-1])
+
+
+def test_a_job_that_slurm_timed_out_says_so_once_slurm_has_been_asked(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    """The wrapper writes 143 (its container got Slurm's TERM) a moment before Slurm shows TIMEOUT:
+    the job counts as running until Slurm has been asked again, so that the run's message names it."""
+    runtime.run(spec(tmp_path, time_limit=3.0))
+    slurm.squeue = queued("RUNNING")
+    assert runtime.inspect(NAME).state is ContainerState.RUNNING  # type: ignore[union-attr]
+    (tmp_path / "run" / "slurm" / NAME / "exit").write_text("143\n")
+    assert runtime.inspect(NAME).state is ContainerState.RUNNING  # type: ignore[union-attr]  # asked 0 s ago
+    slurm.squeue = queued("TIMEOUT")
+    slurm.later(slurm_runtime.CACHE_SECONDS + 0.5)
+    info = runtime.inspect(NAME)
+    assert info is not None and info.state is ContainerState.EXITED and info.exit_code == 143
+    assert info.ended_by == "the Slurm job reached its time limit of 1 min (TIMEOUT)"
+    asked = len(slurm.calls)
+    slurm.later(slurm_runtime.CACHE_SECONDS + 0.5)
+    assert runtime.inspect(NAME).ended_by == info.ended_by  # type: ignore[union-attr]
+    assert len(slurm.calls) == asked, "an end that Slurm explained is not asked about again"
+
+
+def test_a_signalled_end_slurm_does_not_explain_is_taken_from_the_exit_file_in_seconds(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    runtime.run(spec(tmp_path))
+    slurm.squeue = queued("RUNNING")
+    (tmp_path / "run" / "slurm" / NAME / "exit").write_text("137\n")
+    assert runtime.inspect(NAME).state is ContainerState.RUNNING  # type: ignore[union-attr]
+    slurm.later(slurm_runtime.ASK_AFTER_EXIT + 1)
+    info = runtime.inspect(NAME)
+    assert info is not None and info.state is ContainerState.EXITED and info.exit_code == 137
+    assert info.ended_by is None
+
+
+def test_an_ordinary_exit_code_is_final_at_once(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    runtime.run(spec(tmp_path))
+    slurm.squeue = queued("RUNNING")
+    runtime.inspect(NAME)
+    asked = len(slurm.calls)
+    (tmp_path / "run" / "slurm" / NAME / "exit").write_text("3\n")
+    slurm.later(slurm_runtime.CACHE_SECONDS + 0.5)
+    info = runtime.inspect(NAME)
+    assert info is not None and info.state is ContainerState.EXITED and info.exit_code == 3
+    assert len(slurm.calls) == asked, "the stage's own exit code needs no word from Slurm"
+
+
+@pytest.mark.parametrize(
+    ("by_this_node", "expected"), [(True, None), (False, "the Slurm job was cancelled (CANCELLED)")]
+)
+def test_a_cancel_is_news_only_when_someone_else_did_it(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path, by_this_node: bool, expected: str | None
+) -> None:
+    runtime.run(spec(tmp_path))
+    slurm.squeue = queued("RUNNING")
+    runtime.inspect(NAME)
+    (tmp_path / "run" / "slurm" / NAME / "exit").write_text("143\n")
+    slurm.squeue = queued("CANCELLED")
+    if by_this_node:
+        runtime.stop(NAME, timeout=5)
+    slurm.later(slurm_runtime.CACHE_SECONDS + 0.5)
+    info = runtime.inspect(NAME)
+    assert info is not None and info.state is ContainerState.EXITED and info.ended_by == expected
+
+
 def test_failed_takes_the_exit_file_and_sacct_when_there_is_none(
     runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
 ) -> None:
@@ -319,6 +398,19 @@ def test_stop_cancels_and_remove_deletes_the_jobs_files_only(
     assert not (tmp_path / "run" / "slurm" / NAME).exists()
     assert (tmp_path / "ws").is_dir()
     assert runtime.inspect(NAME) is None
+
+
+def test_a_stop_without_time_kills_the_container_before_it_cancels_the_job(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path
+) -> None:
+    """Fencing: USR2 makes the job's wrapper kill its container at once; the cancel's TERM comes
+    only once the exit file shows (or after KILL_SECONDS), since TERM would end the wrapper's kill."""
+    runtime.run(spec(tmp_path))
+    slurm.squeue = queued("RUNNING")
+    runtime.stop(NAME, timeout=0)
+    cancels = [c for c in slurm.calls if c[0] == "scancel"]
+    assert cancels == [["scancel", "--batch", "--signal=USR2", "4242"], ["scancel", "4242"]]
+    assert slurm.now >= 1000.0 + slurm_runtime.KILL_SECONDS, "no exit file: waited for it"
 
 
 def test_parsing() -> None:

@@ -7,8 +7,11 @@ the test image; whether CI must run it is decided with `.ci/run`.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -59,6 +62,8 @@ def slurm_node(share: Path, nodes: list[NodeProcess]) -> NodeProcess:
         "2",
         "--memory",
         "2Gi",
+        "--label",
+        "runtime=slurm",
     ).start()
     nodes.append(one)
     return one
@@ -123,6 +128,18 @@ def test_a_stage_that_exits_3_fails_with_exit_code_3(
     assert "exit code 3" in status["reason"] and "about to fail" in status["reason"]
 
 
+def job_name(share: Path) -> str:
+    """The job of the only run on the share."""
+    jobs = share / "run" / "slurm"
+    return next((p.name for p in jobs.iterdir()), "") if jobs.is_dir() else ""
+
+
+def job_state(share: Path) -> str:
+    name = job_name(share)
+    out = subprocess.run(["squeue", "-h", "--states=all", "-o", "%j %T"], capture_output=True, text=True)
+    return next((line.split()[1] for line in out.stdout.splitlines() if name and line.split()[0] == name), "")
+
+
 def test_kill_cancels_the_job(slurm_node: NodeProcess, share: Path, tmp_path: Path) -> None:
     manifest = write_yaml(
         tmp_path / "k.yaml",
@@ -130,29 +147,19 @@ def test_kill_cancels_the_job(slurm_node: NodeProcess, share: Path, tmp_path: Pa
         project("sk-1", "sk"),
     )
     winsctl(slurm_node.url, "apply", "-f", str(manifest))
-
-    def job_name() -> str:
-        jobs = share / "run" / "slurm"
-        return next((p.name for p in jobs.iterdir()), "") if jobs.is_dir() else ""
-
-    def job_state() -> str:
-        name = job_name()
-        out = subprocess.run(["squeue", "-h", "--states=all", "-o", "%j %T"], capture_output=True, text=True)
-        return next(
-            (line.split()[1] for line in out.stdout.splitlines() if name and line.split()[0] == name), ""
-        )
-
     wait_for(
-        lambda: job_state() == "RUNNING" and phases(share, "sk-1") == [("forever", "Running")], 90, "the job"
+        lambda: job_state(share) == "RUNNING" and phases(share, "sk-1") == [("forever", "Running")],
+        90,
+        "the job",
     )
     winsctl(slurm_node.url, "kill", "sk-1")
     wait_for(lambda: phases(share, "sk-1") == [("forever", "Killed")], 60, "the kill")
-    wait_for(lambda: job_state() in ("CANCELLED", "COMPLETED", "FAILED"), 30, "Slurm to end the job")
-    assert job_state() == "CANCELLED"
+    wait_for(lambda: job_state(share) in ("CANCELLED", "COMPLETED", "FAILED"), 30, "Slurm to end the job")
+    assert job_state(share) == "CANCELLED"
 
     def container_gone() -> bool:
         out = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True)
-        return job_name() not in out.stdout.split()
+        return job_name(share) not in out.stdout.split()
 
     wait_for(container_gone, 30, "the job's container to end (its conmon is no process of the job)")
     name = stageruns(share, "sk-1")[0]["metadata"]["name"]
@@ -175,25 +182,58 @@ def test_a_restarted_slurm_node_adopts_its_running_job(
     assert lines == [f"line-{i}" for i in range(1, 11)], "the whole log, no gap, no repeat"
 
 
-def test_a_stage_over_its_timeout_fails_and_its_job_ends(
+@pytest.mark.timeout(300)
+def test_a_stage_over_its_time_limit_is_ended_by_slurm_and_fails_with_timeout_named(
     slurm_node: NodeProcess, share: Path, tmp_path: Path
 ) -> None:
+    """timeoutSeconds goes to Slurm as `--time`, in whole minutes (3 s is 1 min): Slurm ends the
+    job (it checks its limits every 30 s or so), and the run's message says so."""
     manifest = write_yaml(
         tmp_path / "t.yaml",
         pipeline("st", stage("slow", "echo start; sleep 600", timeoutSeconds=3)),
         project("st-1", "st"),
     )
     winsctl(slurm_node.url, "apply", "-f", str(manifest))
-    wait_for(lambda: settled(share, "st-1"), 90, "the project to stop")
+    wait_for(lambda: settled(share, "st-1"), 200, "Slurm to end the job at its time limit")
     run = stageruns(share, "st-1")[0]
-    assert run["status"]["phase"] == "Failed" and "timed out after 3s" in run["status"]["message"]
-    name = next(p.name for p in (share / "run" / "slurm").iterdir())
+    assert run["status"]["phase"] == "Failed", run["status"]
+    assert run["status"]["message"].startswith("the Slurm job reached its time limit of 1 min (TIMEOUT)")
+    assert job_state(share) == "TIMEOUT"
+    assert "start" in winsctl(slurm_node.url, "logs", run["metadata"]["name"]).stdout
 
-    def cancelled() -> bool:
-        out = subprocess.run(["squeue", "-h", "--states=all", "-o", "%j %T"], capture_output=True, text=True)
-        return f"{name} CANCELLED" in out.stdout
 
-    wait_for(cancelled, 30, "Slurm to show the job cancelled")
+def test_the_watchdog_of_a_frozen_slurm_node_cancels_its_job_before_the_run_is_lost(
+    slurm_node: NodeProcess, share: Path, nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    """SIGSTOP of the node that submitted a job: its watchdog (a process of its own) cancels the
+    job once the node may no longer act on the run's lease, before another node records the run
+    Lost; woken up, the node starts nothing."""
+    watcher = NodeProcess(share, "watcher").start()
+    nodes.append(watcher)
+    script = "while true; do echo tick; sleep 0.5; done"
+    manifest = write_yaml(
+        tmp_path / "w.yaml",
+        pipeline("sw", {**stage("tick", script), "nodeSelector": {"runtime": "slurm"}}),
+        project("sw-1", "sw"),
+    )
+    winsctl(watcher.url, "apply", "-f", str(manifest))
+    wait_for(
+        lambda: job_state(share) == "RUNNING" and phases(share, "sw-1") == [("tick", "Running")],
+        90,
+        "the job",
+    )
+    assert slurm_node.proc is not None
+    os.kill(slurm_node.proc.pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: phases(share, "sw-1") == [("tick", "Lost")], 90, "the run to be Lost")
+        ended = job_state(share)  # FAILED (137) when the wrapper's kill ended it before the cancel
+        assert ended in ("CANCELLED", "FAILED", "COMPLETING"), f"the watchdog ended the job first ({ended})"
+        assert (share / "run" / "slurm" / job_name(share) / "exit").exists(), "and its container ended"
+    finally:
+        os.kill(slurm_node.proc.pid, signal.SIGCONT)
+    time.sleep(5)  # the woken node sees that it lost the lease: it must start nothing
+    assert phases(share, "sw-1") == [("tick", "Lost")]
+    assert len(list((share / "run" / "slurm").iterdir())) == 1, "no second job"
 
 
 def test_a_gated_pipeline_goes_from_a_slurm_node_to_a_docker_node_on_one_share(

@@ -5,7 +5,7 @@ from tests.reconcilers.purity import pure
 from winslow.controller.events import Command, Event
 from winslow.controller.runtime import ContainerInfo, ContainerState
 from winslow.reconcilers.stagerun.actions import Report
-from winslow.reconcilers.stagerun.decide import DRAIN_LIMIT, REPORT_EVERY
+from winslow.reconcilers.stagerun.decide import DRAIN_LIMIT, REPORT_EVERY, RUNTIME_LIMIT_SLACK
 from winslow.reconcilers.stagerun.decide import decide as decision
 from winslow.reconcilers.stagerun.observe import Observation, Seen
 from winslow.resources.stagerun import StageRun, StageRunPhase
@@ -117,6 +117,23 @@ def test_timeout_stops_and_fails_once_the_log_is_in():
     ok = box(ContainerState.EXITED, 0, finished=T0 + 9)
     (done,) = decide(obs(record, ok, run=spec_file(timeout=1.0), drained=True))
     assert done.phase is StageRunPhase.SUCCEEDED, "a stage that succeeded before it was stopped succeeded"
+
+
+def test_a_runtime_that_enforces_the_limit_ends_the_run_and_says_why():
+    """Slurm ends a job at its `--time` (whole minutes) and checks now and then: the node stops it
+    only well past that, and the runtime's reason leads the message."""
+    record = make_run(1, "a", 0, "Running", startTime="2027-01-15T08:00:00Z")
+    limited = replace(box(), time_limit=60.0)
+    actions = decide(obs(record, limited, run=spec_file(timeout=3.0)))
+    assert "Stop" not in kinds(actions)
+    late = obs(record, limited, run=spec_file(timeout=3.0))
+    late = replace(late, now=T0 + 60 + RUNTIME_LIMIT_SLACK + 1)
+    assert kinds(decide(late))[0] == "Stop", "a runtime that did not end it is stopped by the node"
+    why = "the Slurm job reached its time limit of 1 min (TIMEOUT)"
+    ended = replace(box(ContainerState.EXITED, 143, finished=T0 + 9), ended_by=why, time_limit=60.0)
+    (failed,) = decide(obs(record, ended, run=spec_file(timeout=3.0), drained=True, last_lines=("tick",)))
+    assert failed.phase is StageRunPhase.FAILED and failed.exit_code == 143
+    assert failed.message == f"{why}; last log lines: tick"
 
 
 def test_an_ended_run_is_recorded_only_once_its_log_is_complete():
