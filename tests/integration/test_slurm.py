@@ -1,7 +1,7 @@
 """Issue 23: a node whose stages run as Slurm jobs, on the one-node Slurm of scripts/slurm-dev.sh.
 
-Skipped, saying why, where that Slurm is not up (sbatch missing or not answering) or podman lacks
-the test image; whether CI must run it is decided with `.ci/run`.
+Where that Slurm is not up (sbatch missing or not answering) or podman lacks the test image, a
+skip that says so; a failure in CI, whose `.ci/run` starts it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tests.harness import (
     IMAGE,
     NodeProcess,
     get_json,
+    missing,
     pipeline,
     project,
     project_status,
@@ -50,7 +52,7 @@ def _slurm_missing() -> str | None:
 def slurm_node(share: Path, nodes: list[NodeProcess]) -> NodeProcess:
     why = _slurm_missing()
     if why is not None:
-        pytest.skip(why)
+        missing(why)
     one = NodeProcess(
         share,
         "slurm-a",
@@ -241,7 +243,7 @@ def test_a_gated_pipeline_goes_from_a_slurm_node_to_a_docker_node_on_one_share(
 ) -> None:
     why = _slurm_missing()
     if why is not None:
-        pytest.skip(why)
+        missing(why)
     cluster = NodeProcess(
         share,
         "cluster",
@@ -280,3 +282,28 @@ def test_a_gated_pipeline_goes_from_a_slurm_node_to_a_docker_node_on_one_share(
         ("review", "workstation"),
     ]
     assert "detected" in winsctl(workstation.url, "logs", runs[1]["metadata"]["name"]).stdout
+
+
+def test_doctor_checks_a_slurm_node_with_a_probe_job(share: Path) -> None:
+    why = _slurm_missing()
+    if why is not None:
+        missing(why)
+    share.mkdir(exist_ok=True)
+    args = ["doctor", "--share", str(share), "--no-docker", "--wait", "1", "--slurm-partition", "winslow"]
+    done = subprocess.run(
+        [sys.executable, "-m", "winslow.api.node.cli", *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for line in (
+        "[     ok] slurm: partition winslow",
+        f"[     ok] slurm share: a probe job sees the share at {share}",
+        "[     ok] slurm container: a probe job ran winslow/busybox:latest with podman",
+    ):
+        assert line in done.stdout, done.stdout
+    broken = subprocess.run(
+        [sys.executable, "-m", "winslow.api.node.cli", *args[:-1], "no-such-partition"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert broken.returncode != 0 and "sinfo does not answer for partition no-such-partition" in broken.stdout
