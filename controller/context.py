@@ -93,10 +93,17 @@ class NodeContext:
     """What this node's watchdog fences by (executing nodes): refreshed before a container starts."""
     unprojected: dict[str, int] = field(default_factory=dict)
     """StageRuns whose file lags their record, by the record's position on the log (loop thread)."""
+    outside_free: Callable[[], Amount | None] | None = None
+    """What the runtime's own scheduler has free now (a Slurm partition's idle resources, which
+    other users' jobs take too), where it has one; None while it cannot tell."""
 
     @property
     def name(self) -> str:
         return self.config.name
 
     def free(self) -> Amount:
-        return self.reservations.free(self.config.capacity)
+        """What this node offers in elections: its capacity less its own runs' requests, and no more
+        than its runtime's scheduler has free."""
+        free = self.reservations.free(self.config.capacity)
+        outside = self.outside_free() if self.outside_free is not None else None
+        return free if outside is None else free.least(outside)

@@ -59,6 +59,8 @@ EXIT_FILE_GRACE = 15.0  # a job Slurm says ended normally: its exit file may tak
 KILL_SECONDS = 3.0  # a fencing kill: how long the wrapper has to kill its container before the cancel
 ASK_AFTER_EXIT = 10.0  # a job killed by a signal: how long to wait for Slurm to say why (TIMEOUT, ...)
 COMMAND_TIMEOUT = 60.0
+FREE_SECONDS = 10.0  # one sinfo per this for the partition's free resources
+OUT_OF_SERVICE = ("down", "dr", "fail", "maint", "reboot", "unk", "boot", "pow", "futr", "inval", "npc")
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 """Runs one Slurm command (argv) and returns its outcome; never raises for a non-zero exit."""
@@ -304,6 +306,8 @@ class SlurmRuntime:
         self._rows: dict[str, JobRow] = {}
         self._asked_at: float | None = None
         self._accounting = True
+        self._free: tuple[float, int, int] | None = None
+        self._free_at: float | None = None
 
     # files
 
@@ -667,6 +671,23 @@ class SlurmRuntime:
 
     # capacity
 
+    def partition_free(self) -> tuple[float, int, int] | None:
+        """(cpus, memory bytes, gpus) that the partition's nodes in service have not allocated to
+        any job, from one sinfo at most every FREE_SECONDS; None where sinfo does not answer."""
+        now = self.clock()
+        with self._lock:
+            if self._free_at is not None and now - self._free_at < FREE_SECONDS:
+                return self._free
+        fields = "NodeHost:64|,StateCompact:32|,CPUsState:40|,Memory:20|,AllocMem:20|,Gres:200|,GresUsed:200|"
+        args = ["sinfo", "-h", "-N", "-O", fields]
+        if self.partition:
+            args.insert(1, f"--partition={self.partition}")
+        done = self.runner(args)
+        free = parse_free(done.stdout) if done.returncode == 0 else None
+        with self._lock:
+            self._free_at, self._free = now, free
+        return free
+
     def partition_capacity(self) -> tuple[float, int, int] | None:
         """(cpus, memory bytes, gpus) of the partition's nodes, from sinfo; None where it does not answer."""
         args = ["sinfo", "-h", "-N", "-o", "%n|%c|%m|%G"]
@@ -684,11 +705,37 @@ class SlurmRuntime:
             with contextlib.suppress(ValueError):
                 cpus += float(parts[1])
                 memory += int(parts[2].rstrip("+")) << 20
-            for gres in parts[3].split(","):
-                if gres.startswith("gpu:"):
-                    with contextlib.suppress(ValueError):
-                        gpus += int(gres.split("(")[0].rsplit(":", 1)[-1])
+            gpus += _gpus(parts[3])
         return (cpus, memory, gpus) if seen else None
+
+
+def _gpus(gres: str) -> int:
+    """The GPUs in a gres list: `gpu:a100:2(S:0),gpu:t4:1` is 3; `gpu:a100:1(IDX:0)` is 1."""
+    count = 0
+    for item in gres.split(","):
+        if item.startswith("gpu:") or item == "gpu":
+            with contextlib.suppress(ValueError):
+                count += int(item.split("(")[0].rsplit(":", 1)[-1])
+    return count
+
+
+def parse_free(text: str) -> tuple[float, int, int] | None:
+    """sinfo's `host|state|alloc/idle/other/total CPUs|memory MB|allocated MB|gres|gres used`
+    lines: what the nodes in service have free, each node counted once (it may be in several
+    partitions)."""
+    cpus, memory, gpus, seen = 0.0, 0, 0, set()
+    for line in text.splitlines():
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) < 7 or not parts[0] or parts[0] in seen:
+            continue
+        seen.add(parts[0])
+        if parts[1].lower().rstrip("*~#!%$@^-+").startswith(OUT_OF_SERVICE):
+            continue
+        with contextlib.suppress(ValueError, IndexError):
+            cpus += float(parts[2].split("/")[1])
+            memory += max(0, int(parts[3]) - int(parts[4])) << 20
+            gpus += max(0, _gpus(parts[5]) - _gpus(parts[6]))
+    return (cpus, memory, gpus) if seen else None
 
 
 def _read_entries(path: Path, tail: int | None) -> Iterator[LogEntry]:

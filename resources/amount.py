@@ -39,6 +39,10 @@ class Amount:
             max(0.0, self.cpu - other.cpu), max(0, self.memory - other.memory), max(0, self.gpu - other.gpu)
         )
 
+    def least(self, other: Amount) -> Amount:
+        """The smaller of the two in each category."""
+        return Amount(min(self.cpu, other.cpu), min(self.memory, other.memory), min(self.gpu, other.gpu))
+
     def describe(self, category: str) -> str:
         value = self.get(category)
         return f"{value / (1 << 30):.1f}Gi" if category == "memory" else f"{value:g}"

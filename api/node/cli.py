@@ -52,7 +52,7 @@ from winslow.reconcilers.retention import RetentionReconciler
 from winslow.reconcilers.stagerun import StageRunReconciler
 from winslow.reconcilers.stagerun.adopt import adopt_all
 from winslow.resources import labels as node_labels
-from winslow.resources.amount import Weights
+from winslow.resources.amount import Amount, Weights
 from winslow.resources.base import check_dns_label
 from winslow.resources.quantity import parse_memory
 
@@ -431,6 +431,11 @@ def _slurm_capacity(args: argparse.Namespace, runtime: SlurmRuntime) -> Capacity
     )
 
 
+def _slurm_free(runtime: SlurmRuntime) -> Amount | None:
+    free = runtime.partition_free()
+    return None if free is None else Amount(free[0], free[1], free[2])
+
+
 def _capacity(args: argparse.Namespace) -> Capacity:
     try:
         memory = parse_memory(args.memory) if args.memory else None
@@ -509,6 +514,8 @@ def run_node(args: argparse.Namespace) -> int:
         clock=clock,
         queue=WorkQueue(time.monotonic, observer=metrics.LoopMetrics(registry)),  # a wall clock jumps
     )
+    if slurm is not None:
+        ctx.outside_free = lambda: _slurm_free(slurm)
     events.catch_up()
     metrics.register(registry, ctx)  # counts from here on (a restart starts its counters at zero)
     adopt = adopt_all(ctx) if config.executes else []

@@ -27,6 +27,7 @@ class FakeSlurm:
     sacct_error: str = ""
     scontrol: str = ""
     sbatch_error: str = ""
+    sinfo_free: str = ""
     calls: list[list[str]] = field(default_factory=list)
     now: float = 1000.0
 
@@ -48,6 +49,8 @@ class FakeSlurm:
             return subprocess.CompletedProcess(args, 0, self.scontrol, "")
         if tool == "scancel":
             return subprocess.CompletedProcess(args, 0, "", "")
+        if tool == "sinfo" and "-O" in args:
+            return subprocess.CompletedProcess(args, 0, self.sinfo_free, "")
         if tool == "sinfo":
             return subprocess.CompletedProcess(
                 args, 0, "n1|16|64000|gpu:a100:2(S:0)\nn2|8|32000|(null)\n", ""
@@ -427,6 +430,29 @@ def test_parsing() -> None:
 
 def test_partition_capacity_from_sinfo(runtime: SlurmRuntime) -> None:
     assert runtime.partition_capacity() == (24.0, (64000 + 32000) << 20, 2)
+
+
+def test_partition_free_counts_what_no_job_holds_on_nodes_in_service() -> None:
+    text = (
+        "n1|mix|6/10/0/16|64000|16000|gpu:a100:2(S:0)|gpu:a100:1(IDX:0)|\n"
+        "n2|idle|0/8/0/8|32000|0|(null)|gpu:0|\n"
+        "n1|mix|6/10/0/16|64000|16000|gpu:a100:2(S:0)|gpu:a100:1(IDX:0)|\n"  # in a second partition
+        "n3|down*|0/0/32/32|64000|0|gpu:t4:4|gpu:0|\n"
+        "n4|drng|16/0/0/16|64000|64000|(null)|(null)|\n"
+    )
+    assert slurm_runtime.parse_free(text) == (18.0, (48000 + 32000) << 20, 1)
+    assert slurm_runtime.parse_free("") is None
+
+
+def test_partition_free_asks_sinfo_at_most_every_few_seconds(runtime: SlurmRuntime, slurm: FakeSlurm) -> None:
+    slurm.sinfo_free = "n1|idle|0/4/0/4|8000|1000|(null)|(null)|\n"
+    assert runtime.partition_free() == (4.0, 7000 << 20, 0)
+    slurm.sinfo_free = "n1|alloc|4/0/0/4|8000|8000|(null)|(null)|\n"
+    assert runtime.partition_free() == (4.0, 7000 << 20, 0), "cached"
+    slurm.later(slurm_runtime.FREE_SECONDS + 1)
+    assert runtime.partition_free() == (0.0, 0, 0)
+    sinfo = [c for c in slurm.calls if c[0] == "sinfo"]
+    assert len(sinfo) == 2 and "--partition=winslow" in sinfo[0]
 
 
 def test_doctor_checks_a_slurm_node(tmp_path: Path) -> None:

@@ -307,3 +307,57 @@ def test_doctor_checks_a_slurm_node_with_a_probe_job(share: Path) -> None:
         timeout=120,
     )
     assert broken.returncode != 0 and "sinfo does not answer for partition no-such-partition" in broken.stdout
+
+
+def test_a_partition_that_other_jobs_fill_sends_a_stage_to_a_workstation(
+    share: Path, nodes: list[NodeProcess], tmp_path: Path
+) -> None:
+    """A Slurm node offers what its partition has free (sinfo), so elections weigh the cluster
+    and the workstations by the same scores."""
+    why = _slurm_missing()
+    if why is not None:
+        missing(why)
+    cpus = subprocess.run(["sinfo", "-h", "-p", "winslow", "-o", "%c"], capture_output=True, text=True)
+    foreign = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            "-p",
+            "winslow",
+            f"--cpus-per-task={cpus.stdout.split()[0]}",
+            "--output=/dev/null",
+            "--wrap",
+            "sleep 300",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    try:
+        wait_for(
+            lambda: (
+                "RUNNING"
+                in subprocess.run(
+                    ["squeue", "-h", "-j", foreign, "-o", "%T"], capture_output=True, text=True
+                ).stdout
+            ),
+            30,
+            "another user's job to fill the partition",
+        )
+        cluster = NodeProcess(
+            share,
+            "cluster",
+            *("--runtime", "slurm", "--slurm-partition", "winslow", "--cpus", "2", "--memory", "2Gi"),
+        ).start()
+        workstation = NodeProcess(share, "workstation", "--cpus", "1", "--memory", "1Gi").start()
+        nodes += [cluster, workstation]
+        manifest = write_yaml(
+            tmp_path / "full.yaml",
+            pipeline("full", stage("one", "echo ran", resources={"cpu": 1})),
+            project("full-1", "full"),
+        )
+        winsctl(workstation.url, "apply", "-f", str(manifest))
+        assert wait_for(lambda: settled(share, "full-1"), 120, "the project to finish") == "Succeeded"
+        assert [r["status"]["node"] for r in stageruns(share, "full-1")] == ["workstation"]
+    finally:
+        subprocess.run(["scancel", foreign], capture_output=True)
