@@ -88,3 +88,24 @@ def cluster_node(rig: sharerig.Rig, share: Path) -> Callable[..., NodeProcess]:
         return NodeProcess(share, name, *extra, mount=rig.share_for(name))
 
     return make
+
+
+# Lanes (scripts/test.sh): the tests that start node processes, containers, mounts or a browser
+# run one at a time, as their timings assume; the rest, pure and in-process, run beside them in a
+# second pytest at a low CPU priority.
+HEAVY_FOLDERS = {"browser", "chaos", "hostile", "integration", "packaging"}
+HEAVY_FIXTURES = {"nodes", "node", "docker_engine", "rig", "sshd", "nfsd", "cluster_node"}
+HEAVY_MARKERS = {"docker", "slow", "browser"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        folder = item.path.relative_to(tests).parts[0] if item.path.is_relative_to(tests) else ""
+        heavy = (
+            folder in HEAVY_FOLDERS
+            or HEAVY_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or any(item.get_closest_marker(m) for m in HEAVY_MARKERS)
+        )
+        if heavy:
+            item.add_marker(pytest.mark.heavy)
