@@ -28,12 +28,13 @@ lint_imports="$BIN/lint-imports"
 echo "::: ruff";          "$PYTHON" -m ruff check .
 echo "::: mypy";          "$PYTHON" -m mypy
 echo "::: import-linter"; "$lint_imports"
-# Two lanes at once (tests/conftest.py marks them): the heavy tests (node processes, containers,
-# mounts, a browser) one at a time, as their timings assume, and beside them the pure and
-# in-process ones at the lowest CPU priority, so that they take only what the heavy lane leaves.
+# Three lanes at once (tests/conftest.py marks them): the tests that start node processes,
+# containers, mounts or a browser one at a time, as their timings assume (serial); beside them
+# those of such tests that mostly wait, with generous timings (waiting); and the pure and
+# in-process ones at the lowest CPU priority, so that they take only what the others leave.
 # WINSLOW_TEST_LANES=1 runs everything in one pytest.
 pytest=("$PYTHON" -m pytest -q -rs -p no:cacheprovider)
-if [ "${WINSLOW_TEST_LANES:-2}" = 1 ]; then
+if [ "${WINSLOW_TEST_LANES:-3}" = 1 ]; then
     echo "::: pytest"
     rc=0
     "${pytest[@]}" "$@" || rc=$?
@@ -43,25 +44,34 @@ if [ "${WINSLOW_TEST_LANES:-2}" = 1 ]; then
     fi
     exit "$rc"
 fi
-light_log=$(mktemp)
-trap 'rm -f "$light_log"' EXIT
-echo "::: pytest, light lane (its output follows the heavy lane's)"
-nice -n 19 "${pytest[@]}" -m "not heavy" "$@" >"$light_log" 2>&1 &
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+echo "::: pytest in three lanes: serial here; waiting and light follow once it is done"
+"${pytest[@]}" -m waiting "$@" >"$logs/waiting" 2>&1 &
+waiting=$!
+nice -n 19 "${pytest[@]}" -m "not serial and not waiting" "$@" >"$logs/light" 2>&1 &
 light=$!
-echo "::: pytest, heavy lane"
-heavy_rc=0
-"${pytest[@]}" -m heavy "$@" || heavy_rc=$?
-light_rc=0
-wait "$light" || light_rc=$?
-echo "::: pytest, light lane"
-cat "$light_log"
-echo "::: lanes: heavy rc=$heavy_rc, light rc=$light_rc"
-if [ "$heavy_rc" -eq 5 ] && [ "$light_rc" -eq 5 ]; then
+rcs=()
+rc=0
+"${pytest[@]}" -m serial "$@" || rc=$?
+rcs+=("$rc")
+for lane in waiting light; do
+    rc=0
+    wait "${!lane}" || rc=$?
+    rcs+=("$rc")
+    echo "::: pytest, $lane lane"
+    cat "$logs/$lane"
+done
+echo "::: lanes: serial rc=${rcs[0]}, waiting rc=${rcs[1]}, light rc=${rcs[2]}"
+# a lane that the arguments left empty (5) is no failure while another ran tests
+worst=0
+ran=0
+for rc in "${rcs[@]}"; do
+    [ "$rc" -ne 5 ] && ran=1
+    [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && worst=$rc
+done
+if [ "$ran" -eq 0 ]; then
     echo "test: pytest collected no tests; that is a failure here" >&2
     exit 1
 fi
-# a lane that the arguments left empty (5) is no failure when the other ran tests
-[ "$heavy_rc" -eq 5 ] && heavy_rc=0
-[ "$light_rc" -eq 5 ] && light_rc=0
-[ "$heavy_rc" -ne 0 ] && exit "$heavy_rc"
-exit "$light_rc"
+exit "$worst"

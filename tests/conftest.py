@@ -90,9 +90,12 @@ def cluster_node(rig: sharerig.Rig, share: Path) -> Callable[..., NodeProcess]:
     return make
 
 
-# Lanes (scripts/test.sh): the tests that start node processes, containers, mounts or a browser
-# run one at a time, as their timings assume; the rest, pure and in-process, run beside them in a
-# second pytest at a low CPU priority.
+# Lanes (scripts/test.sh), three pytest processes at once:
+# - serial: the tests that start node processes, containers, mounts or a browser, one at a time,
+#   as their timings assume;
+# - waiting: such tests that mostly wait (a node away for two minutes, a share full for one,
+#   Slurm's time limits), whose timings are generous: beside the serial lane;
+# - the rest, pure and in-process, beside both at the lowest CPU priority.
 HEAVY_FOLDERS = {"browser", "chaos", "hostile", "integration", "packaging"}
 HEAVY_FIXTURES = {"nodes", "node", "docker_engine", "rig", "sshd", "nfsd", "cluster_node"}
 HEAVY_MARKERS = {"docker", "slow", "browser"}
@@ -107,5 +110,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             or HEAVY_FIXTURES & set(getattr(item, "fixturenames", ()))
             or any(item.get_closest_marker(m) for m in HEAVY_MARKERS)
         )
-        if heavy:
-            item.add_marker(pytest.mark.heavy)
+        if heavy and not item.get_closest_marker("waiting"):
+            item.add_marker(pytest.mark.serial)

@@ -180,6 +180,7 @@ def three(share: Path, nodes: list[NodeProcess]) -> Iterator[tuple[NodeProcess, 
     yield a, b, c
 
 
+@pytest.mark.waiting
 @pytest.mark.timeout(400)
 def test_restarts_after_17_s_and_after_2_minutes_adopt_their_stages(
     docker_engine: None, share: Path, tmp_path: Path, three: tuple[NodeProcess, NodeProcess, NodeProcess]

@@ -163,6 +163,7 @@ def test_case_8_a_full_share_before_the_container_starts_leaves_the_run_pending_
 
 
 @pytest.mark.timeout(240)
+@pytest.mark.waiting
 def test_a_share_full_for_a_minute_stops_no_stage(
     docker_engine: None, share: Path, tmp_path: Path, nodes: list[NodeProcess]
 ) -> None:

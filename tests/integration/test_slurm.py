@@ -32,7 +32,7 @@ from tests.harness import (
     write_yaml,
 )
 
-pytestmark = [pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.timeout(240), pytest.mark.waiting]  # one Slurm: these run one at a time
 
 
 @functools.cache
