@@ -290,9 +290,11 @@ class SlurmRuntime:
         sleep: Callable[[float], None] = time.sleep,
         user: str | None = None,
         extra_args: Sequence[str] = (),
+        notes: bool = True,
     ) -> None:
         """`root`: the folder on the share for the jobs' files (`run/slurm`), at the same path on
-        every node of the cluster; `runner` runs sbatch, squeue, sacct, scancel and scontrol."""
+        every node of the cluster; `runner` runs sbatch, squeue, sacct, scancel and scontrol;
+        `notes`: whether this one writes the jobs' notes (the node's does; its watchdog's not)."""
         self.root = root
         self.partition = partition
         self.engine = engine
@@ -301,6 +303,7 @@ class SlurmRuntime:
         self.sleep = sleep
         self.user = user or getpass.getuser()
         self.extra_args = list(extra_args)
+        self.notes = notes
         self._lock = threading.Lock()
         self._jobs: dict[str, _Job] = {}
         self._rows: dict[str, JobRow] = {}
@@ -340,7 +343,7 @@ class SlurmRuntime:
 
     def _note(self, job: _Job, text: str) -> None:
         """One stamped line in the job's notes (merged into its log), once per change."""
-        if job.said == text:
+        if job.said == text or not self.notes:
             return
         job.said = text
         line = f"{stamp_of(time.time_ns())} [slurm] {text}\n"

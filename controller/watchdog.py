@@ -16,10 +16,9 @@ The file is local, never on the share: fencing must work while the share is full
 A watchdog leaves once its node process is gone and no container of the node runs; the next
 node process under that name starts a new one (a lock on the file keeps it to one).
 
-A Slurm node's watchdog (`--slurm-root`) cancels the node's jobs instead, pending or running,
-with `scancel` as the node's own kill does: Slurm sends TERM and the job's wrapper stops its
-container within seconds (`podman stop -t 5`), inside the lease's margin and the others' grace.
-Its jobs' files are on the share, so this watchdog needs the share to find them.
+A Slurm node's watchdog (`--slurm-root`) cancels the node's jobs instead, pending or running:
+USR2 to the job's wrapper, which kills its container at once (a `podman kill`, as Docker's), then
+`scancel`. Its jobs' files are on the share, so this watchdog needs the share to find them.
 """
 
 from __future__ import annotations
@@ -198,7 +197,7 @@ class _Slurm:
     AGAIN = 10.0  # seconds before a job that still shows is cancelled again (Slurm shows the end late)
 
     def __init__(self, root: Path, share_uid: str, node: str) -> None:
-        self.runtime = SlurmRuntime(root)
+        self.runtime = SlurmRuntime(root, notes=False)  # the node writes the jobs' notes
         self.labels = {"winslow.share": share_uid, "winslow.node": node}
         self.cancelled: dict[str, float] = {}
 

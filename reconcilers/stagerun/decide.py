@@ -82,9 +82,10 @@ def decide(obs: Observation) -> list[Action]:
     if container.state is ContainerState.EXITED and record.phase is not StageRunPhase.PENDING:
         return _once_drained(obs, container, _result(container, timeout, started, obs))
     actions = []
+    deadline = timeout
     if timeout is not None and container.time_limit is not None:  # the runtime's to enforce
-        timeout = max(timeout, container.time_limit + RUNTIME_LIMIT_SLACK)
-    if timeout is not None and obs.now - started > timeout and _running(container):
+        deadline = max(timeout, container.time_limit + RUNTIME_LIMIT_SLACK)
+    if deadline is not None and obs.now - started > deadline and _running(container):
         overdue = Stop(container.id, f"it ran past its timeout of {timeout:g}s")
         if container.state is ContainerState.CREATED:  # never started: no output to wait for
             return [overdue, Finish(StageRunPhase.FAILED, None, f"timed out after {timeout:g}s")]

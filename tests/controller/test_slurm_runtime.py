@@ -173,6 +173,20 @@ def test_pending_then_running_then_completed(runtime: SlurmRuntime, slurm: FakeS
     assert runtime.wait(NAME) == 0
 
 
+def test_a_watchdogs_runtime_writes_no_notes(runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path) -> None:
+    """The node's own runtime says why a job waits; the watchdog's, reading the same jobs, must not
+    say it again into the same log."""
+    runtime.run(spec(tmp_path))
+    watchdogs = SlurmRuntime(tmp_path / "run" / "slurm", runner=slurm, clock=slurm.clock, notes=False)
+    slurm.squeue = queued("PENDING", "Priority")
+    assert watchdogs.inspect(NAME).state is ContainerState.QUEUED  # type: ignore[union-attr]
+    assert not (tmp_path / "run" / "slurm" / NAME / "notes.log").exists()
+    runtime.inspect(NAME)
+    assert [e.data for e in runtime.logs(NAME)] == [
+        b"[slurm] job 4242 is pending in Slurm's queue (Priority)\n"
+    ]
+
+
 def test_queries_are_batched_and_cached(runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path) -> None:
     runtime.run(spec(tmp_path))
     runtime.run(spec(tmp_path, name=NAME + "-b", labels={**LABELS, "winslow.stagerun": "p-2"}))
