@@ -5,8 +5,9 @@ files live on the share under `run/slurm/<name>/`:
 
 - `job.sh`, the wrapper the job runs: it starts the stage's image with podman (or docker) with
   the spec's mounts and env, writes the stage's output, each line prefixed with a fixed-width UTC
-  time (`2026-01-02T03:04:05.123456789Z`, as Docker's log), to `output.log`, and its exit code to
-  `exit` (written last, by rename): that file is the truth about how the stage ended;
+  time (`2026-01-02T03:04:05.123456789Z`, as Docker's log), to `output.log` (rotated to
+  `output.log.1` and `.2` as Docker rotates its log), and its exit code to `exit` (written last,
+  by rename): that file is the truth about how the stage ended;
 - `spec.json`, the name, labels and Slurm job id, so that `find(labels)` works after a restart;
 - `notes.log`, lines this node adds in the same stamped form (why Slurm keeps the job waiting, how
   Slurm ended it), merged into `logs()`, so that they reach the run's log (and the message of a
@@ -223,16 +224,38 @@ def _podman_args(engine: str, spec: ContainerSpec) -> list[str]:
     return [*args, spec.image, *spec.args]
 
 
-# The stamper: python3 where the job's node has it (fast), bash otherwise (no fork per line).
-_STAMP_PY = (
-    "import sys,time\n"
-    "o=sys.stdout.buffer\n"
-    "for l in sys.stdin.buffer:\n"
-    " t=time.time_ns()\n"
-    " o.write(time.strftime('%Y-%m-%dT%H:%M:%S',time.gmtime(t//10**9)).encode()"
-    "+b'.%09dZ '%(t%10**9)+(l if l.endswith(b'\\n') else l+b'\\n'))\n"
-    " o.flush()\n"
-)
+# The stamper: python3 where the job's node has it (fast), bash otherwise (no fork per line). It
+# keeps the output as Docker keeps a container's log: at most LOG_FILES files of LOG_FILE_BYTES
+# (output.log, then output.log.1, .2, oldest last), and lines of at most LINE_BYTES (a longer one
+# is cut into pieces), so that a loud stage cannot fill the share.
+LOG_FILE_BYTES = 64 << 20
+LOG_FILES = 3
+LINE_BYTES = 16 << 10
+_STAMP_PY = """import os,sys,time
+path,limit,keep,most=sys.argv[1],int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4])
+o=open(path,'ab')
+n=o.tell()
+while True:
+    l=sys.stdin.buffer.readline(most)
+    if not l:
+        break
+    t=time.time_ns()
+    b=time.strftime('%Y-%m-%dT%H:%M:%S',time.gmtime(t//10**9)).encode()+b'.%09dZ '%(t%10**9)
+    b+=l if l.endswith(b'\\n') else l+b'\\n'
+    o.write(b)
+    o.flush()
+    n+=len(b)
+    if n>=limit:
+        o.close()
+        for i in range(keep-1,1,-1):
+            try:
+                os.replace(path+'.'+str(i-1),path+'.'+str(i))
+            except OSError:
+                pass
+        os.replace(path,path+'.1')
+        o=open(path,'ab')
+        n=0
+"""
 
 WRAPPER = """#!/bin/bash
 # Written by Winslow: runs one stage's container in this Slurm job.
@@ -241,14 +264,23 @@ export LC_ALL=C TZ=UTC
 DIR={dir}
 NAME={name}
 ENGINE={engine}
+OUT="$DIR/output.log"
+rotate() {{
+  local i
+  for ((i = {files} - 1; i > 1; i--)); do mv -f "$OUT.$((i - 1))" "$OUT.$i" 2>/dev/null; done
+  mv -f "$OUT" "$OUT.1"
+}}
 stamp() {{
   if command -v python3 >/dev/null 2>&1; then
-    exec python3 -c {stamp_py}
+    exec python3 -c {stamp_py} "$OUT" {file_bytes} {files} {line_bytes}
   fi
-  local line t
-  while IFS= read -r line || [[ -n $line ]]; do
+  local line t size
+  size=$(stat -c %s "$OUT" 2>/dev/null || echo 0)
+  while IFS= read -r -n {line_bytes} line || [[ -n $line ]]; do
     t=$EPOCHREALTIME
-    printf '%(%Y-%m-%dT%H:%M:%S)T.%s000Z %s\\n' "${{t%.*}}" "${{t#*.}}" "$line"
+    printf '%(%Y-%m-%dT%H:%M:%S)T.%s000Z %s\\n' "${{t%.*}}" "${{t#*.}}" "$line" >>"$OUT"
+    size=$((size + ${{#line}} + 32))
+    if ((size >= {file_bytes})); then rotate; size=0; fi
   done
 }}
 finish() {{
@@ -264,7 +296,7 @@ TMP=$(mktemp -d) || finish 125
 trap 'rm -rf "$TMP"' EXIT
 mkfifo "$TMP/out" || finish 125
 "$ENGINE" rm -f "$NAME" >/dev/null 2>&1 || true
-( trap '' TERM INT USR2; stamp ) < "$TMP/out" >> "$DIR/output.log" &
+( trap '' TERM INT USR2; stamp ) < "$TMP/out" &
 SPID=$!
 trap stop TERM INT
 trap kill_now USR2
@@ -276,6 +308,20 @@ RC=$?
 wait "$SPID"
 finish "$RC"
 """
+
+
+def wrapper_script(folder: Path, name: str, engine: str, command: str) -> str:
+    """The job's script: `command` (the engine's run, quoted) with the stamper and the traps."""
+    return WRAPPER.format(
+        dir=shlex.quote(str(folder)),
+        name=shlex.quote(name),
+        engine=shlex.quote(engine),
+        stamp_py=shlex.quote(_STAMP_PY),
+        file_bytes=LOG_FILE_BYTES,
+        files=LOG_FILES,
+        line_bytes=LINE_BYTES,
+        command=command,
+    )
 
 
 class SlurmRuntime:
@@ -371,15 +417,7 @@ class SlurmRuntime:
                     f" --ulimit nproc={spec.pids}:{spec.pids} --pids-limit {spec.pids}"
                 )
             command += " " + " ".join(shlex.quote(a) for a in args[2:])
-            wrapper.write_text(
-                WRAPPER.format(
-                    dir=shlex.quote(str(folder)),
-                    name=shlex.quote(spec.name),
-                    engine=shlex.quote(self.engine),
-                    stamp_py=shlex.quote(_STAMP_PY),
-                    command=command,
-                )
-            )
+            wrapper.write_text(wrapper_script(folder, spec.name, self.engine, command))
             wrapper.chmod(0o755)
             minutes = max(1, math.ceil(spec.time_limit / 60)) if spec.time_limit else None
             record = {
@@ -497,7 +535,7 @@ class SlurmRuntime:
 
     def logs(self, container_id: str, tail: int | None = None) -> Iterator[LogEntry]:
         folder = self.job_dir(container_id)
-        sources = [_read_entries(folder / "output.log", tail), _read_entries(folder / "notes.log", tail)]
+        sources = [_read_rotated(folder / "output.log", tail), _read_entries(folder / "notes.log", tail)]
         merged = list(heapq.merge(*sources, key=lambda e: e.stamp))
         yield from merged if tail is None else merged[-tail:] if tail > 0 else []
 
@@ -739,6 +777,32 @@ def parse_free(text: str) -> tuple[float, int, int] | None:
             memory += max(0, int(parts[3]) - int(parts[4])) << 20
             gpus += max(0, _gpus(parts[5]) - _gpus(parts[6]))
     return (cpus, memory, gpus) if seen else None
+
+
+def _read_rotated(path: Path, tail: int | None) -> list[LogEntry]:
+    """The entries of a log the stamper rotates (`output.log.2`, `.1`, then `output.log`), newest
+    file first until `tail` are found. A rotation while they are read (the file changed under its
+    name) reads them again: otherwise its entries would come twice."""
+    entries: list[LogEntry] = []
+    for _ in range(3):
+        before = _inode(path)
+        entries = []
+        for index in range(LOG_FILES):
+            need = None if tail is None else tail - len(entries)
+            if need is not None and need <= 0:
+                break
+            name = path if index == 0 else path.with_name(f"{path.name}.{index}")
+            entries = list(_read_entries(name, need)) + entries
+        if _inode(path) == before:
+            break
+    return entries
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except OSError:
+        return None
 
 
 def _read_entries(path: Path, tail: int | None) -> Iterator[LogEntry]:

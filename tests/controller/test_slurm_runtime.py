@@ -430,6 +430,41 @@ def test_a_stop_without_time_kills_the_container_before_it_cancels_the_job(
     assert slurm.now >= 1000.0 + slurm_runtime.KILL_SECONDS, "no exit file: waited for it"
 
 
+@pytest.mark.parametrize("stamper", ["python3", "bash"])
+def test_the_jobs_output_is_kept_as_docker_keeps_a_log(
+    runtime: SlurmRuntime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stamper: str
+) -> None:
+    """At most LOG_FILES files of LOG_FILE_BYTES and lines of LINE_BYTES, whichever stamper the
+    job's node has (python3, or bash alone); `logs` reads across the files, newest last."""
+    monkeypatch.setattr(slurm_runtime, "LOG_FILE_BYTES", 4096)
+    monkeypatch.setattr(slurm_runtime, "LINE_BYTES", 100)
+    folder = tmp_path / "run" / "slurm" / NAME
+    folder.mkdir(parents=True)
+    script = slurm_runtime.wrapper_script(folder, NAME, "podman", "true")
+    stamper_part = script[script.index('OUT="$DIR/output.log"') : script.index("finish()")]
+    if stamper == "bash":
+        stamper_part = stamper_part.replace("command -v python3 >/dev/null 2>&1", "false")
+    lines = [f"line {i:05d}" for i in range(1500)] + ["x" * 250]
+    subprocess.run(
+        ["bash", "-c", f"DIR={folder}\n{stamper_part}\nstamp"],
+        input="\n".join(lines) + "\n",
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == ["output.log", "output.log.1", "output.log.2"]
+    assert all((folder / f).stat().st_size <= 4096 + 200 for f in files)
+    kept = [e.data.decode() for e in runtime.logs(NAME)]
+    assert kept[-3:] == ["x" * 100 + "\n", "x" * 100 + "\n", "x" * 50 + "\n"], "a long line in pieces"
+    first = int(kept[0].split()[1])
+    assert kept[:-3] == [f"line {i:05d}\n" for i in range(first, 1500)], "the newest, whole and in order"
+    assert 0 < first < 1500 - 100
+    stamps = [e.stamp for e in runtime.logs(NAME)]
+    assert stamps == sorted(stamps) and all(len(t) == 30 and t.endswith("Z") for t in stamps)
+    assert [e.data for e in runtime.logs(NAME, tail=4)] == [b"line 01499\n", *(e.encode() for e in kept[-3:])]
+
+
 def test_parsing() -> None:
     assert exit_code_of("3:0") == 3 and exit_code_of("0:9") == 137 and exit_code_of("0:0") == 0
     assert exit_code_of("x") is None

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -142,18 +143,20 @@ def job_state(share: Path) -> str:
     return next((line.split()[1] for line in out.stdout.splitlines() if name and line.split()[0] == name), "")
 
 
-def test_kill_cancels_the_job(slurm_node: NodeProcess, share: Path, tmp_path: Path) -> None:
-    manifest = write_yaml(
-        tmp_path / "k.yaml",
-        pipeline("sk", stage("forever", "echo up; sleep 600"), stage("after", "true")),
-        project("sk-1", "sk"),
-    )
-    winsctl(slurm_node.url, "apply", "-f", str(manifest))
+def run_until_its_job_runs(server: str, share: Path, folder: Path, steps: dict[str, Any], name: str) -> None:
+    """Applies pipeline `steps` and project `name` of it, and waits until its first stage runs
+    as a Slurm job."""
+    manifest = write_yaml(folder / f"{name}.yaml", steps, project(name, steps["metadata"]["name"]))
+    winsctl(server, "apply", "-f", str(manifest))
+    first = steps["spec"]["stages"][0]["name"]
     wait_for(
-        lambda: job_state(share) == "RUNNING" and phases(share, "sk-1") == [("forever", "Running")],
-        90,
-        "the job",
+        lambda: job_state(share) == "RUNNING" and phases(share, name) == [(first, "Running")], 90, "the job"
     )
+
+
+def test_kill_cancels_the_job(slurm_node: NodeProcess, share: Path, tmp_path: Path) -> None:
+    steps = pipeline("sk", stage("forever", "echo up; sleep 600"), stage("after", "true"))
+    run_until_its_job_runs(slurm_node.url, share, tmp_path, steps, "sk-1")
     winsctl(slurm_node.url, "kill", "sk-1")
     wait_for(lambda: phases(share, "sk-1") == [("forever", "Killed")], 60, "the kill")
     wait_for(lambda: job_state(share) in ("CANCELLED", "COMPLETED", "FAILED"), 30, "Slurm to end the job")
@@ -213,17 +216,8 @@ def test_the_watchdog_of_a_frozen_slurm_node_cancels_its_job_before_the_run_is_l
     watcher = NodeProcess(share, "watcher").start()
     nodes.append(watcher)
     script = "while true; do echo tick; sleep 0.5; done"
-    manifest = write_yaml(
-        tmp_path / "w.yaml",
-        pipeline("sw", {**stage("tick", script), "nodeSelector": {"runtime": "slurm"}}),
-        project("sw-1", "sw"),
-    )
-    winsctl(watcher.url, "apply", "-f", str(manifest))
-    wait_for(
-        lambda: job_state(share) == "RUNNING" and phases(share, "sw-1") == [("tick", "Running")],
-        90,
-        "the job",
-    )
+    steps = pipeline("sw", {**stage("tick", script), "nodeSelector": {"runtime": "slurm"}})
+    run_until_its_job_runs(watcher.url, share, tmp_path, steps, "sw-1")
     assert slurm_node.proc is not None
     os.kill(slurm_node.proc.pid, signal.SIGSTOP)
     try:
