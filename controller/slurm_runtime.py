@@ -217,8 +217,6 @@ def _podman_args(engine: str, spec: ContainerSpec) -> list[str]:
         args += ["-v", f"{mount.source}:{mount.target}:{'ro' if mount.read_only else 'rw'}"]
     for key, value in spec.env.items():
         args += ["-e", f"{key}={value}"]
-    if spec.gpus:
-        args += ["--device", "nvidia.com/gpu=all"] if engine == "podman" else ["--gpus", "all"]
     if spec.command:  # as Docker's entrypoint + command: the first word, then the rest and the args
         return [*args, "--entrypoint", spec.command[0], spec.image, *spec.command[1:], *spec.args]
     return [*args, spec.image, *spec.args]
@@ -283,6 +281,14 @@ stamp() {{
     if ((size >= {file_bytes})); then rotate; size=0; fi
   done
 }}
+# the GPUs Slurm gave this job, and no others: podman's CDI names, or docker's --gpus
+GPUS=()
+IDS=${{SLURM_JOB_GPUS:-${{CUDA_VISIBLE_DEVICES:-}}}}
+if [[ -n $IDS && ${{ENGINE##*/}} == podman ]]; then
+  for g in ${{IDS//,/ }}; do GPUS+=(--device "nvidia.com/gpu=$g"); done
+elif [[ -n $IDS ]]; then
+  GPUS=(--gpus "\\"device=$IDS\\"")
+fi
 finish() {{
   printf '%s\\n' "$1" > "$DIR/exit.tmp.$$" && mv -f "$DIR/exit.tmp.$$" "$DIR/exit"
   exit "$1"
@@ -416,6 +422,8 @@ class SlurmRuntime:
                     ' --ulimit "nofile=$(ulimit -Sn):$(ulimit -Sn)"'
                     f" --ulimit nproc={spec.pids}:{spec.pids} --pids-limit {spec.pids}"
                 )
+            if spec.gpus:  # those Slurm gave the job, found by the wrapper (GPUS)
+                command += ' "${GPUS[@]}"'
             command += " " + " ".join(shlex.quote(a) for a in args[2:])
             wrapper.write_text(wrapper_script(folder, spec.name, self.engine, command))
             wrapper.chmod(0o755)

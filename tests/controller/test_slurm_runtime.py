@@ -123,7 +123,7 @@ def test_submits_one_job_named_after_the_run_with_its_resources(
     folder = tmp_path / "run" / "slurm" / NAME
     assert f"--chdir={folder}" in sbatch and sbatch[-1] == str(folder / "job.sh")
     wrapper = (folder / "job.sh").read_text()
-    assert "podman run --ulimit" in wrapper and "--pids-limit 4096 --rm --name" in wrapper
+    assert "podman run --ulimit" in wrapper and '--pids-limit 4096 "${GPUS[@]}" --rm --name' in wrapper
     assert f"{tmp_path / 'ws'}:/workspace:rw" in wrapper
     assert "--entrypoint sh winslow/busybox:latest -c 'echo hi'" in wrapper
 
@@ -463,6 +463,32 @@ def test_the_jobs_output_is_kept_as_docker_keeps_a_log(
     stamps = [e.stamp for e in runtime.logs(NAME)]
     assert stamps == sorted(stamps) and all(len(t) == 30 and t.endswith("Z") for t in stamps)
     assert [e.data for e in runtime.logs(NAME, tail=4)] == [b"line 01499\n", *(e.encode() for e in kept[-3:])]
+
+
+@pytest.mark.parametrize(
+    ("engine", "given", "expected"),
+    [
+        ("podman", "0,2", ["--device", "nvidia.com/gpu=0", "--device", "nvidia.com/gpu=2"]),
+        ("/usr/bin/docker", "1", ["--gpus", '"device=1"']),
+        ("podman", "", []),
+    ],
+)
+def test_a_gpu_stage_gets_the_gpus_slurm_gave_its_job_and_no_others(
+    runtime: SlurmRuntime, slurm: FakeSlurm, tmp_path: Path, engine: str, given: str, expected: list[str]
+) -> None:
+    runtime.engine = engine
+    runtime.run(spec(tmp_path, gpus=[0, 1]))
+    script = (tmp_path / "run" / "slurm" / NAME / "job.sh").read_text()
+    assert '"${GPUS[@]}"' in script and "nvidia.com/gpu=all" not in script
+    block = script[script.index("GPUS=()") : script.index("finish()")]
+    shown = subprocess.run(
+        ["bash", "-c", f"ENGINE={engine}\n{block}\nfor a in \"${{GPUS[@]}}\"; do echo \"$a\"; done"],
+        env={"SLURM_JOB_GPUS": given, "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert shown.stdout.splitlines() == expected
 
 
 def test_parsing() -> None:
