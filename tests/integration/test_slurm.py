@@ -49,27 +49,25 @@ def _slurm_missing() -> str | None:
     return None
 
 
-@pytest.fixture
-def slurm_node(share: Path, nodes: list[NodeProcess]) -> NodeProcess:
+def start_slurm_node(share: Path, nodes: list[NodeProcess], *extra: str) -> NodeProcess:
     why = _slurm_missing()
     if why is not None:
         missing(why)
     one = NodeProcess(
         share,
         "slurm-a",
-        "--runtime",
-        "slurm",
-        "--slurm-partition",
-        "winslow",
-        "--cpus",
-        "2",
-        "--memory",
-        "2Gi",
-        "--label",
-        "runtime=slurm",
+        *("--runtime", "slurm", "--slurm-partition", "winslow", "--cpus", "2", "--memory", "2Gi"),
+        *("--label", "runtime=slurm", *extra),
     ).start()
     nodes.append(one)
     return one
+
+
+@pytest.fixture
+def slurm_node(share: Path, nodes: list[NodeProcess]) -> NodeProcess:
+    """A restart (SIGKILL, then start) takes seconds on a loaded machine: the stages' leases last
+    30 s here, not the harness's 6, or the node's watchdog would rightly cancel the job meanwhile."""
+    return start_slurm_node(share, nodes, "--stage-tolerance", "30")
 
 
 def phases(share: Path, name: str) -> list[tuple[str, str]]:
@@ -208,11 +206,12 @@ def test_a_stage_over_its_time_limit_is_ended_by_slurm_and_fails_with_timeout_na
 
 
 def test_the_watchdog_of_a_frozen_slurm_node_cancels_its_job_before_the_run_is_lost(
-    slurm_node: NodeProcess, share: Path, nodes: list[NodeProcess], tmp_path: Path
+    share: Path, nodes: list[NodeProcess], tmp_path: Path
 ) -> None:
     """SIGSTOP of the node that submitted a job: its watchdog (a process of its own) cancels the
-    job once the node may no longer act on the run's lease, before another node records the run
-    Lost; woken up, the node starts nothing."""
+    job once the node may no longer act on the run's lease (6 s), before another node records the
+    run Lost; woken up, the node starts nothing."""
+    slurm_node = start_slurm_node(share, nodes)
     watcher = NodeProcess(share, "watcher").start()
     nodes.append(watcher)
     script = "while true; do echo tick; sleep 0.5; done"
