@@ -22,7 +22,7 @@ from pathlib import Path
 from winslow.controller.eventlog import EventLog
 from winslow.controller.events import Command, Event
 from winslow.controller.skew import WARN_SECONDS
-from winslow.controller.slurm_runtime import Runner
+from winslow.controller.slurm_runtime import ACCOUNTING_DISABLED, Runner
 
 LAG_LIMIT = 1.0  # seconds a node may take to see another's new or replaced file
 
@@ -221,6 +221,7 @@ def check_slurm(
             )
         ]
     findings = [ok("slurm", f"partition {shown.split()[0]} answers ({' '.join(shown.split()[1:4])})")]
+    findings += _slurm_commands(runner)
     out = scratch / "slurm-probe.out"
     limits = (
         ' --ulimit "nofile=$(ulimit -Sn):$(ulimit -Sn)" --ulimit nproc=4096:4096'
@@ -260,6 +261,33 @@ def check_slurm(
     else:
         findings.append(ok("slurm container", f"a probe job ran {image} with {engine}"))
     return findings
+
+
+def _slurm_commands(runner: Runner) -> list[Finding]:
+    """The commands a Slurm node runs besides sinfo, and whether sacct has accounting behind it."""
+    silent = [c for c in ("sbatch", "squeue", "sacct", "scancel") if runner([c, "--version"]).returncode != 0]
+    if silent:
+        return [
+            Finding(
+                Level.PROBLEM,
+                "slurm commands",
+                f"{', '.join(silent)} do not answer",
+                "install the Slurm client on this machine (Debian: slurm-client), on the PATH of the node",
+            )
+        ]
+    found = [ok("slurm commands", "sbatch, squeue, sacct and scancel answer")]
+    asked = runner(["sacct", "-n", "-X", "-S", "now", "-o", "JobID"])
+    if ACCOUNTING_DISABLED in (asked.stderr + asked.stdout).lower():
+        found.append(
+            Finding(
+                Level.NOTE,
+                "slurm accounting",
+                "accounting is disabled: how a job ended is asked of squeue and scontrol, which forget "
+                "a job MinJobAge after it ended (a node away longer learns only its exit file)",
+                "run slurmdbd for the cluster (scripts/slurm-dev.sh up shows one)",
+            )
+        )
+    return found
 
 
 def subprocess_text(done: subprocess.CompletedProcess[str]) -> str | None:

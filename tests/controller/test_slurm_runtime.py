@@ -482,7 +482,7 @@ def test_a_gpu_stage_gets_the_gpus_slurm_gave_its_job_and_no_others(
     assert '"${GPUS[@]}"' in script and "nvidia.com/gpu=all" not in script
     block = script[script.index("GPUS=()") : script.index("finish()")]
     shown = subprocess.run(
-        ["bash", "-c", f"ENGINE={engine}\n{block}\nfor a in \"${{GPUS[@]}}\"; do echo \"$a\"; done"],
+        ["bash", "-c", f'ENGINE={engine}\n{block}\nfor a in "${{GPUS[@]}}"; do echo "$a"; done'],
         env={"SLURM_JOB_GPUS": given, "PATH": "/usr/bin:/bin"},
         capture_output=True,
         text=True,
@@ -535,16 +535,41 @@ def test_doctor_checks_a_slurm_node(tmp_path: Path) -> None:
 
     printed = {"text": "share-ok\nengine-ok\n"}
 
+    answering = {"sbatch", "squeue", "sacct", "scancel"}
+    accounting = {"stderr": ""}
+
     def runner(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
         args = list(args)
         if args[0] == "sinfo":
             return subprocess.CompletedProcess(args, 0, "winslow* up 1 idle\n", "")
+        if "--version" in args:
+            return subprocess.CompletedProcess(
+                args, 0 if args[0] in answering else 127, "slurm 22.05.8\n", ""
+            )
+        if args[0] == "sacct":
+            return subprocess.CompletedProcess(
+                args, 1 if accounting["stderr"] else 0, "", accounting["stderr"]
+            )
         out = next(a for a in args if a.startswith("--output="))[len("--output=") :]
         Path(out).write_text(printed["text"])
         return subprocess.CompletedProcess(args, 0, "", "")
 
     findings = check_slurm(runner, "winslow", tmp_path, tmp_path, "podman", "img")
-    assert [f.level for f in findings] == [Level.OK, Level.OK, Level.OK]
+    assert [(f.check, f.level) for f in findings] == [
+        ("slurm", Level.OK),
+        ("slurm commands", Level.OK),
+        ("slurm share", Level.OK),
+        ("slurm container", Level.OK),
+    ]
+    accounting["stderr"] = "sacct: error: Slurm accounting storage is disabled"
+    assert Level.NOTE in [
+        f.level for f in check_slurm(runner, "winslow", tmp_path, tmp_path, "podman", "img")
+    ]
+    answering.discard("sacct")
+    commands = check_slurm(runner, "winslow", tmp_path, tmp_path, "podman", "img")[1]
+    assert commands.level is Level.PROBLEM and commands.detail == "sacct do not answer"
+    answering.add("sacct")
+    accounting["stderr"] = ""
     printed["text"] = "share-ok\nError: no image\n"
     findings = check_slurm(runner, "winslow", tmp_path, tmp_path, "podman", "img")
     assert findings[-1].level is Level.PROBLEM and "podman load" in findings[-1].fix

@@ -289,6 +289,7 @@ def test_doctor_checks_a_slurm_node_with_a_probe_job(share: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     for line in (
         "[     ok] slurm: partition winslow",
+        "[     ok] slurm commands: sbatch, squeue, sacct and scancel answer",
         f"[     ok] slurm share: a probe job sees the share at {share}",
         "[     ok] slurm container: a probe job ran winslow/busybox:latest with podman",
     ):
