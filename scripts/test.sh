@@ -30,7 +30,7 @@ echo "::: mypy";          "$PYTHON" -m mypy
 echo "::: import-linter"; "$lint_imports"
 # Three lanes at once (tests/conftest.py marks them): the tests that start node processes,
 # containers, mounts or a browser one at a time, as their timings assume (serial); beside them
-# those of such tests that mostly wait, with generous timings (waiting); and the pure and
+# those of such tests that mostly wait, idle, with generous timings (waiting); and the pure and
 # in-process ones at the lowest CPU priority, so that they take only what the others leave.
 # WINSLOW_TEST_LANES=1 runs everything in one pytest.
 pytest=("$PYTHON" -m pytest -q -rs -p no:cacheprovider)

@@ -93,8 +93,9 @@ def cluster_node(rig: sharerig.Rig, share: Path) -> Callable[..., NodeProcess]:
 # Lanes (scripts/test.sh), three pytest processes at once:
 # - serial: the tests that start node processes, containers, mounts or a browser, one at a time,
 #   as their timings assume;
-# - waiting: such tests that mostly wait (a node away for two minutes, a share full for one,
-#   Slurm's time limits), whose timings are generous: beside the serial lane;
+# - waiting: such tests that mostly wait (a node away for two minutes, a share full for one) and
+#   take little CPU meanwhile, whose timings are generous: beside the serial lane (the Slurm
+#   tests wait too, but their jobs and podman starved the chaos tests there);
 # - the rest, pure and in-process, beside both at the lowest CPU priority.
 HEAVY_FOLDERS = {"browser", "chaos", "hostile", "integration", "packaging"}
 HEAVY_FIXTURES = {"nodes", "node", "docker_engine", "rig", "sshd", "nfsd", "cluster_node"}

@@ -33,7 +33,7 @@ from tests.harness import (
     write_yaml,
 )
 
-pytestmark = [pytest.mark.timeout(240), pytest.mark.waiting]  # one Slurm: these run one at a time
+pytestmark = [pytest.mark.timeout(240)]
 
 
 @functools.cache
