@@ -45,7 +45,7 @@ if [ "${WINSLOW_TEST_LANES:-3}" = 1 ]; then
     exit "$rc"
 fi
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$logs"' EXIT  # an interrupted run leaves no lane behind
 echo "::: pytest in three lanes: serial here; waiting and light follow once it is done"
 "${pytest[@]}" -m waiting "$@" >"$logs/waiting" 2>&1 &
 waiting=$!
