@@ -727,35 +727,24 @@ class SlurmRuntime:
         with self._lock:
             if self._free_at is not None and now - self._free_at < FREE_SECONDS:
                 return self._free
-        fields = "NodeHost:64|,StateCompact:32|,CPUsState:40|,Memory:20|,AllocMem:20|,Gres:200|,GresUsed:200|"
-        args = ["sinfo", "-h", "-N", "-O", fields]
-        if self.partition:
-            args.insert(1, f"--partition={self.partition}")
-        done = self.runner(args)
-        free = parse_free(done.stdout) if done.returncode == 0 else None
+        found = self._sinfo()
+        free = None if found is None else found[1]
         with self._lock:
             self._free_at, self._free = now, free
         return free
 
     def partition_capacity(self) -> tuple[float, int, int] | None:
         """(cpus, memory bytes, gpus) of the partition's nodes, from sinfo; None where it does not answer."""
-        args = ["sinfo", "-h", "-N", "-o", "%n|%c|%m|%G"]
+        found = self._sinfo()
+        return None if found is None else found[0]
+
+    def _sinfo(self) -> tuple[tuple[float, int, int], tuple[float, int, int]] | None:
+        fields = "NodeHost:64|,StateCompact:32|,CPUsState:40|,Memory:20|,AllocMem:20|,Gres:200|,GresUsed:200|"
+        args = ["sinfo", "-h", "-N", "-O", fields]
         if self.partition:
             args.insert(1, f"--partition={self.partition}")
         done = self.runner(args)
-        if done.returncode != 0:
-            return None
-        cpus, memory, gpus, seen = 0.0, 0, 0, set()
-        for line in done.stdout.splitlines():
-            parts = line.strip().split("|")
-            if len(parts) < 4 or parts[0] in seen:
-                continue
-            seen.add(parts[0])
-            with contextlib.suppress(ValueError):
-                cpus += float(parts[1])
-                memory += int(parts[2].rstrip("+")) << 20
-            gpus += _gpus(parts[3])
-        return (cpus, memory, gpus) if seen else None
+        return parse_sinfo(done.stdout) if done.returncode == 0 else None
 
 
 def _gpus(gres: str) -> int:
@@ -768,23 +757,25 @@ def _gpus(gres: str) -> int:
     return count
 
 
-def parse_free(text: str) -> tuple[float, int, int] | None:
+def parse_sinfo(text: str) -> tuple[tuple[float, int, int], tuple[float, int, int]] | None:
     """sinfo's `host|state|alloc/idle/other/total CPUs|memory MB|allocated MB|gres|gres used`
-    lines: what the nodes in service have free, each node counted once (it may be in several
-    partitions)."""
-    cpus, memory, gpus, seen = 0.0, 0, 0, set()
+    lines: (cpus, memory bytes, gpus) of all the nodes, and of what the nodes in service have
+    free, each node counted once (it may be in several partitions); None for no node."""
+    total, free, seen = [0.0, 0, 0], [0.0, 0, 0], set()
     for line in text.splitlines():
         parts = [p.strip() for p in line.split("|")]
         if len(parts) < 7 or not parts[0] or parts[0] in seen:
             continue
         seen.add(parts[0])
-        if parts[1].lower().rstrip("*~#!%$@^-+").startswith(OUT_OF_SERVICE):
-            continue
         with contextlib.suppress(ValueError, IndexError):
-            cpus += float(parts[2].split("/")[1])
-            memory += max(0, int(parts[3]) - int(parts[4])) << 20
-            gpus += max(0, _gpus(parts[5]) - _gpus(parts[6]))
-    return (cpus, memory, gpus) if seen else None
+            cpus, memory, gpus = parts[2].split("/"), int(parts[3].rstrip("+")), _gpus(parts[5])
+            total = [total[0] + float(cpus[3]), total[1] + (memory << 20), total[2] + gpus]
+            if not parts[1].lower().rstrip("*~#!%$@^-+").startswith(OUT_OF_SERVICE):
+                left = max(0, memory - int(parts[4])) << 20
+                free = [free[0] + float(cpus[1]), free[1] + left, free[2] + max(0, gpus - _gpus(parts[6]))]
+    if not seen:
+        return None
+    return (float(total[0]), int(total[1]), int(total[2])), (float(free[0]), int(free[1]), int(free[2]))
 
 
 def _read_rotated(path: Path, tail: int | None) -> list[LogEntry]:

@@ -27,7 +27,10 @@ class FakeSlurm:
     sacct_error: str = ""
     scontrol: str = ""
     sbatch_error: str = ""
-    sinfo_free: str = ""
+    sinfo: str = (
+        "n1|mix|6/10/0/16|64000|16000|gpu:a100:2(S:0)|gpu:a100:1(IDX:0)|\n"
+        "n2|idle|0/8/0/8|32000|0|(null)|gpu:0|\n"
+    )
     calls: list[list[str]] = field(default_factory=list)
     now: float = 1000.0
 
@@ -49,12 +52,8 @@ class FakeSlurm:
             return subprocess.CompletedProcess(args, 0, self.scontrol, "")
         if tool == "scancel":
             return subprocess.CompletedProcess(args, 0, "", "")
-        if tool == "sinfo" and "-O" in args:
-            return subprocess.CompletedProcess(args, 0, self.sinfo_free, "")
         if tool == "sinfo":
-            return subprocess.CompletedProcess(
-                args, 0, "n1|16|64000|gpu:a100:2(S:0)\nn2|8|32000|(null)\n", ""
-            )
+            return subprocess.CompletedProcess(args, 0, self.sinfo, "")
         raise AssertionError(f"unexpected command {args}")
 
     def count(self, tool: str) -> int:
@@ -507,7 +506,7 @@ def test_partition_capacity_from_sinfo(runtime: SlurmRuntime) -> None:
     assert runtime.partition_capacity() == (24.0, (64000 + 32000) << 20, 2)
 
 
-def test_partition_free_counts_what_no_job_holds_on_nodes_in_service() -> None:
+def test_sinfo_gives_the_partitions_total_and_what_no_job_holds_on_nodes_in_service() -> None:
     text = (
         "n1|mix|6/10/0/16|64000|16000|gpu:a100:2(S:0)|gpu:a100:1(IDX:0)|\n"
         "n2|idle|0/8/0/8|32000|0|(null)|gpu:0|\n"
@@ -515,14 +514,16 @@ def test_partition_free_counts_what_no_job_holds_on_nodes_in_service() -> None:
         "n3|down*|0/0/32/32|64000|0|gpu:t4:4|gpu:0|\n"
         "n4|drng|16/0/0/16|64000|64000|(null)|(null)|\n"
     )
-    assert slurm_runtime.parse_free(text) == (18.0, (48000 + 32000) << 20, 1)
-    assert slurm_runtime.parse_free("") is None
+    total, free = slurm_runtime.parse_sinfo(text)  # type: ignore[misc]
+    assert free == (18.0, (48000 + 32000) << 20, 1)
+    assert total == (72.0, (64000 * 3 + 32000) << 20, 6), "all nodes, down and drained too"
+    assert slurm_runtime.parse_sinfo("") is None
 
 
 def test_partition_free_asks_sinfo_at_most_every_few_seconds(runtime: SlurmRuntime, slurm: FakeSlurm) -> None:
-    slurm.sinfo_free = "n1|idle|0/4/0/4|8000|1000|(null)|(null)|\n"
+    slurm.sinfo = "n1|idle|0/4/0/4|8000|1000|(null)|(null)|\n"
     assert runtime.partition_free() == (4.0, 7000 << 20, 0)
-    slurm.sinfo_free = "n1|alloc|4/0/0/4|8000|8000|(null)|(null)|\n"
+    slurm.sinfo = "n1|alloc|4/0/0/4|8000|8000|(null)|(null)|\n"
     assert runtime.partition_free() == (4.0, 7000 << 20, 0), "cached"
     slurm.later(slurm_runtime.FREE_SECONDS + 1)
     assert runtime.partition_free() == (0.0, 0, 0)
